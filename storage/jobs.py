@@ -1,0 +1,158 @@
+"""The job queue: render and assemble jobs, with attempts and progress."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import sqlite_utils
+
+from storage.db import utc_now
+from storage.errors import NotFound
+from storage.models import Job, Render
+from storage.status import JOB_TRANSITIONS, check_transition
+
+MAX_ATTEMPTS = 3
+
+
+def create_render(
+    db: sqlite_utils.Database, episode_id: int, *, channel_id: int | None, requester: int | None
+) -> Render:
+    render_id = db.table("renders").insert(
+        {
+            "episode_id": episode_id,
+            "channel_id": channel_id,
+            "requester": requester,
+            "created_at": utc_now(),
+        }
+    ).last_pk
+    return get_render(db, int(render_id))
+
+
+def get_render(db: sqlite_utils.Database, render_id: int) -> Render:
+    rows = list(db.table("renders").rows_where("id = ?", [render_id]))
+    if not rows:
+        raise NotFound(f"Render {render_id} does not exist.")
+    return Render.from_row(rows[0])
+
+
+def set_render_message(db: sqlite_utils.Database, render_id: int, message_id: int) -> None:
+    db.table("renders").update(render_id, {"status_message_id": message_id})
+
+
+def enqueue_job(
+    db: sqlite_utils.Database,
+    *,
+    kind: str,
+    episode_id: int,
+    payload: dict[str, Any],
+    shot_id: int | None = None,
+    render_id: int | None = None,
+    requester: int | None = None,
+    priority: int = 0,
+) -> Job:
+    job_id = uuid.uuid4().hex
+    db.table("jobs").insert(
+        {
+            "id": job_id,
+            "kind": kind,
+            "episode_id": episode_id,
+            "shot_id": shot_id,
+            "render_id": render_id,
+            "payload": json.dumps(payload),
+            "status": "queued",
+            "priority": priority,
+            "requester": requester,
+            "created_at": utc_now(),
+        }
+    )
+    return get_job(db, job_id)
+
+
+def get_job(db: sqlite_utils.Database, job_id: str) -> Job:
+    rows = list(db.table("jobs").rows_where("id = ?", [job_id]))
+    if not rows:
+        raise NotFound(f"Job {job_id} does not exist.")
+    return Job.from_row(rows[0])
+
+
+def jobs_with_status(db: sqlite_utils.Database, status: str, kind: str | None = None) -> list[Job]:
+    where, params = "status = ?", [status]
+    if kind:
+        where += " AND kind = ?"
+        params.append(kind)
+    return [
+        Job.from_row(row)
+        for row in db.table("jobs").rows_where(
+            where, params, order_by="priority DESC, created_at, rowid"
+        )
+    ]
+
+
+def jobs_for_render(db: sqlite_utils.Database, render_id: int) -> list[Job]:
+    return [
+        Job.from_row(row)
+        for row in db.table("jobs").rows_where("render_id = ?", [render_id], order_by="rowid")
+    ]
+
+
+def active_jobs_for_episode(db: sqlite_utils.Database, episode_id: int, kind: str) -> list[Job]:
+    return [
+        Job.from_row(row)
+        for row in db.table("jobs").rows_where(
+            "episode_id = ? AND kind = ? AND status IN ('queued', 'running')", [episode_id, kind]
+        )
+    ]
+
+
+def _set_status(db: sqlite_utils.Database, job_id: str, status: str, **values: Any) -> Job:
+    job = get_job(db, job_id)
+    check_transition("job", JOB_TRANSITIONS, job.status, status)
+    db.table("jobs").update(job_id, {"status": status, **values})
+    return get_job(db, job_id)
+
+
+def start_job(db: sqlite_utils.Database, job_id: str, worker: str) -> Job:
+    job = get_job(db, job_id)
+    return _set_status(
+        db,
+        job_id,
+        "running",
+        worker=worker,
+        attempts=job.attempts + 1,
+        started_at=utc_now(),
+        error=None,
+    )
+
+
+def report_progress(db: sqlite_utils.Database, job_id: str, progress: float, stage: str) -> None:
+    db.table("jobs").update(job_id, {"progress": max(0.0, min(1.0, progress)), "stage": stage})
+
+
+def finish_job(db: sqlite_utils.Database, job_id: str) -> Job:
+    return _set_status(db, job_id, "done", progress=1.0, stage="done", finished_at=utc_now())
+
+
+def fail_job(db: sqlite_utils.Database, job_id: str, error: str) -> Job:
+    """Fail for good, or requeue while attempts remain (the error is kept either way)."""
+    job = get_job(db, job_id)
+    if job.status == "running" and job.attempts < MAX_ATTEMPTS:
+        return _set_status(db, job_id, "queued", error=error[:500], progress=0.0, stage="")
+    return _set_status(db, job_id, "failed", error=error[:500], finished_at=utc_now())
+
+
+def requeue_job(db: sqlite_utils.Database, job_id: str) -> Job:
+    return _set_status(db, job_id, "queued", progress=0.0, stage="")
+
+
+def cancel_job(db: sqlite_utils.Database, job_id: str) -> Job:
+    return _set_status(db, job_id, "cancelled", finished_at=utc_now())
+
+
+def queue_position(db: sqlite_utils.Database, job_id: str) -> int:
+    """1-based position among queued jobs, 0 when not queued."""
+    for position, job in enumerate(jobs_with_status(db, "queued"), start=1):
+        if job.id == job_id:
+            return position
+    return 0

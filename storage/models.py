@@ -1,0 +1,196 @@
+"""Rows as frozen dataclasses. `from_row` takes a sqlite-utils row dict."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any, Self
+
+
+def _pick(cls: type, row: dict[str, Any]) -> dict[str, Any]:
+    return {field.name: row[field.name] for field in fields(cls) if field.name in row}
+
+
+@dataclass(frozen=True)
+class Project:
+    id: int
+    guild_id: int | None
+    writers_channel_id: int | None
+    review_channel_id: int | None
+    delivery_channel_id: int | None
+    title: str
+    logline: str
+    style: str
+    width: int
+    height: int
+    fps: int
+    quorum: int
+    director_role_id: int | None
+    created_by: int | None
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        return cls(**_pick(cls, row))
+
+
+@dataclass(frozen=True)
+class Character:
+    id: int
+    project_id: int
+    name: str
+    description: str
+    look: str
+    seed: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        return cls(**_pick(cls, row))
+
+
+@dataclass(frozen=True)
+class Episode:
+    id: int
+    project_id: int
+    number: int
+    title: str
+    synopsis: str
+    status: str
+    cut_path: str | None
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        return cls(**_pick(cls, row))
+
+
+@dataclass(frozen=True)
+class Scene:
+    id: int
+    episode_id: int
+    number: int
+    heading: str
+    summary: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        return cls(**_pick(cls, row))
+
+
+@dataclass(frozen=True)
+class Shot:
+    id: int
+    episode_id: int
+    scene_id: int
+    number: int
+    description: str
+    prompt: str
+    negative_prompt: str
+    camera: str
+    duration: float
+    dialogue: str
+    characters: tuple[str, ...]
+    status: str
+    approved_take_id: int | None
+    revision: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        values = _pick(cls, row)
+        values["characters"] = tuple(json.loads(row["characters"] or "[]"))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Take:
+    id: int
+    shot_id: int
+    job_id: str
+    seed: int
+    engine: str
+    model: str
+    parameters: dict[str, Any]
+    media_path: str
+    preview_path: str
+    status: str
+    channel_id: int | None
+    message_id: int | None
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        values = _pick(cls, row)
+        values["parameters"] = json.loads(row["parameters"] or "{}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: str
+    episode_id: int
+    shot_id: int | None
+    render_id: int | None
+    payload: dict[str, Any]
+    status: str
+    priority: int
+    attempts: int
+    worker: str | None
+    progress: float
+    stage: str
+    error: str | None
+    requester: int | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        values = _pick(cls, row)
+        values["payload"] = json.loads(row["payload"] or "{}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Render:
+    id: int
+    episode_id: int
+    channel_id: int | None
+    status_message_id: int | None
+    requester: int | None
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        return cls(**_pick(cls, row))
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    project_id: int
+    channel_id: int | None
+    author_id: int | None
+    author_name: str
+    role: str
+    content: str
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        return cls(**_pick(cls, row))
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    created_at: str
+    delivered_at: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        values = _pick(cls, row)
+        values["payload"] = json.loads(row["payload"] or "{}")
+        return cls(**values)

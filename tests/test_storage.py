@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import pytest
+
+from storage import jobs, plan, projects, takes
+from storage.db import open_db
+from storage.errors import InvalidInput, InvalidState
+
+PLAN = plan.EpisodePlan(
+    title="The Flood",
+    synopsis="A mortal defies Gong Gong.",
+    characters=(plan.CharacterPlan("Li", "a fisherman", "weathered face, grey beard"),),
+    scenes=(
+        plan.ScenePlan("Shore", "storm rising", (
+            plan.ShotPlan("Waves crash", "wide", 3, "The sea is angry."),
+            plan.ShotPlan("Li looks up", "close-up", 2.5, "", ("Li",)),
+        )),
+        plan.ScenePlan("Cliff", "the god appears", (
+            plan.ShotPlan("Gong Gong rises", "low angle", 4, "Kneel, mortal!"),
+        )),
+    ),
+)
+
+
+def make_project(db):
+    return projects.create_project(db, "Flood", writers_channel_id=10, guild_id=1)
+
+
+def test_migrations_create_every_table_once(tmp_path):
+    path = tmp_path / "s.db"
+    db = open_db(path)
+    db.close()
+    db = open_db(path)  # a second open applies nothing twice
+    assert {"projects", "episodes", "scenes", "shots", "takes", "votes", "jobs", "events",
+            "messages", "characters", "renders"} <= set(db.table_names())
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == 1
+
+
+def test_plan_is_stored_whole_and_a_second_plan_is_a_second_episode(fresh_db):
+    project = make_project(fresh_db)
+    first = plan.save_episode_plan(fresh_db, project.id, PLAN)
+    second = plan.save_episode_plan(fresh_db, project.id, PLAN)
+    assert (first.number, second.number) == (1, 2)
+    shots = plan.list_shots(fresh_db, first.id)
+    assert [s.number for s in shots] == [1, 2, 3]
+    assert shots[1].characters == ("Li",)
+    assert [c.name for c in plan.list_characters(fresh_db, project.id)] == ["Li"]
+    assert "Kneel, mortal!" in plan.plan_summary(fresh_db, first.id)
+
+
+def test_a_broken_plan_leaves_nothing_behind(fresh_db):
+    project = make_project(fresh_db)
+    broken = plan.EpisodePlan("x", "y", scenes=(plan.ScenePlan("a", "b", ()),))
+    with pytest.raises(InvalidInput):
+        plan.save_episode_plan(fresh_db, project.id, broken)
+    assert fresh_db.table("episodes").count == 0
+
+
+def test_shot_cannot_be_approved_without_a_take_in_review(fresh_db):
+    project = make_project(fresh_db)
+    episode = plan.save_episode_plan(fresh_db, project.id, PLAN)
+    shot = plan.list_shots(fresh_db, episode.id)[0]
+    take = takes.add_take(fresh_db, shot_id=shot.id, job_id="j1", seed=1, engine="animatic",
+                          model="", media_path="/m.mp4")
+    with pytest.raises(InvalidState, match="no take in review"):
+        takes.approve_take(fresh_db, take.id)  # shot is still 'planned'
+    for status in ("queued", "rendering", "review"):
+        plan.set_shot_status(fresh_db, shot.id, status)
+    takes.approve_take(fresh_db, take.id)
+    assert plan.get_shot(fresh_db, shot.id).approved_take_id == take.id
+    with pytest.raises(InvalidState):
+        plan.set_shot_status(fresh_db, shot.id, "rendering")
+
+
+def test_one_vote_per_take_user_and_emoji_and_quorum(fresh_db):
+    project = make_project(fresh_db)
+    projects.update_settings(fresh_db, project.id, quorum=2)
+    episode = plan.save_episode_plan(fresh_db, project.id, PLAN)
+    shot = plan.list_shots(fresh_db, episode.id)[0]
+    for status in ("queued", "rendering", "review"):
+        plan.set_shot_status(fresh_db, shot.id, status)
+    take = takes.add_take(fresh_db, shot_id=shot.id, job_id="j1", seed=1, engine="animatic",
+                          model="", media_path="/m.mp4")
+    assert takes.add_vote(fresh_db, take.id, 100, "👍") is True
+    assert takes.add_vote(fresh_db, take.id, 100, "👍") is False
+    assert takes.tally(fresh_db, take.id).up == 1
+    assert takes.decide(fresh_db, take.id, quorum=2) is None
+    takes.add_vote(fresh_db, take.id, 101, "👍")
+    assert takes.decide(fresh_db, take.id, quorum=2) == "approved"
+    assert takes.get_take(fresh_db, take.id).status == "approved"
+
+
+def test_retake_vote_marks_the_shot(fresh_db):
+    project = make_project(fresh_db)
+    episode = plan.save_episode_plan(fresh_db, project.id, PLAN)
+    shot = plan.list_shots(fresh_db, episode.id)[0]
+    for status in ("queued", "rendering", "review"):
+        plan.set_shot_status(fresh_db, shot.id, status)
+    take = takes.add_take(fresh_db, shot_id=shot.id, job_id="j1", seed=1, engine="animatic",
+                          model="", media_path="/m.mp4")
+    takes.add_vote(fresh_db, take.id, 100, "🔁")
+    assert takes.decide(fresh_db, take.id, quorum=1) == "retake"
+    assert plan.get_shot(fresh_db, shot.id).status == "retake"
+
+
+def test_failed_jobs_are_retried_then_fail_for_good(fresh_db):
+    project = make_project(fresh_db)
+    episode = plan.save_episode_plan(fresh_db, project.id, PLAN)
+    job = jobs.enqueue_job(fresh_db, kind="render", episode_id=episode.id, payload={})
+    for attempt in range(1, jobs.MAX_ATTEMPTS + 1):
+        jobs.start_job(fresh_db, job.id, "w1")
+        job = jobs.fail_job(fresh_db, job.id, f"boom {attempt}")
+    assert job.status == "failed" and job.attempts == jobs.MAX_ATTEMPTS
+    assert job.error == "boom 3"
+
+
+def test_a_channel_is_one_projects_room(fresh_db):
+    make_project(fresh_db)
+    with pytest.raises(InvalidInput, match="already"):
+        make_project(fresh_db)
