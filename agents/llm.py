@@ -1,0 +1,36 @@
+"""The chat-model factory: one ChatOpenAI code path for every OpenAI-compatible endpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+from langchain_openai import ChatOpenAI
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    base_url: str
+    api_key: str
+    model: str
+    timeout: float = 120.0
+    max_retries: int = 2
+    max_tokens: int = 1536
+    # small local servers ignore max_completion_tokens: cap them through the body as well
+    local_server: bool = False
+
+
+def create_chat_model(config: LLMConfig) -> BaseChatModel:
+    extra_body: dict[str, object] = {}
+    if config.local_server:
+        extra_body = {"max_tokens": config.max_tokens, "repeat_penalty": 1.3}
+    return ChatOpenAI(
+        base_url=config.base_url or None,
+        api_key=config.api_key,
+        model=config.model,
+        timeout=config.timeout,
+        max_retries=config.max_retries,
+        temperature=0.3,
+        max_completion_tokens=config.max_tokens,
+        extra_body=extra_body or None,
+    )

@@ -1,0 +1,83 @@
+"""The Discord bot: a discord.py Bot with one cog per feature and three background loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+import yarl
+from discord.ext import commands
+from langchain_core.language_models import BaseChatModel
+
+from bot.cogs.conversation import ConversationCog
+from bot.cogs.delivery import DeliveryCog
+from bot.cogs.production import ProductionCog
+from bot.cogs.review import ReviewCog
+from bot.errors import on_app_command_error
+from bot.outbox import drain_outbox
+from bot.runtime import Runtime, open_runtime
+from bot.settings import Settings
+from bot.status_board import StatusBoard
+from storage.errors import ShowrunnerError
+
+log = logging.getLogger(__name__)
+
+
+def point_at_discord(settings: Settings) -> None:
+    """Use Discord's own API, or a self-hosted Discord-compatible server, per settings."""
+    discord.http.Route.BASE = settings.discord_api_base.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+class ShowrunnerBot(commands.Bot):
+    def __init__(self, runtime: Runtime, *, guild_ready_timeout: float = 2.0) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True
+        intents.members = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=guild_ready_timeout,
+            help_command=None,
+        )
+        self.runtime = runtime
+        self.status_board = StatusBoard(self)
+        self._loops: list[asyncio.Task[None]] = []
+        self._votes_reread = False
+
+    async def setup_hook(self) -> None:
+        for cog in (ProductionCog, ConversationCog, ReviewCog, DeliveryCog):
+            await self.add_cog(cog(self))
+        self.tree.on_error = on_app_command_error
+        await self.tree.sync()
+        self._loops = [
+            asyncio.create_task(self.runtime.scheduler.run(), name="scheduler"),
+            asyncio.create_task(drain_outbox(self), name="outbox"),
+            asyncio.create_task(self.status_board.run(), name="status"),
+        ]
+
+    async def on_ready(self) -> None:
+        log.info("connected as %s", self.user)
+        if not self._votes_reread:
+            self._votes_reread = True
+            review = self.get_cog("ReviewCog")
+            assert isinstance(review, ReviewCog)
+            await review.reread_votes()
+
+    async def close(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await super().close()
+
+
+async def run_bot(settings: Settings, *, chat_model: BaseChatModel | None = None) -> None:
+    if settings.discord_token is None or not settings.discord_token.get_secret_value():
+        raise ShowrunnerError("DISCORD_TOKEN is not set (see .env.example).")
+    point_at_discord(settings)
+    async with open_runtime(settings, chat_model=chat_model) as runtime:
+        bot = ShowrunnerBot(runtime)
+        async with bot:
+            await bot.start(settings.discord_token.get_secret_value())

@@ -1,0 +1,105 @@
+"""Start-up: build and inject everything (database, HTTP session, workers, agent, scheduler)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+import aiohttp
+import sqlite_utils
+from langchain_core.language_models import BaseChatModel
+
+from agents.director import AgentMode, Director
+from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedServer
+from agents.llm import LLMConfig, create_chat_model
+from bot.settings import Settings
+from pipeline.render_queue import EngineChoice
+from pipeline.scheduler import Scheduler
+from pipeline.worker_client import LocalWorker, WorkerClient
+from storage.db import open_db
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: sqlite_utils.Database
+    session: aiohttp.ClientSession
+    scheduler: Scheduler
+    director: Director
+    engine: EngineChoice
+
+
+async def _chat_model(settings: Settings, stack: AsyncExitStack) -> tuple[BaseChatModel, AgentMode]:
+    if settings.uses_embedded_llm:
+        server = EmbeddedServer()
+        log.info("no OPENAI_BASE_URL: starting the embedded model %s", EMBEDDED_MODEL_NAME)
+        base_url = await server.start()
+        stack.push_async_callback(server.stop)
+        config = LLMConfig(
+            base_url=base_url,
+            api_key="embedded",
+            model=EMBEDDED_MODEL_NAME,
+            timeout=settings.showrunner_llm_timeout,
+            local_server=True,
+        )
+        mode: AgentMode = "structured"
+    else:
+        config = LLMConfig(
+            base_url=settings.openai_base_url,
+            api_key=settings.openai_api_key.get_secret_value() or "none",
+            model=settings.showrunner_llm_model,
+            timeout=settings.showrunner_llm_timeout,
+        )
+        mode = "tools"
+    if settings.showrunner_agent_mode != "auto":
+        mode = settings.showrunner_agent_mode
+    return create_chat_model(config), mode
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings, *, chat_model: BaseChatModel | None = None
+) -> AsyncIterator[Runtime]:
+    """Everything the bot or the CLI needs; `chat_model` replaces the configured LLM (tests)."""
+    async with AsyncExitStack() as stack:
+        if settings.ffmpeg_binary:
+            import os
+
+            os.environ["FFMPEG_BINARY"] = settings.ffmpeg_binary
+        db = open_db(settings.database_path)
+        stack.callback(db.close)
+        session = await stack.enter_async_context(aiohttp.ClientSession())
+        urls = list(settings.showrunner_workers)
+        if not urls:
+            local = LocalWorker(settings.showrunner_data_dir / "worker-media")
+            urls = [await local.start()]
+            stack.push_async_callback(local.stop)
+            log.info("started a local worker at %s", urls[0])
+        workers = [WorkerClient(url, session) for url in urls]
+        compact = chat_model is None and settings.uses_embedded_llm
+        if chat_model is None:
+            chat_model, mode = await _chat_model(settings, stack)
+        else:
+            mode = (
+                "tools"
+                if settings.showrunner_agent_mode == "auto"
+                else settings.showrunner_agent_mode
+            )
+        engine = EngineChoice(
+            engine=settings.showrunner_engine,
+            model=settings.showrunner_model,
+            takes=settings.showrunner_takes,
+            steps=settings.showrunner_steps,
+        )
+        yield Runtime(
+            settings=settings,
+            db=db,
+            session=session,
+            scheduler=Scheduler(db, workers, settings.media_dir),
+            director=Director(chat_model, mode, compact_plans=compact),
+            engine=engine,
+        )

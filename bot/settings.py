@@ -1,0 +1,59 @@
+"""All configuration, from the environment or a .env file. Read once at start-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Discord
+    discord_token: SecretStr | None = None
+    discord_api_base: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+
+    # LLM: any OpenAI-compatible endpoint; empty base URL = the embedded local model
+    openai_base_url: str = ""
+    openai_api_key: SecretStr = SecretStr("")
+    showrunner_llm_model: str = "gpt-4o-mini"
+    showrunner_agent_mode: Literal["auto", "tools", "structured"] = "auto"
+    showrunner_llm_timeout: float = 120.0
+
+    # Rendering
+    showrunner_workers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    showrunner_engine: Literal["animatic", "diffusers"] = "animatic"
+    showrunner_model: str = ""
+    showrunner_takes: int = Field(default=1, ge=1, le=4)
+    showrunner_steps: int = Field(default=20, ge=1, le=100)
+    showrunner_width: int = 720
+    showrunner_height: int = 1280
+    showrunner_fps: int = 24
+
+    # Files
+    showrunner_data_dir: Path = Path("data")
+    ffmpeg_binary: str = ""
+    showrunner_log_level: str = "INFO"
+
+    @field_validator("showrunner_workers", mode="before")
+    @classmethod
+    def _split_workers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [url.strip().rstrip("/") for url in value.split(",") if url.strip()]
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        return self.showrunner_data_dir / "showrunner.db"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.showrunner_data_dir / "media"
+
+    @property
+    def uses_embedded_llm(self) -> bool:
+        return not self.openai_base_url and not self.openai_api_key.get_secret_value()

@@ -1,0 +1,86 @@
+"""One status message per render request, edited in place at most once every 2 seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import discord
+
+from storage import jobs, plan
+from storage.models import Job
+
+if TYPE_CHECKING:
+    from bot.client import ShowrunnerBot
+
+log = logging.getLogger(__name__)
+EDIT_INTERVAL = 2.0
+ICONS = {"queued": "⏳", "running": "🎥", "done": "✅", "failed": "❌", "cancelled": "🚫"}
+
+
+class StatusBoard:
+    def __init__(self, bot: ShowrunnerBot) -> None:
+        self.bot = bot
+        self.started_at = datetime.now(UTC).isoformat()
+        self._shown: dict[int, str] = {}
+
+    def text_for(self, render_id: int) -> str:
+        db = self.bot.runtime.db
+        render = jobs.get_render(db, render_id)
+        episode = plan.get_episode(db, render.episode_id)
+        render_jobs = jobs.jobs_for_render(db, render_id)
+        done = sum(job.status == "done" for job in render_jobs)
+        lines = [
+            f"**Render {render_id}** · episode {episode.number} · {done}/{len(render_jobs)} shots"
+        ]
+        for job in render_jobs[:25]:
+            lines.append(self._job_line(job))
+        if len(render_jobs) > 25:
+            lines.append(f"… and {len(render_jobs) - 25} more")
+        return "\n".join(lines)[:2000]
+
+    def _job_line(self, job: Job) -> str:
+        db = self.bot.runtime.db
+        shot = plan.get_shot(db, job.shot_id) if job.shot_id else None
+        label = f"Shot {shot.number}" if shot else job.kind
+        detail = ""
+        if job.status == "queued":
+            detail = f"queue position {jobs.queue_position(db, job.id)}"
+        elif job.status == "running":
+            detail = f"{job.stage or 'starting'} {job.progress:.0%}"
+        elif job.status == "failed":
+            detail = (job.error or "")[:120]
+        return f"{ICONS.get(job.status, '•')} {label}: {job.status} {detail}".rstrip()
+
+    def _active_renders(self) -> list[int]:
+        rows = self.bot.runtime.db.execute(
+            """
+            SELECT DISTINCT r.id FROM renders r JOIN jobs j ON j.render_id = r.id
+            WHERE r.status_message_id IS NOT NULL
+              AND (j.status IN ('queued', 'running') OR j.finished_at >= ?)
+            """,
+            [self.started_at],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(EDIT_INTERVAL)
+            for render_id in self._active_renders():
+                try:
+                    await self._refresh(render_id)
+                except discord.HTTPException as error:
+                    log.warning("could not edit status of render %s: %s", render_id, error)
+
+    async def _refresh(self, render_id: int) -> None:
+        text = self.text_for(render_id)
+        if self._shown.get(render_id) == text:
+            return
+        render = jobs.get_render(self.bot.runtime.db, render_id)
+        if render.channel_id is None or render.status_message_id is None:
+            return
+        channel = self.bot.get_partial_messageable(render.channel_id)
+        await channel.get_partial_message(render.status_message_id).edit(content=text)
+        self._shown[render_id] = text

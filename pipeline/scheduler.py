@@ -1,0 +1,233 @@
+"""The scheduler: queued jobs -> free workers -> takes in the database.
+
+Runs in the bot (or CLI) process as an asyncio task. Everything it learns goes to storage
+first; the bot learns of finished shots and cuts from the events outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import sqlite_utils
+
+from pipeline.assemble import AssembleError, CutShot, cut_episode
+from pipeline.ffmpeg import FfmpegError
+from pipeline.render_queue import build_render_request
+from pipeline.worker_client import WorkerClient, WorkerError
+from storage import events, jobs, plan, projects, takes
+from storage.errors import ShowrunnerError
+from storage.models import Job
+
+log = logging.getLogger(__name__)
+JobListener = Callable[[Job], None]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        workers: list[WorkerClient],
+        media_dir: Path,
+        listener: JobListener | None = None,
+    ) -> None:
+        self.db = db
+        self.workers = workers
+        self.media_dir = media_dir
+        self.listener = listener
+        self._busy: set[str] = set()
+        self._cutting = False
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def recover(self) -> None:
+        """Jobs left running by a previous process go back to the queue.
+
+        Resubmitting keeps the job id, so a worker that still has the job reattaches to it
+        instead of rendering it twice.
+        """
+        for job in jobs.jobs_with_status(self.db, "running"):
+            jobs.requeue_job(self.db, job.id)
+            if (
+                job.shot_id is not None
+                and plan.get_shot(self.db, job.shot_id).status == "rendering"
+            ):
+                plan.set_shot_status(self.db, job.shot_id, "queued")
+
+    async def run(self) -> None:
+        self.recover()
+        try:
+            while True:
+                self._dispatch()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def idle(self) -> bool:
+        return not self._tasks and not jobs.jobs_with_status(self.db, "queued")
+
+    def _dispatch(self) -> None:
+        for job in jobs.jobs_with_status(self.db, "queued"):
+            if job.kind == "assemble":
+                if self._cutting:
+                    continue
+                self._cutting = True
+                self._spawn(self._run_cut(job))
+            else:
+                worker = next((w for w in self.workers if w.base_url not in self._busy), None)
+                if worker is None:
+                    continue
+                self._busy.add(worker.base_url)
+                self._spawn(self._run_render(job, worker))
+
+    def _spawn(self, coroutine: object) -> None:
+        task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception():
+            log.error("scheduler task crashed", exc_info=task.exception())
+        self._wake.set()
+
+    def _notify(self, job_id: str) -> None:
+        if self.listener:
+            self.listener(jobs.get_job(self.db, job_id))
+
+    async def _run_render(self, job: Job, worker: WorkerClient) -> None:
+        try:
+            job = jobs.start_job(self.db, job.id, worker.base_url)
+            assert job.shot_id is not None
+            plan.set_shot_status(self.db, job.shot_id, "rendering")
+            self._notify(job.id)
+            request = build_render_request(self.db, job)
+            await worker.submit(request)
+            final: dict = {}
+            async for state in worker.follow(job.id):
+                final = state
+                if state.get("status") == "running":
+                    jobs.report_progress(
+                        self.db,
+                        job.id,
+                        float(state.get("progress", 0)),
+                        str(state.get("stage", "")),
+                    )
+                    self._notify(job.id)
+            if final.get("status") != "done":
+                raise WorkerError(final.get("error") or f"job ended as {final.get('status')}")
+            await self._record_takes(job, worker, request.engine, request.model, final)
+        except (WorkerError, aiohttp.ClientError, TimeoutError, OSError, ShowrunnerError) as error:
+            self._render_failed(job, f"{error}" or type(error).__name__)
+        finally:
+            self._busy.discard(worker.base_url)
+
+    async def _record_takes(
+        self, job: Job, worker: WorkerClient, engine: str, model: str, state: dict
+    ) -> None:
+        assert job.shot_id is not None
+        folder = self.media_dir / "takes" / f"shot{job.shot_id}"
+        downloaded = []
+        for index, take in enumerate(state.get("takes") or []):
+            seed = int(take["seed"])
+            media = await worker.download(take["media"], folder / f"{job.id}_{index}.mp4")
+            preview = ""
+            if take.get("preview"):
+                preview = str(
+                    await worker.download(take["preview"], folder / f"{job.id}_{index}.png")
+                )
+            downloaded.append((seed, str(media), preview))
+        if not downloaded:
+            raise WorkerError("the worker finished without any take")
+        with self.db.atomic():
+            for seed, media, preview in downloaded:
+                takes.add_take(
+                    self.db,
+                    shot_id=job.shot_id,
+                    job_id=job.id,
+                    seed=seed,
+                    engine=engine,
+                    model=model,
+                    media_path=media,
+                    preview_path=preview,
+                    parameters={k: v for k, v in job.payload.items() if k != "seeds"},
+                )
+            jobs.finish_job(self.db, job.id)
+            plan.set_shot_status(self.db, job.shot_id, "review")
+            events.emit(self.db, "shot_ready", shot_id=job.shot_id, job_id=job.id)
+        self._notify(job.id)
+
+    def _render_failed(self, job: Job, reason: str) -> None:
+        log.warning("render job %s failed: %s", job.id, reason)
+        current = jobs.get_job(self.db, job.id)
+        if current.status != "running":
+            return
+        after = jobs.fail_job(self.db, job.id, reason)
+        if job.shot_id is not None:
+            shot = plan.get_shot(self.db, job.shot_id)
+            target = "queued" if after.status == "queued" else "planned"
+            if shot.status in {"rendering", "queued"}:
+                plan.set_shot_status(self.db, job.shot_id, target)
+        if after.status == "failed":
+            events.emit(self.db, "job_failed", job_id=job.id, error=after.error)
+        self._notify(job.id)
+
+    async def _run_cut(self, job: Job) -> None:
+        try:
+            job = jobs.start_job(self.db, job.id, "local")
+            self._notify(job.id)
+            episode = plan.get_episode(self.db, job.episode_id)
+            project = projects.get_project(self.db, episode.project_id)
+            cut_shots = []
+            for shot in plan.list_shots(self.db, episode.id):
+                if shot.approved_take_id is None:
+                    raise AssembleError(f"Shot {shot.number} has no approved take.")
+                take = takes.get_take(self.db, shot.approved_take_id)
+                cut_shots.append(CutShot(Path(take.media_path), shot.duration, shot.dialogue))
+            if episode.status == "shooting":
+                plan.set_episode_status(self.db, episode.id, "cutting")
+            out = self.media_dir / "episodes" / f"project{project.id}_episode{episode.number}.mp4"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            await cut_episode(
+                cut_shots, out, width=project.width, height=project.height, fps=project.fps
+            )
+            with self.db.atomic():
+                plan.set_cut_path(self.db, episode.id, str(out))
+                jobs.finish_job(self.db, job.id)
+                events.emit(self.db, "episode_cut", episode_id=episode.id, path=str(out))
+        except (AssembleError, FfmpegError, OSError, ShowrunnerError) as error:
+            log.warning("cut job %s failed: %s", job.id, error)
+            jobs.fail_job(self.db, job.id, str(error))
+            if jobs.get_job(self.db, job.id).status == "failed":
+                events.emit(self.db, "job_failed", job_id=job.id, error=str(error)[:300])
+        finally:
+            self._cutting = False
+            self._notify(job.id)
+
+
+async def run_until_idle(scheduler: Scheduler, timeout: float | None = None) -> None:
+    """Run the scheduler until no job is queued or running (the headless CLI uses this)."""
+    task = asyncio.create_task(scheduler.run())
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                await asyncio.sleep(0.2)
+                if scheduler.idle():
+                    break
+                if task.done():
+                    task.result()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,268 @@
+"""The generation worker: an aiohttp service that renders one job at a time.
+
+API (JSON; errors are {"error": message}):
+  POST /v1/jobs                 submit a RenderRequest; the job id makes it idempotent
+  GET  /v1/jobs/{id}            the job's state
+  GET  /v1/jobs/{id}/events     its state as NDJSON lines, until it ends
+  GET  /v1/jobs/{id}/media/{n}  a file it produced
+  DELETE /v1/jobs/{id}          cancel it (queued jobs at once, a running one after its step)
+  GET  /v1/health               device, loaded engines, what it is doing
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from pipeline.requests import RenderedTake, RenderRequest
+
+log = logging.getLogger(__name__)
+MAX_REQUEST_BYTES = 256 * 1024
+TERMINAL = {"done", "failed", "cancelled"}
+
+
+@dataclass
+class WorkerJob:
+    request: RenderRequest
+    status: str = "queued"
+    progress: float = 0.0
+    stage: str = ""
+    error: str | None = None
+    takes: list[RenderedTake] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def state(self) -> dict[str, Any]:
+        base = f"/v1/jobs/{self.request.job_id}/media"
+        return {
+            "id": self.request.job_id,
+            "status": self.status,
+            "progress": round(self.progress, 4),
+            "stage": self.stage,
+            "error": self.error,
+            "takes": [
+                {
+                    "seed": take.seed,
+                    "media": f"{base}/{Path(take.media_path).name}",
+                    "preview": f"{base}/{Path(take.preview_path).name}"
+                    if take.preview_path
+                    else "",
+                }
+                for take in self.takes
+            ],
+        }
+
+    def touch(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+class WorkerService:
+    def __init__(self, media_dir: Path, device: str = "cpu") -> None:
+        self.media_dir = media_dir
+        self.device = device
+        self.jobs: dict[str, WorkerJob] = {}
+        self.queue: asyncio.Queue[str] = asyncio.Queue()
+        self.engines: dict[str, Any] = {}
+        self.current: str | None = None
+        self._runner_task: asyncio.Task[None] | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        app.add_routes(
+            [
+                web.post("/v1/jobs", self.submit),
+                web.get("/v1/jobs/{id}", self.get_job),
+                web.delete("/v1/jobs/{id}", self.cancel),
+                web.get("/v1/jobs/{id}/events", self.events),
+                web.get("/v1/jobs/{id}/media/{name}", self.media),
+                web.get("/v1/health", self.health),
+            ]
+        )
+        app.on_startup.append(self._start_runner)
+        app.on_cleanup.append(self._stop_runner)
+        return app
+
+    async def _start_runner(self, _app: web.Application) -> None:
+        self._runner_task = asyncio.create_task(self._run_jobs())
+
+    async def _stop_runner(self, _app: web.Application) -> None:
+        if self._runner_task:
+            self._runner_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner_task
+
+    def _engine(self, name: str) -> Any:
+        from pipeline.engines import create_engine
+
+        if name not in self.engines:
+            self.engines[name] = create_engine(name, device=self.device)
+        return self.engines[name]
+
+    async def submit(self, request: web.Request) -> web.Response:
+        try:
+            data = await request.json()
+            render = RenderRequest.from_json(data)
+        except (json.JSONDecodeError, TypeError, ValueError) as error:
+            return _error(400, f"bad request body: {error}")
+        if not render.job_id or len(render.job_id) > 64 or not render.job_id.isalnum():
+            return _error(400, f"bad job_id: {render.job_id!r}")
+        existing = self.jobs.get(render.job_id)
+        if existing is not None:
+            return web.json_response(existing.state())
+        try:
+            engine = self._engine(render.engine)
+            engine.check_inputs(render)
+        except ValueError as error:
+            return _error(400, str(error))
+        job = WorkerJob(render)
+        self.jobs[render.job_id] = job
+        await self.queue.put(render.job_id)
+        return web.json_response(job.state(), status=202)
+
+    def _job_or_404(self, request: web.Request) -> WorkerJob | web.Response:
+        job = self.jobs.get(request.match_info["id"])
+        return job if job is not None else _error(404, "no such job")
+
+    async def get_job(self, request: web.Request) -> web.Response:
+        job = self._job_or_404(request)
+        return job if isinstance(job, web.Response) else web.json_response(job.state())
+
+    async def cancel(self, request: web.Request) -> web.Response:
+        job = self._job_or_404(request)
+        if isinstance(job, web.Response):
+            return job
+        if job.status not in TERMINAL:
+            job.status = "cancelled"
+            job.touch()
+        return web.json_response(job.state())
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        job = self._job_or_404(request)
+        if isinstance(job, web.Response):
+            return job
+        response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+        await response.prepare(request)
+        while True:
+            changed = job.changed
+            await response.write((json.dumps(job.state()) + "\n").encode())
+            if job.status in TERMINAL:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout=15)
+        await response.write_eof()
+        return response
+
+    async def media(self, request: web.Request) -> web.StreamResponse:
+        job = self._job_or_404(request)
+        if isinstance(job, web.Response):
+            return job
+        name = request.match_info["name"]
+        for take in job.takes:
+            for path in (take.media_path, take.preview_path):
+                if path and Path(path).name == name:
+                    return web.FileResponse(path)
+        return _error(404, "no such file")
+
+    async def health(self, _request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "status": "ok",
+                "device": self.device,
+                "engines": sorted(self.engines),
+                "current_job": self.current,
+                "queued": self.queue.qsize(),
+                "pid": os.getpid(),
+            }
+        )
+
+    async def _run_jobs(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            job_id = await self.queue.get()
+            job = self.jobs[job_id]
+            if job.status == "cancelled":
+                continue
+            self.current = job_id
+            job.status = "running"
+            job.touch()
+            last_touch = 0.0
+
+            def progress(fraction: float, stage: str, job: WorkerJob = job) -> None:
+                nonlocal last_touch
+                if job.status == "cancelled":
+                    raise JobCancelled
+                job.progress, job.stage = fraction, stage
+                now = time.monotonic()
+                if now - last_touch >= 0.2 or fraction >= 1.0:
+                    last_touch = now
+                    loop.call_soon_threadsafe(job.touch)
+
+            out_dir = self.media_dir / job_id
+            out_dir.mkdir(parents=True, exist_ok=True)
+            started = time.monotonic()
+            try:
+                engine = self._engine(job.request.engine)
+                job.takes = await asyncio.to_thread(engine.render, job.request, out_dir, progress)
+                job.status, job.progress, job.stage = "done", 1.0, "done"
+                log.info("job %s done in %.2fs", job_id, time.monotonic() - started)
+            except JobCancelled:
+                job.status = "cancelled"
+            except Exception as error:  # the job fails, the worker goes on
+                log.exception("job %s failed", job_id)
+                job.status, job.error = "failed", f"{type(error).__name__}: {error}"[:500]
+            finally:
+                self.current = None
+                job.touch()
+
+
+class JobCancelled(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="showrunner worker", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    parser.add_argument("--media-dir", type=Path, default=Path("data/worker-media"))
+    parser.add_argument("--device", default=os.environ.get("SHOWRUNNER_DEVICE", "cpu"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    threads = os.environ.get("SHOWRUNNER_TORCH_THREADS")
+    if threads:
+        os.environ.setdefault("OMP_NUM_THREADS", threads)
+    asyncio.run(serve(args.host, args.port, args.media_dir, args.device))
+
+
+async def serve(host: str, port: int, media_dir: Path, device: str) -> None:
+    media_dir.mkdir(parents=True, exist_ok=True)
+    service = WorkerService(media_dir, device)
+    runner = web.AppRunner(service.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = runner.addresses[0][1]
+    # the launcher reads this line to learn the port
+    print(f"READY http://{host}:{bound}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

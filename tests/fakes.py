@@ -1,0 +1,57 @@
+"""Scripted langchain chat models: the real agent code runs, the model's answers are scripted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+
+class ScriptedChatModel(GenericFakeChatModel):
+    """GenericFakeChatModel that accepts tools (bind_tools returns itself)."""
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:  # type: ignore[override]
+        return self
+
+
+def scripted(*answers: AIMessage) -> ScriptedChatModel:
+    return ScriptedChatModel(messages=iter(answers))
+
+
+def tool_call(name: str, args: dict[str, Any], call_id: str = "call_1") -> AIMessage:
+    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": call_id}])
+
+
+def say(text: str) -> AIMessage:
+    return AIMessage(content=text)
+
+
+def gong_gong_plan(shots_per_scene: Iterable[int] = (2, 2)) -> dict[str, Any]:
+    """The plan a capable model would write for the Gong Gong premise."""
+    scenes = []
+    number = 0
+    for scene_index, count in enumerate(shots_per_scene, start=1):
+        shots = []
+        for _ in range(count):
+            number += 1
+            shots.append(
+                {
+                    "description": f"Shot {number}: waves rise as Li Xingzhou faces the storm",
+                    "camera": "low angle" if number % 2 else "close-up",
+                    "duration": 2.0 + (number % 2),
+                    "dialogue": f"Line {number}: I will not kneel!",
+                    "characters": ["Li Xingzhou"],
+                }
+            )
+        scenes.append({"heading": f"Rugged shore, scene {scene_index}", "summary": "", "shots": shots})
+    return {
+        "title": "Defying Gong Gong",
+        "logline": "A fisherman stands against the water god.",
+        "synopsis": "Li Xingzhou refuses to kneel as Gong Gong floods his village.",
+        "characters": [
+            {"name": "Li Xingzhou", "description": "a stubborn fisherman", "look": "grey beard"},
+        ],
+        "scenes": scenes,
+    }
