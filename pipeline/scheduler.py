@@ -194,7 +194,11 @@ class Scheduler:
                 if shot.approved_take_id is None:
                     raise AssembleError(f"Shot {shot.number} has no approved take.")
                 take = takes.get_take(self.db, shot.approved_take_id)
-                cut_shots.append(CutShot(Path(take.media_path), shot.duration, shot.dialogue))
+                cut_shots.append(
+                    CutShot(
+                        Path(take.media_path), shot.duration, shot.dialogue, f"Shot {shot.number}"
+                    )
+                )
             if episode.status == "shooting":
                 plan.set_episode_status(self.db, episode.id, "cutting")
             out = self.media_dir / "episodes" / f"project{project.id}_episode{episode.number}.mp4"

@@ -45,7 +45,9 @@ def gong_gong_plan(shots_per_scene: Iterable[int] = (2, 2)) -> dict[str, Any]:
                     "characters": ["Li Xingzhou"],
                 }
             )
-        scenes.append({"heading": f"Rugged shore, scene {scene_index}", "summary": "", "shots": shots})
+        scenes.append(
+            {"heading": f"Rugged shore, scene {scene_index}", "summary": "", "shots": shots}
+        )
     return {
         "title": "Defying Gong Gong",
         "logline": "A fisherman stands against the water god.",

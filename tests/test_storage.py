@@ -11,13 +11,19 @@ PLAN = plan.EpisodePlan(
     synopsis="A mortal defies Gong Gong.",
     characters=(plan.CharacterPlan("Li", "a fisherman", "weathered face, grey beard"),),
     scenes=(
-        plan.ScenePlan("Shore", "storm rising", (
-            plan.ShotPlan("Waves crash", "wide", 3, "The sea is angry."),
-            plan.ShotPlan("Li looks up", "close-up", 2.5, "", ("Li",)),
-        )),
-        plan.ScenePlan("Cliff", "the god appears", (
-            plan.ShotPlan("Gong Gong rises", "low angle", 4, "Kneel, mortal!"),
-        )),
+        plan.ScenePlan(
+            "Shore",
+            "storm rising",
+            (
+                plan.ShotPlan("Waves crash", "wide", 3, "The sea is angry."),
+                plan.ShotPlan("Li looks up", "close-up", 2.5, "", ("Li",)),
+            ),
+        ),
+        plan.ScenePlan(
+            "Cliff",
+            "the god appears",
+            (plan.ShotPlan("Gong Gong rises", "low angle", 4, "Kneel, mortal!"),),
+        ),
     ),
 )
 
@@ -31,8 +37,19 @@ def test_migrations_create_every_table_once(tmp_path):
     db = open_db(path)
     db.close()
     db = open_db(path)  # a second open applies nothing twice
-    assert {"projects", "episodes", "scenes", "shots", "takes", "votes", "jobs", "events",
-            "messages", "characters", "renders"} <= set(db.table_names())
+    assert {
+        "projects",
+        "episodes",
+        "scenes",
+        "shots",
+        "takes",
+        "votes",
+        "jobs",
+        "events",
+        "messages",
+        "characters",
+        "renders",
+    } <= set(db.table_names())
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == 1
 
@@ -61,8 +78,15 @@ def test_shot_cannot_be_approved_without_a_take_in_review(fresh_db):
     project = make_project(fresh_db)
     episode = plan.save_episode_plan(fresh_db, project.id, PLAN)
     shot = plan.list_shots(fresh_db, episode.id)[0]
-    take = takes.add_take(fresh_db, shot_id=shot.id, job_id="j1", seed=1, engine="animatic",
-                          model="", media_path="/m.mp4")
+    take = takes.add_take(
+        fresh_db,
+        shot_id=shot.id,
+        job_id="j1",
+        seed=1,
+        engine="animatic",
+        model="",
+        media_path="/m.mp4",
+    )
     with pytest.raises(InvalidState, match="no take in review"):
         takes.approve_take(fresh_db, take.id)  # shot is still 'planned'
     for status in ("queued", "rendering", "review"):
@@ -80,8 +104,15 @@ def test_one_vote_per_take_user_and_emoji_and_quorum(fresh_db):
     shot = plan.list_shots(fresh_db, episode.id)[0]
     for status in ("queued", "rendering", "review"):
         plan.set_shot_status(fresh_db, shot.id, status)
-    take = takes.add_take(fresh_db, shot_id=shot.id, job_id="j1", seed=1, engine="animatic",
-                          model="", media_path="/m.mp4")
+    take = takes.add_take(
+        fresh_db,
+        shot_id=shot.id,
+        job_id="j1",
+        seed=1,
+        engine="animatic",
+        model="",
+        media_path="/m.mp4",
+    )
     assert takes.add_vote(fresh_db, take.id, 100, "👍") is True
     assert takes.add_vote(fresh_db, take.id, 100, "👍") is False
     assert takes.tally(fresh_db, take.id).up == 1
@@ -97,8 +128,15 @@ def test_retake_vote_marks_the_shot(fresh_db):
     shot = plan.list_shots(fresh_db, episode.id)[0]
     for status in ("queued", "rendering", "review"):
         plan.set_shot_status(fresh_db, shot.id, status)
-    take = takes.add_take(fresh_db, shot_id=shot.id, job_id="j1", seed=1, engine="animatic",
-                          model="", media_path="/m.mp4")
+    take = takes.add_take(
+        fresh_db,
+        shot_id=shot.id,
+        job_id="j1",
+        seed=1,
+        engine="animatic",
+        model="",
+        media_path="/m.mp4",
+    )
     takes.add_vote(fresh_db, take.id, 100, "🔁")
     assert takes.decide(fresh_db, take.id, quorum=1) == "retake"
     assert plan.get_shot(fresh_db, shot.id).status == "retake"

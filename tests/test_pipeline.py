@@ -1,0 +1,160 @@
+"""The worker service (a real subprocess on loopback) and the scheduler, with real engines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from pipeline.ffmpeg import probe
+from pipeline.render_queue import EngineChoice, queue_episode_cut, queue_episode_render
+from pipeline.requests import RenderRequest
+from pipeline.scheduler import Scheduler, run_until_idle
+from pipeline.worker_client import LocalWorker, WorkerClient, WorkerError
+from storage import events, jobs, plan, projects, takes
+
+SMALL = {"width": 180, "height": 320, "fps": 12}
+
+
+@pytest.fixture
+async def worker(tmp_path: Path):
+    local = LocalWorker(tmp_path / "worker-media")
+    url = await local.start()
+    async with aiohttp.ClientSession() as session:
+        yield WorkerClient(url, session)
+    await local.stop()
+
+
+def request(job_id: str = "job1", **changes) -> RenderRequest:
+    values = dict(
+        job_id=job_id,
+        engine="animatic",
+        prompt="storm",
+        seeds=(1, 2),
+        duration=1.5,
+        description="Waves crash on the shore",
+        camera="wide",
+        dialogue="Kneel!",
+        **SMALL,
+    )
+    values.update(changes)
+    return RenderRequest(**values)
+
+
+async def test_worker_renders_streams_progress_and_serves_media(worker, tmp_path):
+    await worker.submit(request())
+    states = [state async for state in worker.follow("job1")]
+    assert states[-1]["status"] == "done"
+    assert [take["seed"] for take in states[-1]["takes"]] == [1, 2]
+    media = await worker.download(states[-1]["takes"][0]["media"], tmp_path / "take.mp4")
+    info = probe(media)
+    assert (info.width, info.height) == (180, 320) and abs(info.duration - 1.5) < 0.1
+    again = await worker.submit(request())  # same id: the same job, not a second render
+    assert again["status"] == "done"
+    health = await worker.health()
+    assert health["status"] == "ok" and health["engines"] == ["animatic"]
+
+
+async def test_worker_refuses_bad_parameters_naming_the_value(worker):
+    with pytest.raises(WorkerError, match="width 181"):
+        await worker.submit(request("job2", width=181))
+    with pytest.raises(WorkerError, match="unknown engine 'sora'"):
+        await worker.submit(request("job3", engine="sora"))
+    assert await worker.state("job2") is None
+
+
+def make_episode(db, shots=(1.5, 1.0, 2.0)):
+    project = projects.create_project(db, "Flood", writers_channel_id=1, **SMALL)
+    draft = plan.EpisodePlan(
+        "The Flood",
+        "",
+        scenes=(
+            plan.ScenePlan(
+                "Shore",
+                "",
+                tuple(
+                    plan.ShotPlan(f"shot {i}", "wide", seconds, f"Line {i}")
+                    for i, seconds in enumerate(shots, start=1)
+                ),
+            ),
+        ),
+    )
+    return plan.save_episode_plan(db, project.id, draft)
+
+
+async def test_scheduler_renders_a_plan_records_takes_and_cuts_the_episode(
+    fresh_db, worker, tmp_path
+):
+    episode = make_episode(fresh_db)
+    scheduler = Scheduler(fresh_db, [worker], tmp_path / "media")
+    _, queued = queue_episode_render(fresh_db, episode.id, EngineChoice(takes=2))
+    await run_until_idle(scheduler, timeout=120)
+    assert {jobs.get_job(fresh_db, job.id).status for job in queued} == {"done"}
+    shots = plan.list_shots(fresh_db, episode.id)
+    assert {shot.status for shot in shots} == {"review"}
+    kinds = [event.kind for event in events.pending_events(fresh_db)]
+    assert kinds == ["shot_ready"] * 3
+    for shot in shots:
+        shot_takes = takes.takes_for_shot(fresh_db, shot.id)
+        assert len(shot_takes) == 2 and all(Path(t.media_path).exists() for t in shot_takes)
+        takes.approve_take(fresh_db, shot_takes[1].id)
+    cut = queue_episode_cut(fresh_db, episode.id)
+    assert queue_episode_cut(fresh_db, episode.id) is None  # one cut, however often asked
+    await run_until_idle(scheduler, timeout=120)
+    assert jobs.get_job(fresh_db, cut.id).status == "done"
+    path = plan.get_episode(fresh_db, episode.id).cut_path
+    info = probe(path)
+    assert abs(info.duration - 4.5) < 0.2
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+
+
+async def broken_worker(aiohttp_body: bytes, status: int):
+    async def any_route(_request: web.Request) -> web.Response:
+        return web.Response(body=aiohttp_body, status=status, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", any_route)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "reason"),
+    [
+        (b"<html>oops</html>", 500, "non-JSON"),
+        (json.dumps({"error": "GPU on fire"}).encode(), 500, "GPU on fire"),
+    ],
+)
+async def test_a_broken_worker_fails_the_job_with_a_readable_reason(
+    fresh_db, tmp_path, body, status, reason
+):
+    runner, url = await broken_worker(body, status)
+    try:
+        episode = make_episode(fresh_db, shots=(1.0,))
+        async with aiohttp.ClientSession() as session:
+            scheduler = Scheduler(fresh_db, [WorkerClient(url, session)], tmp_path / "media")
+            _, queued = queue_episode_render(fresh_db, episode.id, EngineChoice())
+            await run_until_idle(scheduler, timeout=30)
+        job = jobs.get_job(fresh_db, queued[0].id)
+        assert job.status == "failed" and job.attempts == jobs.MAX_ATTEMPTS
+        assert reason in job.error
+        assert plan.list_shots(fresh_db, episode.id)[0].status == "planned"
+        assert [e.kind for e in events.pending_events(fresh_db)] == ["job_failed"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_render_without_a_plan_is_refused_and_stores_nothing(fresh_db):
+    project = projects.create_project(fresh_db, "Empty", writers_channel_id=3)
+    episode = plan.EpisodePlan("x", "", scenes=(plan.ScenePlan("a", "", (plan.ShotPlan("s"),)),))
+    stored = plan.save_episode_plan(fresh_db, project.id, episode)
+    fresh_db.execute("DELETE FROM shots")
+    with pytest.raises(Exception, match="no shots yet"):
+        queue_episode_render(fresh_db, stored.id, EngineChoice())
+    assert fresh_db.table("jobs").count == 0
