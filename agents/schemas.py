@@ -64,7 +64,7 @@ class SceneDraft(BaseModel):
         min_length=2, max_length=80, description="Place and time, e.g. 'Rugged shore, dusk'"
     )
     summary: str = Field(default="", max_length=300)
-    shots: list[ShotDraft] = Field(min_length=2, max_length=8)
+    shots: list[ShotDraft] = Field(min_length=1, max_length=8)
 
     @field_validator("heading", mode="before")
     @classmethod
@@ -100,7 +100,7 @@ class EpisodeDraft(BaseModel):
     logline: str = Field(default="", max_length=200)
     synopsis: str = Field(default="", max_length=500)
     characters: list[CharacterDraft] = Field(default_factory=list, max_length=4)
-    scenes: list[SceneDraft] = Field(min_length=2, max_length=6)
+    scenes: list[SceneDraft] = Field(min_length=1, max_length=6)
 
     @field_validator("title", mode="before")
     @classmethod

@@ -20,17 +20,21 @@ def add_message(
     author_id: int | None = None,
     author_name: str = "",
 ) -> Message:
-    message_id = db.table("messages").insert(
-        {
-            "project_id": project_id,
-            "channel_id": channel_id,
-            "author_id": author_id,
-            "author_name": author_name[:100],
-            "role": role,
-            "content": content[:MAX_STORED_CHARS],
-            "created_at": utc_now(),
-        }
-    ).last_pk
+    message_id = (
+        db.table("messages")
+        .insert(
+            {
+                "project_id": project_id,
+                "channel_id": channel_id,
+                "author_id": author_id,
+                "author_name": author_name[:100],
+                "role": role,
+                "content": content[:MAX_STORED_CHARS],
+                "created_at": utc_now(),
+            }
+        )
+        .last_pk
+    )
     return Message.from_row(db.table("messages").get(message_id))
 
 

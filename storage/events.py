@@ -12,9 +12,11 @@ from storage.models import Event
 
 
 def emit(db: sqlite_utils.Database, kind: str, **payload: Any) -> Event:
-    event_id = db.table("events").insert(
-        {"kind": kind, "payload": json.dumps(payload), "created_at": utc_now()}
-    ).last_pk
+    event_id = (
+        db.table("events")
+        .insert({"kind": kind, "payload": json.dumps(payload), "created_at": utc_now()})
+        .last_pk
+    )
     return Event.from_row(db.table("events").get(event_id))
 
 

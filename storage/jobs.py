@@ -19,14 +19,18 @@ MAX_ATTEMPTS = 3
 def create_render(
     db: sqlite_utils.Database, episode_id: int, *, channel_id: int | None, requester: int | None
 ) -> Render:
-    render_id = db.table("renders").insert(
-        {
-            "episode_id": episode_id,
-            "channel_id": channel_id,
-            "requester": requester,
-            "created_at": utc_now(),
-        }
-    ).last_pk
+    render_id = (
+        db.table("renders")
+        .insert(
+            {
+                "episode_id": episode_id,
+                "channel_id": channel_id,
+                "requester": requester,
+                "created_at": utc_now(),
+            }
+        )
+        .last_pk
+    )
     return get_render(db, int(render_id))
 
 

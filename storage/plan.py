@@ -151,20 +151,26 @@ def upsert_character(
     if existing:
         db.table("characters").update(
             existing[0]["id"],
-            {"description": description[:1000] or existing[0]["description"],
-             "look": look[:500] or existing[0]["look"]},
+            {
+                "description": description[:1000] or existing[0]["description"],
+                "look": look[:500] or existing[0]["look"],
+            },
         )
         character_id = existing[0]["id"]
     else:
-        character_id = db.table("characters").insert(
-            {
-                "project_id": project_id,
-                "name": name,
-                "description": description[:1000],
-                "look": look[:500],
-                "seed": character_seed(project_id, name),
-            }
-        ).last_pk
+        character_id = (
+            db.table("characters")
+            .insert(
+                {
+                    "project_id": project_id,
+                    "name": name,
+                    "description": description[:1000],
+                    "look": look[:500],
+                    "seed": character_seed(project_id, name),
+                }
+            )
+            .last_pk
+        )
     row = db.table("characters").get(character_id)
     return Character.from_row(row)
 
@@ -172,9 +178,7 @@ def upsert_character(
 def list_characters(db: sqlite_utils.Database, project_id: int) -> list[Character]:
     return [
         Character.from_row(row)
-        for row in db.table("characters").rows_where(
-            "project_id = ?", [project_id], order_by="id"
-        )
+        for row in db.table("characters").rows_where("project_id = ?", [project_id], order_by="id")
     ]
 
 

@@ -31,20 +31,24 @@ def create_project(
         raise InvalidInput(f"A project title can be at most {MAX_TITLE} characters.")
     if writers_channel_id is not None and project_for_channel(db, writers_channel_id):
         raise InvalidInput("This channel already is a project's writers' room.")
-    row_id = db.table("projects").insert(
-        {
-            "guild_id": guild_id,
-            "writers_channel_id": writers_channel_id,
-            "review_channel_id": review_channel_id or writers_channel_id,
-            "delivery_channel_id": delivery_channel_id or writers_channel_id,
-            "title": title,
-            "width": width,
-            "height": height,
-            "fps": fps,
-            "created_by": created_by,
-            "created_at": utc_now(),
-        }
-    ).last_pk
+    row_id = (
+        db.table("projects")
+        .insert(
+            {
+                "guild_id": guild_id,
+                "writers_channel_id": writers_channel_id,
+                "review_channel_id": review_channel_id or writers_channel_id,
+                "delivery_channel_id": delivery_channel_id or writers_channel_id,
+                "title": title,
+                "width": width,
+                "height": height,
+                "fps": fps,
+                "created_by": created_by,
+                "created_at": utc_now(),
+            }
+        )
+        .last_pk
+    )
     return get_project(db, int(row_id))
 
 

@@ -37,20 +37,24 @@ def add_take(
     existing = list(db.table("takes").rows_where("job_id = ? AND seed = ?", [job_id, seed]))
     if existing:
         return Take.from_row(existing[0])
-    take_id = db.table("takes").insert(
-        {
-            "shot_id": shot_id,
-            "job_id": job_id,
-            "seed": seed,
-            "engine": engine,
-            "model": model,
-            "parameters": json.dumps(parameters or {}),
-            "media_path": media_path,
-            "preview_path": preview_path,
-            "status": "review",
-            "created_at": utc_now(),
-        }
-    ).last_pk
+    take_id = (
+        db.table("takes")
+        .insert(
+            {
+                "shot_id": shot_id,
+                "job_id": job_id,
+                "seed": seed,
+                "engine": engine,
+                "model": model,
+                "parameters": json.dumps(parameters or {}),
+                "media_path": media_path,
+                "preview_path": preview_path,
+                "status": "review",
+                "created_at": utc_now(),
+            }
+        )
+        .last_pk
+    )
     return get_take(db, int(take_id))
 
 
@@ -85,7 +89,9 @@ def takes_in_review_with_posts(db: sqlite_utils.Database) -> list[Take]:
     ]
 
 
-def set_take_post(db: sqlite_utils.Database, take_id: int, channel_id: int, message_id: int) -> None:
+def set_take_post(
+    db: sqlite_utils.Database, take_id: int, channel_id: int, message_id: int
+) -> None:
     db.table("takes").update(take_id, {"channel_id": channel_id, "message_id": message_id})
 
 
@@ -149,7 +155,8 @@ def approve_take(db: sqlite_utils.Database, take_id: int) -> Take:
     with db.atomic():
         db.table("takes").update(take_id, {"status": "approved"})
         db.execute(
-            "UPDATE takes SET status = 'rejected' WHERE shot_id = ? AND id != ? AND status = 'review'",
+            "UPDATE takes SET status = 'rejected' "
+            "WHERE shot_id = ? AND id != ? AND status = 'review'",
             [shot.id, take_id],
         )
         set_shot_status(db, shot.id, "approved")
