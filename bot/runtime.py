@@ -75,7 +75,10 @@ async def open_runtime(
         session = await stack.enter_async_context(aiohttp.ClientSession())
         urls = list(settings.showrunner_workers)
         if not urls:
-            local = LocalWorker(settings.showrunner_data_dir / "worker-media")
+            worker_env = {"SHOWRUNNER_DEVICE": settings.showrunner_device}
+            if settings.showrunner_torch_threads:
+                worker_env["SHOWRUNNER_TORCH_THREADS"] = settings.showrunner_torch_threads
+            local = LocalWorker(settings.showrunner_data_dir / "worker-media", worker_env)
             urls = [await local.start()]
             stack.push_async_callback(local.stop)
             log.info("started a local worker at %s", urls[0])

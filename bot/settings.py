@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     showrunner_width: int = 720
     showrunner_height: int = 1280
     showrunner_fps: int = 24
+    # read by the worker process; passed on to the local worker the bot starts
+    showrunner_device: str = "cpu"
+    showrunner_torch_threads: str = ""
 
     # Files
     showrunner_data_dir: Path = Path("data")

@@ -1,0 +1,112 @@
+"""The `showrunner` command: produce (headless), and its errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.produce import produce
+from bot.settings import Settings
+from pipeline.ffmpeg import probe
+from storage import plan
+from storage.db import open_db
+from tests.fakes import gong_gong_plan, scripted, tool_call
+
+PREMISE = "A mortal defies the water god Gong Gong on a rugged shore"
+
+
+def clean_env(data_dir: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OPENAI_", "SHOWRUNNER_", "DISCORD_"))
+    }
+    env["SHOWRUNNER_DATA_DIR"] = str(data_dir)
+    env["SHOWRUNNER_TORCH_THREADS"] = "1"
+    return env
+
+
+def episode_shots(data_dir: Path) -> list[list[plan.Shot]]:
+    db = open_db(data_dir / "showrunner.db")
+    return [
+        plan.list_shots(db, row["id"]) for row in db.table("episodes").rows_where(order_by="id")
+    ]
+
+
+async def test_produce_twice_makes_two_episodes_and_keeps_the_first(tmp_path: Path) -> None:
+    settings = Settings(
+        _env_file=None,
+        showrunner_data_dir=tmp_path,
+        showrunner_width=180,
+        showrunner_height=320,
+        showrunner_fps=12,
+        showrunner_workers=[],
+    )
+    lines: list[str] = []
+    paths = []
+    for shots in ((2, 2), (1, 2)):
+        model = scripted(tool_call("EpisodeDraft", gong_gong_plan(shots)))
+        paths.append(await produce(settings, PREMISE, say=lines.append, chat_model=model))
+    assert paths[0] != paths[1] and all(path.exists() for path in paths)
+    for path, shots in zip(paths, episode_shots(tmp_path), strict=True):
+        info = probe(path)
+        assert abs(info.duration - sum(shot.duration for shot in shots)) <= 0.5
+        assert (info.width, info.height) == (180, 320)
+        assert path.with_suffix(".srt").read_text().count("kneel!") == len(shots)
+    assert any("shot 4/4: done" in line for line in lines)
+
+
+def test_produce_without_a_premise_says_what_to_do(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "produce", "  "],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "Give a premise" in result.stderr
+
+
+def test_bot_without_a_token_says_so(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "bot"],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1 and "DISCORD_TOKEN is not set" in result.stderr
+
+
+@pytest.mark.slow
+def test_produce_on_the_embedded_llm_and_the_animatic_engine(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "produce", PREMISE],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    path = Path(result.stdout.strip().splitlines()[-1])
+    assert path.exists() and path.suffix == ".mp4"
+    assert "Rendering" in result.stdout and "done" in result.stdout  # progress on the terminal
+    (shots,) = episode_shots(tmp_path)
+    assert len(shots) >= 4
+    db = open_db(tmp_path / "showrunner.db")
+    assert db.table("scenes").count >= 2
+    info = probe(path)
+    assert (info.width, info.height, info.video_codec, info.audio_codec) == (
+        720,
+        1280,
+        "h264",
+        "aac",
+    )
+    assert abs(info.duration - sum(shot.duration for shot in shots)) <= 0.5
+    assert path.with_suffix(".srt").read_text().strip()
