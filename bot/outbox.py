@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
 
 log = logging.getLogger(__name__)
+MAX_POST_ATTEMPTS = 5
 
 
 async def drain_outbox(bot: ShowrunnerBot) -> None:

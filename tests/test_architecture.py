@@ -1,0 +1,53 @@
+"""Package direction (DESIGN.md): storage <- pipeline <- agents <- bot; torch only in workers."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ALLOWED = {
+    "storage": {"storage"},
+    "pipeline": {"storage", "pipeline"},
+    "agents": {"storage", "pipeline", "agents"},
+    "bot": {"storage", "pipeline", "agents", "bot"},
+}
+OURS = set(ALLOWED)
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_packages_import_only_to_their_left(package: str) -> None:
+    for path in (ROOT / package).rglob("*.py"):
+        for name in imported_modules(path):
+            top = name.split(".")[0]
+            if top in OURS:
+                assert top in ALLOWED[package], f"{path.relative_to(ROOT)} imports {name}"
+            if package != "bot":
+                assert top != "discord", f"{path.relative_to(ROOT)} imports discord"
+
+
+def test_the_bot_process_never_loads_torch() -> None:
+    code = (
+        "import sys, bot.client, bot.runtime, bot.produce, bot.cli, pipeline.scheduler, "
+        "pipeline.engines, pipeline.assemble; "
+        "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]"
