@@ -59,6 +59,11 @@ def write_episode_plan(context: ToolContext, draft: EpisodeDraft) -> Episode:
     """A new episode, or a rewrite of the current one while it is still being written."""
     current = plans.current_episode(context.db, context.project_id)
     rewrite = current is not None and current.status == "writing"
+    if current is not None and not rewrite and not context.is_director:
+        raise NotAllowed(
+            f"Episode {current.number} is already {current.status}; "
+            "only a director can start a new episode."
+        )
     return plans.save_episode_plan(
         context.db,
         context.project_id,

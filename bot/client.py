@@ -67,9 +67,11 @@ class ShowrunnerBot(commands.Bot):
             await review.reread_votes()
 
     async def close(self) -> None:
+        self.runtime.scheduler.stop()
         for task in self._loops:
             task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._loops:
+            await asyncio.wait(self._loops, timeout=10)
         await super().close()
 
 

@@ -30,7 +30,7 @@ async def on_app_command_error(
     message = user_message(error)
     if message is None:
         log.error("command failed", exc_info=error)
-        message = "Something went wrong; it has been logged and nothing was changed."
+        message = "Something went wrong; it has been logged."
     message = "⚠️ " + message
     if interaction.response.is_done():
         await interaction.followup.send(message, ephemeral=True)

@@ -11,9 +11,11 @@ from storage.models import Project
 def is_director(member: discord.Member | discord.User, project: Project) -> bool:
     if not isinstance(member, discord.Member):
         return False
+    if member.guild_permissions.manage_guild:
+        return True  # server managers can always fix a project, even with its role gone
     if project.director_role_id is not None:
         return any(role.id == project.director_role_id for role in member.roles)
-    return member.id == project.created_by or member.guild_permissions.manage_guild
+    return member.id == project.created_by
 
 
 def require_director(member: discord.Member | discord.User, project: Project) -> None:

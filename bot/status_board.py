@@ -7,8 +7,6 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import discord
-
 from storage import jobs, plan
 from storage.models import Job
 
@@ -71,7 +69,7 @@ class StatusBoard:
             for render_id in self._active_renders():
                 try:
                     await self._refresh(render_id)
-                except discord.HTTPException as error:
+                except Exception as error:  # one bad render must not stop the board
                     log.warning("could not edit status of render %s: %s", render_id, error)
 
     async def _refresh(self, render_id: int) -> None:

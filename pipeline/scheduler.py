@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from storage.models import Job
 
 log = logging.getLogger(__name__)
 JobListener = Callable[[Job], None]
+WORKER_COOLDOWN = 5.0
 
 
 class Scheduler:
@@ -40,8 +42,10 @@ class Scheduler:
         self.media_dir = media_dir
         self.listener = listener
         self._busy: set[str] = set()
+        self._cooldown: dict[str, float] = {}
         self._cutting = False
         self._wake = asyncio.Event()
+        self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     def wake(self) -> None:
@@ -61,14 +65,22 @@ class Scheduler:
             ):
                 plan.set_shot_status(self.db, job.shot_id, "queued")
 
+    def stop(self) -> None:
+        """Ask `run` to return after its current pass (running jobs are cancelled)."""
+        self._stopped = True
+        self._wake.set()
+
     async def run(self) -> None:
         self.recover()
+        self._stopped = False
         try:
-            while True:
+            while not self._stopped:
                 self._dispatch()
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+                    async with asyncio.timeout(1.0):
+                        await self._wake.wait()
         finally:
             for task in list(self._tasks):
                 task.cancel()
@@ -85,11 +97,18 @@ class Scheduler:
                 self._cutting = True
                 self._spawn(self._run_cut(job))
             else:
-                worker = next((w for w in self.workers if w.base_url not in self._busy), None)
+                worker = self._free_worker()
                 if worker is None:
                     continue
                 self._busy.add(worker.base_url)
                 self._spawn(self._run_render(job, worker))
+
+    def _free_worker(self) -> WorkerClient | None:
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.base_url not in self._busy and self._cooldown.get(worker.base_url, 0) <= now:
+                return worker
+        return None
 
     def _spawn(self, coroutine: object) -> None:
         task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
@@ -128,8 +147,15 @@ class Scheduler:
             if final.get("status") != "done":
                 raise WorkerError(final.get("error") or f"job ended as {final.get('status')}")
             await self._record_takes(job, worker, request.engine, request.model, final)
+        except aiohttp.ClientConnectionError:
+            # give an unreachable worker a rest instead of burning every attempt at once
+            self._cooldown[worker.base_url] = time.monotonic() + WORKER_COOLDOWN
+            self._render_failed(job, f"worker {worker.base_url} is unreachable")
         except (WorkerError, aiohttp.ClientError, TimeoutError, OSError, ShowrunnerError) as error:
             self._render_failed(job, f"{error}" or type(error).__name__)
+        except Exception as error:  # never leave a job 'running' behind
+            log.exception("render job %s crashed", job.id)
+            self._render_failed(job, f"internal error ({type(error).__name__})")
         finally:
             self._busy.discard(worker.base_url)
 
@@ -173,14 +199,15 @@ class Scheduler:
         current = jobs.get_job(self.db, job.id)
         if current.status != "running":
             return
-        after = jobs.fail_job(self.db, job.id, reason)
-        if job.shot_id is not None:
-            shot = plan.get_shot(self.db, job.shot_id)
-            target = "queued" if after.status == "queued" else "planned"
-            if shot.status in {"rendering", "queued"}:
-                plan.set_shot_status(self.db, job.shot_id, target)
-        if after.status == "failed":
-            events.emit(self.db, "job_failed", job_id=job.id, error=after.error)
+        with self.db.atomic():
+            after = jobs.fail_job(self.db, job.id, reason)
+            if job.shot_id is not None:
+                shot = plan.get_shot(self.db, job.shot_id)
+                target = "queued" if after.status == "queued" else "planned"
+                if shot.status in {"rendering", "queued"}:
+                    plan.set_shot_status(self.db, job.shot_id, target)
+            if after.status == "failed":
+                events.emit(self.db, "job_failed", job_id=job.id, error=after.error)
         self._notify(job.id)
 
     async def _run_cut(self, job: Job) -> None:
@@ -212,12 +239,19 @@ class Scheduler:
                 events.emit(self.db, "episode_cut", episode_id=episode.id, path=str(out))
         except (AssembleError, FfmpegError, OSError, ShowrunnerError) as error:
             log.warning("cut job %s failed: %s", job.id, error)
-            jobs.fail_job(self.db, job.id, str(error))
-            if jobs.get_job(self.db, job.id).status == "failed":
-                events.emit(self.db, "job_failed", job_id=job.id, error=str(error)[:300])
+            self._cut_failed(job, str(error))
+        except Exception as error:  # never leave a cut 'running' behind
+            log.exception("cut job %s crashed", job.id)
+            self._cut_failed(job, f"internal error ({type(error).__name__})")
         finally:
             self._cutting = False
             self._notify(job.id)
+
+    def _cut_failed(self, job: Job, reason: str) -> None:
+        with self.db.atomic():
+            after = jobs.fail_job(self.db, job.id, reason)
+            if after.status == "failed":
+                events.emit(self.db, "job_failed", job_id=job.id, error=reason[:300])
 
 
 async def run_until_idle(scheduler: Scheduler, timeout: float | None = None) -> None:
@@ -232,6 +266,6 @@ async def run_until_idle(scheduler: Scheduler, timeout: float | None = None) -> 
                 if task.done():
                     task.result()
     finally:
-        task.cancel()
+        scheduler.stop()
         with contextlib.suppress(asyncio.CancelledError):
             await task

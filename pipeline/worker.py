@@ -122,8 +122,8 @@ class WorkerService:
         if not render.job_id or len(render.job_id) > 64 or not render.job_id.isalnum():
             return _error(400, f"bad job_id: {render.job_id!r}")
         existing = self.jobs.get(render.job_id)
-        if existing is not None:
-            return web.json_response(existing.state())
+        if existing is not None and existing.status not in {"failed", "cancelled"}:
+            return web.json_response(existing.state())  # a retry of a live job reattaches
         try:
             engine = self._engine(render.engine)
             engine.check_inputs(render)
@@ -163,7 +163,8 @@ class WorkerService:
             if job.status in TERMINAL:
                 break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), timeout=15)
+                async with asyncio.timeout(15):
+                    await changed.wait()
         await response.write_eof()
         return response
 

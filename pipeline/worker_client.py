@@ -16,6 +16,9 @@ import aiohttp
 
 from pipeline.requests import RenderRequest
 
+# the worker needs none of these: keep them out of its environment
+SECRET_VARIABLES = {"DISCORD_TOKEN", "OPENAI_API_KEY"}
+
 
 class WorkerError(RuntimeError):
     """The worker refused a job, broke, or could not be reached; the message says which."""
@@ -102,7 +105,8 @@ class LocalWorker:
         self.url = ""
 
     async def start(self, timeout: float = 120) -> str:
-        env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", **self.env}
+        env = {key: value for key, value in os.environ.items() if key not in SECRET_VARIABLES}
+        env = {**env, "OMP_WAIT_POLICY": "PASSIVE", **self.env}
         self.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",

@@ -52,6 +52,9 @@ class ConversationCog(commands.Cog):
                 )
             except ShowrunnerError as error:
                 answer = f"⚠️ {error}"
+            except Exception:
+                log.exception("agent turn failed in project %s", project.id)
+                answer = "⚠️ Something went wrong on my side; it has been logged."
         for part in split_message(answer):
             await message.channel.send(part)
 

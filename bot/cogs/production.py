@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import discord
@@ -18,6 +19,8 @@ from storage.models import Project
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
 
+log = logging.getLogger(__name__)
+
 
 def project_here(bot: ShowrunnerBot, channel_id: int | None) -> Project:
     project = projects.project_for_channel(bot.runtime.db, channel_id or 0)
@@ -27,7 +30,9 @@ def project_here(bot: ShowrunnerBot, channel_id: int | None) -> Project:
 
 
 class ProductionCog(commands.Cog):
-    project = app_commands.Group(name="project", description="Create and configure a project")
+    project = app_commands.Group(
+        name="project", description="Create and configure a project", guild_only=True
+    )
 
     def __init__(self, bot: ShowrunnerBot) -> None:
         self.bot = bot
@@ -38,7 +43,6 @@ class ProductionCog(commands.Cog):
         review="Channel for draft takes and votes (default: this one)",
         delivery="Channel for finished episodes (default: this one)",
     )
-    @app_commands.guild_only()
     async def project_new(
         self,
         interaction: discord.Interaction,
@@ -68,7 +72,6 @@ class ProductionCog(commands.Cog):
     @app_commands.describe(
         quorum="Net 👍 votes that approve a take", director_role="The project's director role"
     )
-    @app_commands.guild_only()
     async def project_settings(
         self,
         interaction: discord.Interaction,
@@ -116,11 +119,15 @@ class ProductionCog(commands.Cog):
         await interaction.response.send_message(
             f"Queued {len(queued)} shot(s) of episode {episode.number}."
         )
+        runtime.scheduler.wake()
         channel = interaction.channel
         if isinstance(channel, discord.abc.Messageable):
-            status = await channel.send(self.bot.status_board.text_for(render.id))
+            try:
+                status = await channel.send(self.bot.status_board.text_for(render.id))
+            except discord.HTTPException as error:
+                log.warning("no status message for render %s: %s", render.id, error)
+                return
             jobs.set_render_message(runtime.db, render.id, status.id)
-        runtime.scheduler.wake()
 
 
 async def setup(bot: ShowrunnerBot) -> None:
