@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
+from pipeline.processes import stop_process
 from storage.errors import ShowrunnerError
 
 EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
@@ -92,11 +93,4 @@ class EmbeddedServer:
             raise EmbeddedModelMissing("The embedded model server did not start in time.") from None
 
     async def stop(self) -> None:
-        if self.process and self.process.returncode is None:
-            self.process.terminate()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(10):
-                    await self.process.wait()
-            if self.process.returncode is None:
-                self.process.kill()
-                await self.process.wait()
+        await stop_process(self.process)

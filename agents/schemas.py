@@ -8,16 +8,30 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from annotated_types import MaxLen
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 
-def _trim(value: Any, limit: int) -> Any:
-    if value is None:
-        return ""
-    return value[:limit] if isinstance(value, str) else value
+class BoundedModel(BaseModel):
+    """Trims every over-long string field to its max_length before validation."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trim_strings(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        trimmed = dict(data)
+        for name, field in cls.model_fields.items():
+            value = trimmed.get(name)
+            limits = [meta.max_length for meta in field.metadata if isinstance(meta, MaxLen)]
+            if value is None and field.annotation is str:
+                trimmed[name] = ""
+            elif isinstance(value, str) and limits:
+                trimmed[name] = value[: limits[0]]
+        return trimmed
 
 
-class ShotDraft(BaseModel):
+class ShotDraft(BoundedModel):
     """One shot of a vertical short drama."""
 
     description: str = Field(
@@ -27,21 +41,6 @@ class ShotDraft(BaseModel):
     duration: float = Field(default=4.0, description="Seconds on screen, 1 to 15")
     dialogue: str = Field(min_length=2, max_length=160, description="The line spoken (subtitled)")
     characters: list[str] = Field(default_factory=list, max_length=4)
-
-    @field_validator("description", mode="before")
-    @classmethod
-    def _description(cls, value: Any) -> Any:
-        return _trim(value, 300)
-
-    @field_validator("camera", mode="before")
-    @classmethod
-    def _camera(cls, value: Any) -> Any:
-        return _trim(value, 60)
-
-    @field_validator("dialogue", mode="before")
-    @classmethod
-    def _dialogue(cls, value: Any) -> Any:
-        return _trim(value, 160)
 
     @field_validator("duration", mode="before")
     @classmethod
@@ -59,41 +58,21 @@ class ShotDraft(BaseModel):
         return [str(name)[:40] for name in value if str(name).strip()][:4]
 
 
-class SceneDraft(BaseModel):
+class SceneDraft(BoundedModel):
     heading: str = Field(
-        min_length=2, max_length=80, description="Place and time, e.g. 'Rugged shore, dusk'"
+        min_length=2, max_length=80, description="Place and time, e.g. 'Shore, dusk'"
     )
     summary: str = Field(default="", max_length=300)
     shots: list[ShotDraft] = Field(min_length=1, max_length=8)
 
-    @field_validator("heading", mode="before")
-    @classmethod
-    def _heading(cls, value: Any) -> Any:
-        return _trim(value, 80)
 
-    @field_validator("summary", mode="before")
-    @classmethod
-    def _summary(cls, value: Any) -> Any:
-        return _trim(value, 300)
-
-
-class CharacterDraft(BaseModel):
+class CharacterDraft(BoundedModel):
     name: str = Field(max_length=40)
     description: str = Field(default="", max_length=200)
     look: str = Field(default="", max_length=200, description="Visual look for image prompts")
 
-    @field_validator("name", mode="before")
-    @classmethod
-    def _name(cls, value: Any) -> Any:
-        return _trim(value, 40)
 
-    @field_validator("description", "look", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> Any:
-        return _trim(value, 200)
-
-
-class EpisodeDraft(BaseModel):
+class EpisodeDraft(BoundedModel):
     """A complete one-episode plan: title, characters, scenes with shots."""
 
     title: str = Field(min_length=2, max_length=80)
@@ -101,21 +80,6 @@ class EpisodeDraft(BaseModel):
     synopsis: str = Field(default="", max_length=500)
     characters: list[CharacterDraft] = Field(default_factory=list, max_length=4)
     scenes: list[SceneDraft] = Field(min_length=1, max_length=6)
-
-    @field_validator("title", mode="before")
-    @classmethod
-    def _title(cls, value: Any) -> Any:
-        return _trim(value, 80)
-
-    @field_validator("logline", mode="before")
-    @classmethod
-    def _logline(cls, value: Any) -> Any:
-        return _trim(value, 200)
-
-    @field_validator("synopsis", mode="before")
-    @classmethod
-    def _synopsis(cls, value: Any) -> Any:
-        return _trim(value, 500)
 
 
 class CompactSceneDraft(SceneDraft):
@@ -129,17 +93,12 @@ class CompactEpisodeDraft(EpisodeDraft):
     scenes: list[CompactSceneDraft] = Field(min_length=2, max_length=3)
 
 
-class DirectorTurn(BaseModel):
+class DirectorTurn(BoundedModel):
     """One answer of the writers'-room agent when the model cannot call tools freely."""
 
     reply: str = Field(max_length=1500, description="What to say to the team")
     action: Literal["none", "write_plan"] = "none"
     plan: EpisodeDraft | None = None
-
-    @field_validator("reply", mode="before")
-    @classmethod
-    def _reply(cls, value: Any) -> Any:
-        return _trim(value, 1500)
 
 
 class CompactDirectorTurn(DirectorTurn):

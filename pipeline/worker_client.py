@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import sys
@@ -14,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from pipeline.processes import stop_process
 from pipeline.requests import RenderRequest
 
 # the worker needs none of these: keep them out of its environment
@@ -135,11 +135,4 @@ class LocalWorker:
         return self.url
 
     async def stop(self) -> None:
-        if self.process and self.process.returncode is None:
-            self.process.terminate()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(10):
-                    await self.process.wait()
-            if self.process.returncode is None:
-                self.process.kill()
-                await self.process.wait()
+        await stop_process(self.process)
