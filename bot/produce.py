@@ -56,7 +56,12 @@ async def produce(
         def show_progress(job: Job) -> None:
             shot = next((s for s in shots if s.id == job.shot_id), None)
             label = f"shot {shot.number}/{len(shots)}" if shot else "cut"
-            line = f"  {label}: {job.status} {job.stage} {job.progress:.0%}".rstrip()
+            if job.status == "running":
+                line = f"  {label}: {job.stage or 'starting'} {job.progress:.0%}"
+            elif job.status == "failed":
+                line = f"  {label}: failed ({job.error})"
+            else:
+                line = f"  {label}: {job.status}"
             if last_line.get(job.id) != line:
                 last_line[job.id] = line
                 say(line)

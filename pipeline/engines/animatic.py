@@ -138,6 +138,8 @@ def draw_card(request: RenderRequest, seed: int, take_number: int) -> Image.Imag
 
     margin_x = round(width * 0.08)
     top, bottom = round(height * 0.08), round(height * (1 - 0.14))  # players cover the bottom
+    # the cut burns subtitles into the bottom third: card text stays above it
+    text_bottom = round(height * 0.62)
     text_width = width - 2 * margin_x
     unit = min(width, height * 0.5625)  # sizes follow the 9:16 width, also on wide frames
 
@@ -177,7 +179,7 @@ def draw_card(request: RenderRequest, seed: int, take_number: int) -> Image.Imag
         top_height = sum(len(b.lines) * b.line_height + gap for b in blocks_top)
         quote_height = len(quote.lines) * quote.line_height + (2 * gap if quote.lines else 0)
         footer_height = footer.line_height
-        if top + top_height + quote_height + footer_height + 2 * gap <= bottom:
+        if top + top_height + quote_height <= text_bottom:
             break
 
     overlay = Image.new("RGBA", (width, height), (0, 0, 0, 0))
@@ -197,7 +199,7 @@ def draw_card(request: RenderRequest, seed: int, take_number: int) -> Image.Imag
 
     footer_y = bottom - footer_height
     if quote.lines:
-        box_top = footer_y - gap - quote_height
+        box_top = y
         draw.rounded_rectangle(
             (margin_x - gap // 2, box_top, width - margin_x + gap // 2, box_top + quote_height),
             radius=gap,
