@@ -99,8 +99,11 @@ async def running_bot(world: Studio, model: BaseChatModel) -> AsyncIterator[Show
 
 
 def bot_messages(world: Studio, channel: int) -> list[dict]:
+    """What everyone in the channel sees from the bot (ephemeral replies excluded)."""
     return [
-        m for m in world.emulator.messages(channel) if m["author_id"] == world.emulator.bot_user_id
+        m
+        for m in world.emulator.messages(channel)
+        if m["author_id"] == world.emulator.bot_user_id and not m["ephemeral"]
     ]
 
 
