@@ -13,6 +13,7 @@ from langchain_core.language_models import BaseChatModel
 from bot.cogs.conversation import ConversationCog
 from bot.cogs.delivery import DeliveryCog
 from bot.cogs.production import ProductionCog
+from bot.cogs.queue import QueueCog
 from bot.cogs.review import ReviewCog
 from bot.errors import on_app_command_error
 from bot.outbox import drain_outbox
@@ -48,7 +49,7 @@ class ShowrunnerBot(commands.Bot):
         self._votes_reread = False
 
     async def setup_hook(self) -> None:
-        for cog in (ProductionCog, ConversationCog, ReviewCog, DeliveryCog):
+        for cog in (ProductionCog, QueueCog, ConversationCog, ReviewCog, DeliveryCog):
             await self.add_cog(cog(self))
         self.tree.on_error = on_app_command_error
         await self.tree.sync()

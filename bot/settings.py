@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     showrunner_model: str = ""
     showrunner_takes: int = Field(default=1, ge=1, le=4)
     showrunner_steps: int = Field(default=20, ge=1, le=100)
+    showrunner_max_queued_per_user: int = Field(default=20, ge=1)
     showrunner_width: int = 720
     showrunner_height: int = 1280
     showrunner_fps: int = 24

@@ -31,8 +31,12 @@ def queue_episode_render(
     *,
     requester: int | None = None,
     channel_id: int | None = None,
+    max_queued_per_user: int = 20,
 ) -> tuple[Render, list[Job]]:
-    """Queue one job per shot that needs rendering (planned or marked for retake)."""
+    """Queue one job per shot that needs rendering (planned or marked for retake).
+
+    A member may have at most `max_queued_per_user` render jobs queued or running.
+    """
     episode = plan.get_episode(db, episode_id)
     project = projects.get_project(db, episode.project_id)
     shots = [shot for shot in plan.list_shots(db, episode_id) if shot.status in RENDERABLE]
@@ -40,6 +44,8 @@ def queue_episode_render(
         raise InvalidInput("This episode has no shots yet: plan it with the agent first.")
     if not shots:
         raise InvalidInput("Every shot of this episode is already rendered or in the queue.")
+    if requester is not None:
+        check_queue_limit(db, requester, len(shots), max_queued_per_user)
     takes = max(1, min(MAX_TAKES, choice.takes))
     with db.atomic():
         render = jobs.create_render(db, episode_id, channel_id=channel_id, requester=requester)
@@ -72,6 +78,18 @@ def queue_episode_render(
         if episode.status == "writing":
             plan.set_episode_status(db, episode_id, "shooting")
     return render, queued
+
+
+def check_queue_limit(db: sqlite_utils.Database, requester: int, wanted: int, limit: int) -> None:
+    """Refuse a render that would give the member more than `limit` jobs queued or running."""
+    active = jobs.count_active_renders(db, requester)
+    if active + wanted <= limit:
+        return
+    shots = "shot" if active == 1 else "shots"
+    raise InvalidInput(
+        f"You already have {active} {shots} queued; the limit is {limit} per member and this "
+        f"render needs {wanted} more. Wait for some to finish, or /cancel some."
+    )
 
 
 def queue_episode_cut(

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import sqlite_utils
@@ -47,6 +48,7 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
+        self._renders: dict[str, asyncio.Task[Any]] = {}  # job id -> the task following it
 
     def wake(self) -> None:
         self._wake.set()
@@ -85,6 +87,29 @@ class Scheduler:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel a queued or running render job: it ends 'cancelled', its shot 'planned'.
+
+        A running job's task stops following it at once, so no take is recorded even if the
+        worker finishes anyway, and the worker is told to stop (in the background).
+        """
+        before = jobs.get_job(self.db, job_id)
+        jobs.cancel_render_job(self.db, job_id)
+        task = self._renders.pop(job_id, None)
+        if task is not None:
+            task.cancel()
+        worker = next((w for w in self.workers if w.base_url == before.worker), None)
+        if before.status == "running" and worker is not None:
+            self._spawn(self._stop_on_worker(worker, job_id))
+        self._notify(job_id)
+
+    async def _stop_on_worker(self, worker: WorkerClient, job_id: str) -> None:
+        try:
+            async with asyncio.timeout(10):
+                await worker.cancel(job_id)
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            log.warning("could not tell %s to cancel job %s: %s", worker.base_url, job_id, error)
 
     def idle(self) -> bool:
         return not self._tasks and not jobs.jobs_with_status(self.db, "queued")
@@ -126,7 +151,13 @@ class Scheduler:
             self.listener(jobs.get_job(self.db, job_id))
 
     async def _run_render(self, job: Job, worker: WorkerClient) -> None:
+        # registered here, not at spawn: a task cancelled before it starts skips its finally
+        task = asyncio.current_task()
+        if task is not None:
+            self._renders[job.id] = task
         try:
+            if jobs.get_job(self.db, job.id).status != "queued":
+                return  # cancelled between dispatch and start
             job = jobs.start_job(self.db, job.id, worker.base_url)
             assert job.shot_id is not None
             plan.set_shot_status(self.db, job.shot_id, "rendering")
@@ -157,6 +188,7 @@ class Scheduler:
             log.exception("render job %s crashed", job.id)
             self._render_failed(job, f"internal error ({type(error).__name__})")
         finally:
+            self._renders.pop(job.id, None)
             self._busy.discard(worker.base_url)
 
     async def _record_takes(

@@ -157,15 +157,18 @@ class WorkerService:
             return job
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
-        while True:
-            changed = job.changed
-            await response.write((json.dumps(job.state()) + "\n").encode())
-            if job.status in TERMINAL:
-                break
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(15):
-                    await changed.wait()
-        await response.write_eof()
+        try:
+            while True:
+                changed = job.changed
+                await response.write((json.dumps(job.state()) + "\n").encode())
+                if job.status in TERMINAL:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(15):
+                        await changed.wait()
+            await response.write_eof()
+        except ConnectionResetError:
+            pass  # the follower went away (cancelled or restarted); the job goes on
         return response
 
     async def media(self, request: web.Request) -> web.StreamResponse:

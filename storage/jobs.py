@@ -9,8 +9,9 @@ from typing import Any
 import sqlite_utils
 
 from storage.db import utc_now
-from storage.errors import NotFound
+from storage.errors import InvalidInput, InvalidState, NotFound
 from storage.models import Job, Render
+from storage.plan import get_shot, set_shot_status
 from storage.status import JOB_TRANSITIONS, check_transition
 
 MAX_ATTEMPTS = 3
@@ -160,3 +161,74 @@ def queue_position(db: sqlite_utils.Database, job_id: str) -> int:
         if job.id == job_id:
             return position
     return 0
+
+
+ACTIVE = ("queued", "running")
+MIN_ID_PREFIX = 6
+_HEX = frozenset("0123456789abcdef")
+
+
+def queue_positions(db: sqlite_utils.Database) -> dict[str, int]:
+    """1-based positions of all queued jobs, in the order the scheduler picks them."""
+    queued = jobs_with_status(db, "queued")
+    return {job.id: position for position, job in enumerate(queued, start=1)}
+
+
+def active_jobs_for_project(db: sqlite_utils.Database, project_id: int) -> list[Job]:
+    """The project's queued and running jobs: running first, then in the order they will run."""
+    rows = db.query(
+        """
+        SELECT jobs.* FROM jobs JOIN episodes ON episodes.id = jobs.episode_id
+        WHERE episodes.project_id = ? AND jobs.status IN ('queued', 'running')
+        ORDER BY jobs.status = 'queued', jobs.priority DESC, jobs.created_at, jobs.rowid
+        """,
+        [project_id],
+    )
+    return [Job.from_row(row) for row in rows]
+
+
+def count_active_renders(db: sqlite_utils.Database, requester: int) -> int:
+    """How many render jobs this member has queued or running (the per-member limit)."""
+    row = db.execute(
+        "SELECT COUNT(*) FROM jobs WHERE kind = 'render' AND requester = ? "
+        "AND status IN ('queued', 'running')",
+        [requester],
+    ).fetchone()
+    return int(row[0])
+
+
+def find_project_job(db: sqlite_utils.Database, project_id: int, prefix: str) -> Job:
+    """The project's one job whose id starts with prefix (at least 6 hex digits)."""
+    prefix = prefix.strip().lower()
+    if len(prefix) < MIN_ID_PREFIX or not set(prefix) <= _HEX:
+        raise InvalidInput(
+            f"Give at least {MIN_ID_PREFIX} characters of a job id, as /queue shows them."
+        )
+    rows = list(
+        db.query(
+            """
+            SELECT jobs.* FROM jobs JOIN episodes ON episodes.id = jobs.episode_id
+            WHERE episodes.project_id = ? AND substr(jobs.id, 1, ?) = ? LIMIT 2
+            """,
+            [project_id, len(prefix), prefix],
+        )
+    )
+    if not rows:
+        raise NotFound(f"No job of this project has an id starting with `{prefix}`.")
+    if len(rows) > 1:
+        raise InvalidInput(f"Several jobs have ids starting with `{prefix}`: give more of it.")
+    return Job.from_row(rows[0])
+
+
+def cancel_render_job(db: sqlite_utils.Database, job_id: str) -> Job:
+    """Cancel a queued or running render job and put its shot back to 'planned'."""
+    job = get_job(db, job_id)
+    if job.kind != "render":
+        raise InvalidInput(f"Job `{job_id[:8]}` is an episode cut; only renders can be cancelled.")
+    if job.status not in ACTIVE:
+        raise InvalidState(f"Job `{job_id[:8]}` is already {job.status}.")
+    with db.atomic():
+        cancelled = cancel_job(db, job_id)
+        if job.shot_id is not None and get_shot(db, job.shot_id).status in {"queued", "rendering"}:
+            set_shot_status(db, job.shot_id, "planned")
+    return cancelled

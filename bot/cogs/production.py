@@ -115,6 +115,7 @@ class ProductionCog(commands.Cog):
             runtime.engine,
             requester=interaction.user.id,
             channel_id=interaction.channel_id,
+            max_queued_per_user=runtime.settings.showrunner_max_queued_per_user,
         )
         await interaction.response.send_message(
             f"Queued {len(queued)} shot(s) of episode {episode.number}."

@@ -1,0 +1,134 @@
+"""The render queue: /queue shows a project's jobs, /cancel stops one job or an episode's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+import sqlite_utils
+from discord import app_commands
+from discord.ext import commands
+
+from bot.formatting import MESSAGE_LIMIT
+from bot.permissions import is_director, require_director
+from storage import jobs, plan, projects
+from storage.errors import InvalidInput, NotAllowed, NotFound
+from storage.models import Episode, Job, Project
+
+if TYPE_CHECKING:
+    from bot.client import ShowrunnerBot
+
+FOOTER_ROOM = 40  # room kept for "… and N more"
+
+
+def project_of_channel(db: sqlite_utils.Database, channel_id: int | None) -> Project:
+    """The project whose writers' room, or else whose only review channel, this is."""
+    project = projects.project_for_channel(db, channel_id or 0)
+    if project is not None:
+        return project
+    reviewed = projects.project_for_review_channel(db, channel_id or 0)
+    if len(reviewed) == 1:
+        return reviewed[0]
+    raise NotFound("This channel has no project yet: start one with /project new.")
+
+
+def job_target(db: sqlite_utils.Database, job: Job) -> str:
+    """'episode 1, shot 3' (or 'episode 1, cut')."""
+    episode = plan.get_episode(db, job.episode_id)
+    target = f"shot {plan.get_shot(db, job.shot_id).number}" if job.shot_id else "cut"
+    return f"episode {episode.number}, {target}"
+
+
+def job_line(db: sqlite_utils.Database, job: Job, position: int) -> str:
+    """One job: position, short id, episode and shot, status, who asked (a mention, no ping)."""
+    if job.status == "running":
+        place, state = "▶️ now", f"{job.stage or 'starting'} {job.progress:.0%}"
+    else:
+        place, state = f"#{position}", "queued"
+    who = f"<@{job.requester}>" if job.requester else "—"
+    return f"{place} · `{job.id[:8]}` · {job_target(db, job)} · {state} · {who}"
+
+
+def fit_lines(lines: list[str], limit: int = MESSAGE_LIMIT) -> str:
+    """Join lines; when they do not fit, keep the first ones and end with '… and N more'."""
+    text = "\n".join(lines)
+    if len(text) <= limit:
+        return text
+    kept: list[str] = []
+    size = FOOTER_ROOM
+    for line in lines:
+        if size + len(line) + 1 > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join([*kept, f"… and {len(lines) - len(kept)} more"])
+
+
+def queue_text(db: sqlite_utils.Database, project: Project) -> str:
+    """The project's running and queued jobs in order, within one message."""
+    active = jobs.active_jobs_for_project(db, project.id)
+    if not active:
+        return "The queue is empty."
+    positions = jobs.queue_positions(db)
+    running = sum(job.status == "running" for job in active)
+    header = f"**Queue of {project.title}** · {running} running, {len(active) - running} queued"
+    return fit_lines([header, *(job_line(db, job, positions.get(job.id, 0)) for job in active)])
+
+
+def job_to_cancel(
+    db: sqlite_utils.Database, project: Project, member: discord.Member | discord.User, prefix: str
+) -> Job:
+    """The job the prefix names, if this member may cancel it (its requester or a director)."""
+    job = jobs.find_project_job(db, project.id, prefix)
+    if job.requester != member.id and not is_director(member, project):
+        raise NotAllowed("Only the member who queued this job or a director can cancel it.")
+    return job
+
+
+def episode_jobs_to_cancel(
+    db: sqlite_utils.Database, project: Project, member: discord.Member | discord.User
+) -> tuple[Episode, list[Job]]:
+    """The current episode's queued and running renders; cancelling them all needs a director."""
+    require_director(member, project)
+    episode = plan.current_episode(db, project.id)
+    if episode is None:
+        raise InvalidInput("This project has no episode yet, so nothing to cancel.")
+    active = jobs.active_jobs_for_episode(db, episode.id, "render")
+    if not active:
+        raise InvalidInput(f"Episode {episode.number} has no queued or running renders.")
+    return episode, active
+
+
+def jobs_phrase(count: int) -> str:
+    return f"{count} job" if count == 1 else f"{count} jobs"
+
+
+class QueueCog(commands.Cog):
+    def __init__(self, bot: ShowrunnerBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="queue", description="The project's queued and running jobs")
+    @app_commands.guild_only()
+    async def queue(self, interaction: discord.Interaction) -> None:
+        db = self.bot.runtime.db
+        project = project_of_channel(db, interaction.channel_id)
+        await interaction.response.send_message(queue_text(db, project))
+
+    @app_commands.command(name="cancel", description="Cancel a job, or the episode's renders")
+    @app_commands.describe(job="A job id from /queue (default: every render of the episode)")
+    @app_commands.guild_only()
+    async def cancel(
+        self, interaction: discord.Interaction, job: app_commands.Range[str, 1, 32] | None = None
+    ) -> None:
+        runtime = self.bot.runtime
+        project = project_of_channel(runtime.db, interaction.channel_id)
+        if job:
+            target = job_to_cancel(runtime.db, project, interaction.user, job)
+            runtime.scheduler.cancel(target.id)
+            text = f"Cancelled job `{target.id[:8]}` ({job_target(runtime.db, target)})."
+        else:
+            episode, targets = episode_jobs_to_cancel(runtime.db, project, interaction.user)
+            for target in targets:
+                runtime.scheduler.cancel(target.id)
+            text = f"Cancelled {jobs_phrase(len(targets))} of episode {episode.number}."
+        await interaction.response.send_message(text)
