@@ -183,16 +183,40 @@ class WorkerService:
         return _error(404, "no such file")
 
     async def health(self, _request: web.Request) -> web.Response:
+        # only a model engine imports torch; health must not load it just to count threads
+        torch = sys.modules.get("torch")
         return web.json_response(
             {
                 "status": "ok",
                 "device": self.device,
                 "engines": sorted(self.engines),
-                "current_job": self.current,
+                "loaded_models": self._loaded_models(),
+                "torch_threads": torch.get_num_threads() if torch is not None else None,
+                "current_job": self._current_job(),
                 "queued": self.queue.qsize(),
                 "pid": os.getpid(),
             }
         )
+
+    def _loaded_models(self) -> list[str]:
+        return [
+            model
+            for engine in self.engines.values()
+            if hasattr(engine, "loaded_models")
+            for model in engine.loaded_models()
+        ]
+
+    def _current_job(self) -> dict[str, Any] | None:
+        job = self.jobs.get(self.current) if self.current else None
+        if job is None:
+            return None
+        return {
+            "id": job.request.job_id,
+            "engine": job.request.engine,
+            "model": job.request.model,
+            "stage": job.stage,
+            "progress": round(job.progress, 4),
+        }
 
     async def _run_jobs(self) -> None:
         loop = asyncio.get_running_loop()

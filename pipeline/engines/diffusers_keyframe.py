@@ -2,25 +2,79 @@
 
 Worker side only: this module imports torch and diffusers, and only create_engine("diffusers")
 imports it.
+
+Memory settings come from the worker's environment (it has no settings object):
+  SHOWRUNNER_MAX_MODELS    pipelines kept loaded, least recently used evicted first (default 1)
+  SHOWRUNNER_DTYPE         float16, bfloat16 or float32 (default float16 on CUDA, else float32)
+  SHOWRUNNER_CPU_OFFLOAD=1 enable_model_cpu_offload() (CUDA with accelerate only)
+  SHOWRUNNER_VAE_TILING=1  decode big keyframes tile by tile
+  SHOWRUNNER_COMPILE=1     torch.compile the denoiser
 """
 
 from __future__ import annotations
 
+import gc
 import inspect
+import logging
 import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from diffusers import AutoPipelineForText2Image, DiffusionPipeline
+from diffusers.utils import is_accelerate_available
 
 from pipeline.clip import MOVES, still_to_clip
 from pipeline.engines import ProgressCallback, check_request_basics
 from pipeline.requests import RenderedTake, RenderRequest
 
+log = logging.getLogger(__name__)
+
 MAX_STEPS = 100
 # share of the progress bar spent denoising; the rest is encoding clips
 _KEYFRAME_SHARE = 0.8
+_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+_TRUE = {"1", "true", "yes", "on"}
+
+
+class RenderOutOfMemory(ValueError):
+    """Even one take at a time did not fit on the GPU; the message says what to change."""
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in _TRUE
+
+
+@dataclass(frozen=True)
+class MemoryOptions:
+    """How the engine spends device memory; see the module docstring for the variables."""
+
+    max_models: int
+    dtype: torch.dtype
+    cpu_offload: bool = False
+    vae_tiling: bool = False
+    compile: bool = False
+
+    @classmethod
+    def from_env(cls, device: str, env: Mapping[str, str] = os.environ) -> MemoryOptions:
+        raw_max = env.get("SHOWRUNNER_MAX_MODELS", "").strip() or "1"
+        if not raw_max.isdigit() or int(raw_max) < 1:
+            raise ValueError(f"SHOWRUNNER_MAX_MODELS {raw_max!r} must be a whole number from 1")
+        default_dtype = "float16" if device.startswith("cuda") else "float32"
+        dtype_name = env.get("SHOWRUNNER_DTYPE", "").strip().lower() or default_dtype
+        if dtype_name not in _DTYPES:
+            raise ValueError(f"SHOWRUNNER_DTYPE {dtype_name!r} must be one of {', '.join(_DTYPES)}")
+        return cls(
+            max_models=int(raw_max),
+            dtype=_DTYPES[dtype_name],
+            cpu_offload=_flag(env, "SHOWRUNNER_CPU_OFFLOAD"),
+            vae_tiling=_flag(env, "SHOWRUNNER_VAE_TILING"),
+            compile=_flag(env, "SHOWRUNNER_COMPILE"),
+        )
 
 
 def _round_to(value: float, multiple: int) -> int:
@@ -66,6 +120,66 @@ def keyframe_size(pipe: Any, request: RenderRequest) -> tuple[int, int]:
     return _round_to(side, multiple), _round_to(side / aspect, multiple)
 
 
+def _halvings(count: int) -> Iterator[int]:
+    """Batch sizes to try: count, then halved (rounding up) down to 1, e.g. 5, 3, 2, 1."""
+    while True:
+        yield count
+        if count == 1:
+            return
+        count = (count + 1) // 2
+
+
+def _free_memory(device: str) -> None:
+    # collect first: a dropped pipeline or a failed batch may sit in reference cycles
+    gc.collect()
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _enable_vae_tiling(pipe: Any) -> None:
+    vae = getattr(pipe, "vae", None)
+    if vae is not None and hasattr(vae, "enable_tiling"):
+        vae.enable_tiling()
+    else:
+        log.info("SHOWRUNNER_VAE_TILING ignored: this pipeline's VAE cannot tile")
+
+
+def _compile_denoiser(pipe: Any) -> None:
+    for name in ("unet", "transformer"):
+        module = getattr(pipe, name, None)
+        if module is None:
+            continue
+        try:
+            setattr(pipe, name, torch.compile(module))
+        except Exception as error:  # compiling is an optimisation: render uncompiled instead
+            log.warning("SHOWRUNNER_COMPILE ignored: torch.compile(%s) failed: %s", name, error)
+        return
+
+
+class _KeyframeProgress:
+    """Reports denoising across batches; never goes back when a batch is retried smaller."""
+
+    def __init__(self, progress: ProgressCallback, steps: int, takes: int) -> None:
+        self.progress = progress
+        self.steps = steps
+        self.takes = takes
+        self.done = 0.0
+
+    def callback(self, first: int, count: int) -> Callable[..., dict[str, Any]]:
+        """The callback_on_step_end for the batch of takes first .. first + count - 1."""
+
+        def on_step_end(
+            pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]
+        ) -> dict[str, Any]:
+            total = getattr(pipe, "num_timesteps", None) or self.steps
+            share = (first + count * min(1.0, (step + 1) / total)) / self.takes
+            self.done = max(self.done, _KEYFRAME_SHARE * share)
+            self.progress(self.done, "keyframe")
+            return callback_kwargs
+
+        return on_step_end
+
+
 class DiffusersKeyframeEngine:
     """Text-to-image keyframes with any diffusers pipeline, each turned into a slow-move clip."""
 
@@ -73,7 +187,11 @@ class DiffusersKeyframeEngine:
 
     def __init__(self, *, device: str = "cpu") -> None:
         self.device = device
-        self._pipelines: dict[str, Any] = {}
+        self.memory = MemoryOptions.from_env(device)
+        # model -> pipeline, least recently used first
+        self._pipelines: OrderedDict[str, Any] = OrderedDict()
+        # the worker reads loaded_models() from its event loop while a render thread loads
+        self._lock = threading.Lock()
         threads = os.environ.get("SHOWRUNNER_TORCH_THREADS")
         if threads:
             torch.set_num_threads(int(threads))
@@ -94,60 +212,130 @@ class DiffusersKeyframeEngine:
         if move not in MOVES:
             raise ValueError(f"move {move!r} must be one of {', '.join(MOVES)}")
 
+    def loaded_models(self) -> list[str]:
+        """The models kept loaded, least recently used (the next to be evicted) first."""
+        with self._lock:
+            return list(self._pipelines)
+
     def pipeline(self, model: str) -> Any:
-        """The loaded pipeline for model; loaded on first use and kept."""
-        if model not in self._pipelines:
-            dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
-            try:
-                pipe = AutoPipelineForText2Image.from_pretrained(model, dtype=dtype)
-            except ValueError:
-                # not a model family AutoPipeline knows: let the model's own index decide
-                pipe = DiffusionPipeline.from_pretrained(model, dtype=dtype)
-            pipe = pipe.to(self.device)
-            pipe.set_progress_bar_config(disable=True)
+        """The loaded pipeline for model, loaded on first use and kept while recently used.
+
+        render() gets its pipeline only from here, so tests may replace this method.
+        """
+        with self._lock:
+            if model in self._pipelines:
+                self._pipelines.move_to_end(model)
+                return self._pipelines[model]
+        self._evict(keep=self.memory.max_models - 1)
+        pipe = self._load(model)
+        with self._lock:
             self._pipelines[model] = pipe
-        return self._pipelines[model]
+        return pipe
+
+    def _evict(self, keep: int) -> None:
+        """Drop least recently used pipelines until at most keep are loaded."""
+        evicted = []
+        with self._lock:
+            while len(self._pipelines) > keep:
+                evicted.append(self._pipelines.popitem(last=False)[0])
+        if evicted:
+            log.info("unloaded %s", ", ".join(evicted))
+            _free_memory(self.device)
+
+    def _load(self, model: str) -> Any:
+        dtype = self.memory.dtype
+        try:
+            pipe = AutoPipelineForText2Image.from_pretrained(model, dtype=dtype)
+        except ValueError:
+            # not a model family AutoPipeline knows: let the model's own index decide
+            pipe = DiffusionPipeline.from_pretrained(model, dtype=dtype)
+        self._place(pipe)
+        if self.memory.vae_tiling:
+            _enable_vae_tiling(pipe)
+        if self.memory.compile:
+            _compile_denoiser(pipe)
+        pipe.set_progress_bar_config(disable=True)
+        log.info("loaded %s (%s on %s)", model, dtype, self.device)
+        return pipe
+
+    def _place(self, pipe: Any) -> None:
+        """Move pipe to the device, or let accelerate move each model in only while it runs."""
+        if not self.memory.cpu_offload:
+            pipe.to(self.device)
+        elif not self.device.startswith("cuda"):
+            log.info("SHOWRUNNER_CPU_OFFLOAD ignored on %s: it only helps on CUDA", self.device)
+            pipe.to(self.device)
+        elif not is_accelerate_available():
+            log.warning("SHOWRUNNER_CPU_OFFLOAD ignored: it needs the accelerate package")
+            pipe.to(self.device)
+        else:
+            pipe.enable_model_cpu_offload(device=self.device)
 
     def _generator(self, seed: int) -> torch.Generator:
         # MPS generators are not reproducible across runs; the CPU one is
         device = "cpu" if self.device.startswith("mps") else self.device
         return torch.Generator(device).manual_seed(seed)
 
+    def _keyframes(
+        self,
+        model: str,
+        pipe: Any,
+        options: dict[str, Any],
+        seeds: Sequence[int],
+        progress: _KeyframeProgress,
+    ) -> list[Any]:
+        """One image per seed, in seed order: one batched call, smaller ones if it runs out of
+        GPU memory. Each seed has its own generator, so a take does not depend on its batch."""
+        accepted = inspect.signature(pipe.__call__).parameters
+        takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+        for batch in _halvings(len(seeds)):
+            images: list[Any] = []
+            try:
+                for first in range(0, len(seeds), batch):
+                    chunk = seeds[first : first + batch]
+                    call = {
+                        **options,
+                        "num_images_per_prompt": len(chunk),
+                        "generator": [self._generator(seed) for seed in chunk],
+                        "callback_on_step_end": progress.callback(first, len(chunk)),
+                    }
+                    # not every pipeline takes every option (Flux has no negative prompt)
+                    if not takes_any:
+                        call = {key: value for key, value in call.items() if key in accepted}
+                    images.extend(pipe(**call).images)
+                return images
+            except torch.OutOfMemoryError:
+                log.warning("out of GPU memory with %d takes per batch", batch)
+            # out of the except block, so the error's traceback no longer holds its tensors
+            del images
+            _free_memory(self.device)
+        raise RenderOutOfMemory(
+            f"out of GPU memory rendering 1 take of {options['width']}x{options['height']} "
+            f"with {model}: use a smaller keyframe (keyframe_width, keyframe_height) "
+            "or set SHOWRUNNER_CPU_OFFLOAD=1 or SHOWRUNNER_VAE_TILING=1"
+        )
+
     def render(
         self, request: RenderRequest, out_dir: Path, progress: ProgressCallback
     ) -> list[RenderedTake]:
         self.check_inputs(request)
-        out_dir.mkdir(parents=True, exist_ok=True)
         pipe = self.pipeline(request.model)
         steps = min(max(int(request.steps), 1), MAX_STEPS)
         width, height = keyframe_size(pipe, request)
         progress(0.0, "keyframe")
-
-        def on_step_end(
-            pipe: Any, step: int, timestep: Any, callback_kwargs: dict[str, Any]
-        ) -> dict[str, Any]:
-            total = getattr(pipe, "num_timesteps", None) or steps
-            progress(_KEYFRAME_SHARE * min(1.0, (step + 1) / total), "keyframe")
-            return callback_kwargs
-
         options: dict[str, Any] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt or None,
-            "num_images_per_prompt": len(request.seeds),
-            "generator": [self._generator(seed) for seed in request.seeds],
             "num_inference_steps": steps,
             "width": width,
             "height": height,
-            "callback_on_step_end": on_step_end,
         }
         if "guidance_scale" in request.extra:
             options["guidance_scale"] = float(request.extra["guidance_scale"])
-        # not every pipeline takes every option (Flux has no negative prompt, for one)
-        accepted = inspect.signature(pipe.__call__).parameters
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values()):
-            options = {key: value for key, value in options.items() if key in accepted}
-        images = pipe(**options).images
+        keyframe_progress = _KeyframeProgress(progress, steps, len(request.seeds))
+        images = self._keyframes(request.model, pipe, options, request.seeds, keyframe_progress)
 
+        out_dir.mkdir(parents=True, exist_ok=True)
         takes = []
         count = len(request.seeds)
         for index, (seed, image) in enumerate(zip(request.seeds, images, strict=True)):
