@@ -13,6 +13,8 @@ class LLMConfig:
     base_url: str
     api_key: str
     model: str
+    # per attempt: the openai client itself retries timeouts, 408/409/429 and 5xx max_retries
+    # times with backoff (honouring retry-after), so callers never retry on their own
     timeout: float = 120.0
     max_retries: int = 2
     max_tokens: int = 1536
