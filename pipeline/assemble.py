@@ -340,9 +340,10 @@ async def cut_episode(
     height: int = 1280,
     fps: int = 24,
 ) -> Path:
-    """Cut shots into one H.264/AAC MP4 at out_path (and its SRT beside it); return out_path.
+    """Cut shots into one H.264/AAC MP4 at out_path (its SRT and poster PNG beside it);
+    return out_path.
 
-    The previous file at out_path stays untouched unless the new cut succeeds.
+    The previous files at out_path stay untouched unless the new cut succeeds.
     """
     if not shots:
         raise AssembleError("no shots to cut: the episode has no approved takes")
@@ -360,6 +361,7 @@ async def cut_episode(
     token = f"{os.getpid()}-{secrets.token_hex(4)}"
     tmp_video = out_path.with_name(f".{out_path.stem}.{token}.partial.mp4")
     tmp_srt = out_path.with_name(f".{out_path.stem}.{token}.partial.srt")
+    tmp_poster = out_path.with_name(f".{out_path.stem}.{token}.partial.png")
     tmp_srt.write_text(srt, encoding="utf-8")
 
     clips = [
@@ -399,12 +401,25 @@ async def cut_episode(
                 },
             )
             await run_ffmpeg_async(ffmpeg.get_args(stream))
+        await _write_poster(paths[0], bounds[1], tmp_poster, width, height, fps)
         os.replace(tmp_srt, out_path.with_suffix(".srt"))
+        os.replace(tmp_poster, out_path.with_suffix(".png"))
         os.replace(tmp_video, out_path)
     finally:
         tmp_video.unlink(missing_ok=True)
         tmp_srt.unlink(missing_ok=True)
+        tmp_poster.unlink(missing_ok=True)
     return out_path
+
+
+async def _write_poster(
+    first_take: Path, frames: int, png: Path, width: int, height: int, fps: int
+) -> None:
+    """A PNG of the first shot, 0.5 s in (or its middle when shorter), without subtitles."""
+    frame = min(round(0.5 * fps), frames // 2)
+    picture = _normalised(first_take, frames, width, height, fps).filter("trim", start_frame=frame)
+    stream = ffmpeg.output(picture, str(png), vframes=1, update=1, f="image2", vcodec="png")
+    await run_ffmpeg_async(ffmpeg.get_args(stream))
 
 
 def _fonts_dir(font: FontFile | None, folder: Path) -> str:

@@ -64,7 +64,7 @@ async def test_cut_has_size_codecs_duration_and_subtitles(
         "2\n00:00:02,250 --> 00:00:03,000\n我一直在等你。\n"
     )
     assert sorted(p.name for p in folder.iterdir()) == [
-        "a.mp4", "b.mp4", "c.mp4", "episode.mp4", "episode.srt"
+        "a.mp4", "b.mp4", "c.mp4", "episode.mp4", "episode.png", "episode.srt"
     ]  # fmt: skip
 
     # the burned subtitle changes the bottom third of the picture, and only there

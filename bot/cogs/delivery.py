@@ -3,20 +3,114 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import discord
+import sqlite_utils
 from discord.ext import commands
 
 from bot.formatting import clip
-from storage import jobs, plan, projects
+from pipeline.assemble import AssembleError
+from pipeline.delivery_copy import fit_to_size
+from storage import jobs, plan, projects, takes
+from storage.models import Episode, Project, Shot
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
 
 log = logging.getLogger(__name__)
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's limit for a server without boosts
+UPLOAD_MARGIN = 64 * 1024  # the upload also carries the message JSON and multipart framing
+MIB = 1024 * 1024
+FIELD_LIMIT = 1024
+APPROVAL_FIELDS = 3
+MORE_ROOM = 24  # kept free in the last approvals field for "… and N more"
+MENTIONS_PER_SHOT = 5
+POSTER_NAME = "poster.png"
+
+
+def minutes(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60}:{whole % 60:02d}"
+
+
+def approvers(db: sqlite_utils.Database, take_id: int, bot_id: int | None) -> list[int]:
+    """Users whose 👍 counts on a take, first voter first (the bot's own never counts)."""
+    rows = db.execute(
+        "SELECT user_id FROM votes WHERE take_id = ? AND emoji = ? ORDER BY created_at, user_id",
+        [take_id, takes.THUMBS_UP],
+    ).fetchall()
+    return [user_id for (user_id,) in rows if user_id != bot_id]
+
+
+def approval_line(shot: Shot, voters: Sequence[int]) -> str:
+    """One shot's approved take and who approved it (mentions in an embed never ping)."""
+    if shot.approved_take_id is None:
+        return f"Shot {shot.number}: no approved take"
+    who = ", ".join(f"<@{user_id}>" for user_id in voters[:MENTIONS_PER_SHOT])
+    if len(voters) > MENTIONS_PER_SHOT:
+        who += f" +{len(voters) - MENTIONS_PER_SHOT}"
+    return f"Shot {shot.number}: take {shot.approved_take_id} — {who or 'approved without votes'}"
+
+
+def approval_lines(
+    db: sqlite_utils.Database, shots: Sequence[Shot], bot_id: int | None
+) -> list[str]:
+    return [
+        approval_line(shot, approvers(db, shot.approved_take_id, bot_id))
+        if shot.approved_take_id is not None
+        else approval_line(shot, [])
+        for shot in shots
+    ]
+
+
+def pack_lines(lines: Sequence[str], max_fields: int, limit: int = FIELD_LIMIT) -> list[str]:
+    """Lines packed into at most max_fields values of at most limit characters; lines that do
+    not fit are counted in a last "… and N more"."""
+    fields: list[list[str]] = [[]]
+    for index, line in enumerate(lines):
+        line = clip(line, 200)
+        room = limit - (MORE_ROOM if len(fields) == max_fields else 0)
+        if len("\n".join([*fields[-1], line])) > room:
+            if len(fields) == max_fields:
+                fields[-1].append(f"… and {len(lines) - index} more")
+                break
+            fields.append([])
+        fields[-1].append(line)
+    return ["\n".join(field) for field in fields if field]
+
+
+def delivery_embed(
+    project: Project, episode: Episode, shots: Sequence[Shot], approvals: Sequence[str]
+) -> discord.Embed:
+    """The episode card: title, synopsis, duration, shot count and who approved which take."""
+    embed = discord.Embed(
+        title=clip(f"{project.title} — Episode {episode.number}: {episode.title}", 256),
+        description=clip(episode.synopsis, 500) or None,
+    )
+    embed.add_field(name="Duration", value=minutes(sum(shot.duration for shot in shots)))
+    embed.add_field(name="Shots", value=str(len(shots)))
+    for index, value in enumerate(pack_lines(approvals, APPROVAL_FIELDS)):
+        name = "Approved takes" if index == 0 else "Approved takes (continued)"
+        embed.add_field(name=name, value=value, inline=False)
+    return embed
+
+
+def master_note(master: Path, sent: Path | None, limit: int, problem: str) -> str:
+    """Why the attachment is not the master, and where the master is; empty when it is."""
+    where = f"The full-quality master is kept at `{clip(str(master), 700)}`."
+    if sent is None:
+        return clip(f"Not attached: {clip(problem, 250)}. {where}", FIELD_LIMIT)
+    if sent == master:
+        return ""
+    size = master.stat().st_size / MIB
+    return clip(
+        f"The master ({size:.1f} MiB) is too big for this server's {limit / MIB:.1f} MiB "
+        f"upload limit, so a smaller copy is attached. {where}",
+        FIELD_LIMIT,
+    )
 
 
 class DeliveryCog(commands.Cog):
@@ -24,32 +118,62 @@ class DeliveryCog(commands.Cog):
         self.bot = bot
 
     async def deliver(self, episode_id: int) -> None:
+        # the guild's upload limit and the thread need the guild cache (start-up backlog)
+        await self.bot.wait_until_ready()
         db = self.bot.runtime.db
         episode = plan.get_episode(db, episode_id)
         project = projects.get_project(db, episode.project_id)
         if not episode.cut_path or project.delivery_channel_id is None:
             return
         shots = plan.list_shots(db, episode_id)
-        seconds = sum(shot.duration for shot in shots)
-        header = (
-            f"📺 **{clip(project.title, 100)} — Episode {episode.number}: "
-            f"{clip(episode.title, 100)}** ({seconds:g} s, {len(shots)} shots)"
-        )
-        path = Path(episode.cut_path)
+        bot_id = self.bot.user.id if self.bot.user else None
+        embed = delivery_embed(project, episode, shots, approval_lines(db, shots, bot_id))
+
         guild = self.bot.get_guild(project.guild_id or 0)
         limit = guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT
-        channel = self.bot.get_partial_messageable(project.delivery_channel_id)
-        if path.stat().st_size > limit:
-            await channel.send(
-                f"{header}\nThe cut is {path.stat().st_size / 2**20:.1f} MiB, over this server's "
-                f"upload limit of {limit / 2**20:.0f} MiB; it is kept on the studio machine."
-            )
-        else:
-            await channel.send(
-                header, file=discord.File(path, filename=f"episode{episode.number}.mp4")
-            )
+        master = Path(episode.cut_path).resolve()
+        poster = master.with_suffix(".png")
+        # the whole upload must fit: the poster goes along only when it costs the video little
+        poster_size = poster.stat().st_size if poster.is_file() else None
+        if poster_size is not None and poster_size > limit // 10:
+            poster_size = None
+        budget = limit - UPLOAD_MARGIN - (poster_size or 0)
+        sent: Path | None
+        problem = ""
+        try:
+            sent = await fit_to_size(master, budget)
+        except AssembleError as error:
+            log.warning("episode %s: no delivery copy: %s", episode_id, error)
+            sent, problem = None, str(error)
+        note = master_note(master, sent, limit, problem)
+        if note:
+            embed.add_field(name="Master", value=note, inline=False)
+
+        files = []
+        if sent is not None:
+            files.append(discord.File(sent, filename=f"episode{episode.number}.mp4"))
+        if poster_size is not None:
+            files.append(discord.File(poster, filename=POSTER_NAME))
+            embed.set_image(url=f"attachment://{POSTER_NAME}")
+        channel = self.bot.get_partial_messageable(
+            project.delivery_channel_id, guild_id=project.guild_id
+        )
+        message = await channel.send(
+            f"📺 Episode {episode.number} is ready.", embed=embed, files=files
+        )
+        await self.open_feedback_thread(message, episode)
         if episode.status == "cutting":
             plan.set_episode_status(db, episode_id, "delivered")
+
+    async def open_feedback_thread(self, message: discord.Message, episode: Episode) -> None:
+        """A thread on the delivery post for notes; without the permission, no thread."""
+        if message.guild is None:
+            return  # the guild is not cached: discord.py cannot open a thread
+        name = clip(f"Feedback — Episode {episode.number}: {episode.title}", 100)
+        try:
+            await message.create_thread(name=name)
+        except discord.HTTPException as error:
+            log.warning("no feedback thread on message %s: %s", message.id, error)
 
     async def report_failure(self, job_id: str) -> None:
         db = self.bot.runtime.db

@@ -1,0 +1,344 @@
+"""Delivery: a copy that fits the upload limit, the poster frame, and the post in Discord
+(the real discord.py bot against the emulator, real SQLite and ffmpeg)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import discord
+import pytest
+from PIL import Image
+
+from bot.client import ShowrunnerBot, point_at_discord
+from bot.cogs.delivery import FIELD_LIMIT, pack_lines
+from bot.runtime import open_runtime
+from bot.settings import Settings
+from pipeline.assemble import AssembleError, CutShot, cut_episode
+from pipeline.delivery_copy import DeliveryError, fit_to_size, plan_attempt
+from pipeline.ffmpeg import probe, run_ffmpeg
+from storage import events, plan, projects, takes
+from storage.db import open_db
+from tests.discord_emulator import DiscordEmulator
+from tests.fakes import say, scripted
+
+MASTER_SECONDS = 8
+
+
+def clip(path: Path, source: str, seconds: float, *extra: str) -> Path:
+    """A synthetic take: lavfi video (and a sine tone) at a high bitrate."""
+    run_ffmpeg(
+        [
+            "-f", "lavfi", "-i", f"{source}=size=180x320:rate=24:duration={seconds}",
+            "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+            *extra,
+            "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-shortest",
+            str(path),
+        ]
+    )  # fmt: skip
+    return path
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("master")
+    return clip(folder / "master.mp4", "testsrc2", MASTER_SECONDS, "-b:v", "2M")
+
+
+@pytest.fixture
+def work(tmp_path: Path, master: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of the master, and a clean working directory to catch stray files."""
+    monkeypatch.chdir(tmp_path)
+    copy = tmp_path / "episode.mp4"
+    copy.write_bytes(master.read_bytes())
+    return copy
+
+
+async def test_a_copy_fits_the_limit_and_keeps_codecs_size_and_duration(work: Path) -> None:
+    master_bytes = work.read_bytes()
+    limit = 300_000
+    assert len(master_bytes) > 3 * limit
+
+    started = time.monotonic()
+    copy = await fit_to_size(work, limit)
+    took = time.monotonic() - started
+
+    assert copy == work.with_name("episode.delivery.mp4")
+    assert copy.stat().st_size <= limit
+    info = probe(copy)
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+    assert (info.width, info.height) == (180, 320)  # enough bits for the full frame
+    assert abs(info.duration - probe(work).duration) <= 0.2
+    assert work.read_bytes() == master_bytes
+    # no pass logs in the working directory, no partial files beside the master
+    assert sorted(p.name for p in work.parent.iterdir()) == [
+        "episode.delivery.mp4",
+        "episode.mp4",
+    ]
+    print(
+        f"master {len(master_bytes)} B, limit {limit} B, copy {copy.stat().st_size} B, {took:.1f} s"
+    )
+
+    # a retried delivery reuses the copy instead of encoding it again
+    made = copy.stat().st_mtime_ns
+    assert await fit_to_size(work, limit) == copy
+    assert copy.stat().st_mtime_ns == made
+
+
+async def test_a_master_that_fits_is_returned_as_it_is(work: Path) -> None:
+    before = sorted(p.name for p in work.parent.iterdir())
+
+    assert await fit_to_size(work, work.stat().st_size) == work.resolve()
+
+    assert sorted(p.name for p in work.parent.iterdir()) == before
+
+
+async def test_an_absurd_limit_still_fits_in_a_smaller_frame(work: Path) -> None:
+    limit = 60_000  # 60 kbit/s for picture and sound together
+    out = work.parent / "tiny" / "copy.mp4"
+    out.parent.mkdir()
+
+    copy = await fit_to_size(work, limit, out)
+
+    assert copy == out
+    assert copy.stat().st_size <= limit
+    info = probe(copy)
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+    assert info.width < 180 and info.height < 320
+    assert info.width % 2 == 0 and info.height % 2 == 0
+    assert abs(info.duration - MASTER_SECONDS) <= 0.2
+    print(f"limit {limit} B: copy {copy.stat().st_size} B at {info.width}x{info.height}")
+
+
+async def test_an_unreadable_master_is_a_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video" * 1000)
+
+    with pytest.raises(DeliveryError, match=r"broken\.mp4"):
+        await fit_to_size(broken, 1000)
+    with pytest.raises(DeliveryError, match="missing"):
+        await fit_to_size(tmp_path / "gone.mp4", 1000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.mp4"]
+
+
+def test_low_budgets_pick_a_smaller_frame() -> None:
+    roomy = plan_attempt(10 * 2**20, 30, 1.0, 1.0)
+    assert roomy.scale == 1.0 and roomy.audio_bitrate == 96_000
+    tight = plan_attempt(1_000_000, 120, 1.0, 1.0)  # ~50 kbit/s of video
+    assert tight.scale < 1.0 and tight.video_bitrate < 150_000
+    assert plan_attempt(10 * 2**20, 120, 1.0, 0.5).scale == 0.5  # a retry never grows
+
+
+async def test_the_cut_writes_a_poster_frame_atomically(tmp_path: Path) -> None:
+    first = clip(tmp_path / "a.mp4", "testsrc", 1.0)
+    second = clip(tmp_path / "b.mp4", "testsrc2", 1.0)
+    out = tmp_path / "cut" / "episode.mp4"
+
+    await cut_episode(
+        [CutShot(first, 1.0, "Hello."), CutShot(second, 1.0)], out, width=180, height=320
+    )
+
+    poster = out.with_suffix(".png")
+    with Image.open(poster) as image:
+        assert image.format == "PNG" and image.size == (180, 320)
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "episode.mp4",
+        "episode.png",
+        "episode.srt",
+    ]
+
+    # a failed cut keeps the previous poster
+    with pytest.raises(AssembleError):
+        await cut_episode([CutShot(tmp_path / "gone.mp4", 1.0)], out, width=180, height=320)
+    assert poster.is_file()
+    assert not [p for p in out.parent.iterdir() if "partial" in p.name]
+
+
+def test_approval_lines_are_packed_within_field_limits() -> None:
+    lines = [f"Shot {n}: take {n} — " + ", ".join(["<@123456789012345678>"] * 5) for n in range(60)]
+
+    values = pack_lines(lines, 3)
+
+    assert len(values) == 3
+    assert all(len(value) <= FIELD_LIMIT for value in values)
+    assert values[-1].endswith("more")
+    shown = sum(value.count("Shot ") for value in values)
+    assert values[-1].endswith(f"… and {60 - shown} more")
+    assert pack_lines(["Shot 1: take 1 — <@1>"], 3) == ["Shot 1: take 1 — <@1>"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the post in Discord
+
+UPLOAD_LIMIT = 600_000
+
+
+@contextlib.asynccontextmanager
+async def delivered_bot(
+    tmp_path: Path, emulator: DiscordEmulator, guild: int
+) -> AsyncIterator[ShowrunnerBot]:
+    settings = Settings(
+        _env_file=None,
+        discord_token=emulator.token,
+        discord_api_base=emulator.api_base,
+        discord_gateway_url=emulator.gateway_url,
+        showrunner_data_dir=tmp_path / "data",
+        showrunner_engine="animatic",
+        # never contacted: no render is queued
+        showrunner_workers=["http://127.0.0.1:9"],
+    )
+    point_at_discord(settings)
+    async with open_runtime(settings, chat_model=scripted(say("unused"))) as runtime:
+        bot = ShowrunnerBot(runtime, guild_ready_timeout=0.05)
+        task = asyncio.create_task(bot.start(emulator.token))
+        try:
+            await emulator.wait_bot_ready(timeout=30)
+            yield bot
+        finally:
+            await bot.close()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+@dataclass(frozen=True)
+class Cut:
+    takes: list[Path]
+    master: Path
+
+
+@pytest.fixture(scope="module")
+def cut(tmp_path_factory: pytest.TempPathFactory) -> Cut:
+    """Two takes and their cut (master and poster), made once: the master is over the limit."""
+    folder = tmp_path_factory.mktemp("cut")
+    media = [
+        clip(folder / "c1.mp4", "testsrc", 1),
+        clip(folder / "c2.mp4", "testsrc2", 4, "-vf", "noise=alls=30:allf=t", "-crf", "10"),
+    ]
+    shots = [CutShot(media[0], 1.0, "Hello."), CutShot(media[1], 4.0)]
+    master = asyncio.run(cut_episode(shots, folder / "ep1.mp4", width=180, height=320, fps=12))
+    assert master.stat().st_size > UPLOAD_LIMIT
+    return Cut(media, master)
+
+
+def seed_delivery(tmp_path: Path, cut: Cut, guild: int, delivery: int, voters: list[int]) -> int:
+    """A project whose episode 1 is cut and waits in the outbox for delivery."""
+    db = open_db(tmp_path / "data" / "showrunner.db")
+    project = projects.create_project(
+        db, "Gong Gong", guild_id=guild, writers_channel_id=delivery, width=180, height=320, fps=12
+    )
+    shot_plans = (plan.ShotPlan("The shore", duration=1), plan.ShotPlan("The god", duration=4))
+    episode = plan.save_episode_plan(
+        db,
+        project.id,
+        plan.EpisodePlan("The Flood", "A mortal defies the water god.", (
+            plan.ScenePlan("Shore", "storm", shot_plans),
+        )),
+    )  # fmt: skip
+    shots = plan.list_shots(db, episode.id)
+    for index, (shot, path) in enumerate(zip(shots, cut.takes, strict=True)):
+        for status in ("queued", "rendering", "review"):
+            plan.set_shot_status(db, shot.id, status)
+        take = takes.add_take(
+            db, shot_id=shot.id, job_id=f"j{index}", seed=1, engine="animatic", model="",
+            media_path=str(path),
+        )  # fmt: skip
+        for user in voters:
+            takes.add_vote(db, take.id, user, takes.THUMBS_UP)
+        takes.approve_take(db, take.id)
+    master = tmp_path / "data" / "media" / "episodes" / cut.master.name
+    master.parent.mkdir(parents=True)
+    for suffix in (".mp4", ".png"):
+        shutil.copyfile(cut.master.with_suffix(suffix), master.with_suffix(suffix))
+    plan.set_episode_status(db, episode.id, "shooting")
+    plan.set_episode_status(db, episode.id, "cutting")
+    plan.set_cut_path(db, episode.id, str(master))
+    events.emit(db, "episode_cut", episode_id=episode.id, path=str(master))
+    db.close()
+    return episode.id
+
+
+@pytest.fixture
+def small_uploads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(discord.Guild, "filesize_limit", property(lambda _: UPLOAD_LIMIT))
+
+
+async def test_delivery_posts_a_copy_that_fits_with_card_poster_and_thread(
+    tmp_path: Path, cut: Cut, small_uploads: None
+) -> None:
+    async with DiscordEmulator(max_upload_bytes=UPLOAD_LIMIT) as emulator:
+        guild = emulator.create_guild("Drama Lab")
+        delivery = emulator.create_channel(guild, "delivery")
+        ana = emulator.add_member(guild, "ana")
+        ben = emulator.add_member(guild, "ben")
+        episode_id = seed_delivery(tmp_path, cut, guild, delivery, [ana, ben])
+
+        async with delivered_bot(tmp_path, emulator, guild):
+            posted = await emulator.wait_for_message(
+                delivery, lambda m: bool(m["attachments"]), timeout=60
+            )
+            db = open_db(tmp_path / "data" / "showrunner.db")
+            await emulator.wait_until(
+                lambda: plan.get_episode(db, episode_id).status == "delivered"
+            )
+            await emulator.wait_until(lambda: posted["id"] in emulator.channels)
+        emulator.assert_clean()
+
+    assert "Episode 1" in posted["content"]
+    video, poster = posted["attachments"]
+    assert (video["filename"], poster["filename"]) == ("episode1.mp4", "poster.png")
+    data = emulator.attachment_bytes(video)
+    assert len(data) + len(emulator.attachment_bytes(poster)) <= UPLOAD_LIMIT
+    (tmp_path / "got.mp4").write_bytes(data)
+    info = probe(tmp_path / "got.mp4")
+    assert (info.video_codec, info.audio_codec, info.width, info.height) == (
+        "h264", "aac", 180, 320
+    )  # fmt: skip
+    assert abs(info.duration - 5.0) <= 0.2
+
+    (embed,) = posted["embeds"]
+    assert embed["title"] == "Gong Gong — Episode 1: The Flood"
+    assert embed["image"]["url"] == "attachment://poster.png"
+    fields = {field["name"]: field["value"] for field in embed["fields"]}
+    assert fields["Duration"] == "0:05" and fields["Shots"] == "2"
+    assert fields["Approved takes"].splitlines() == [
+        f"Shot 1: take 1 — <@{ana}>, <@{ben}>",
+        f"Shot 2: take 2 — <@{ana}>, <@{ben}>",
+    ]
+    assert "ep1.mp4" in fields["Master"] and "kept" in fields["Master"]
+    thread = emulator.channels[posted["id"]]
+    assert thread.parent_id == delivery and "Episode 1" in thread.name
+    assert not posted["allowed_mentions"] or not posted["allowed_mentions"].get("parse")
+
+
+async def test_no_thread_permission_does_not_fail_the_delivery(
+    tmp_path: Path, cut: Cut, small_uploads: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def refused(self: discord.Message, **_: object) -> None:
+        response = SimpleNamespace(status=403, reason="Forbidden")
+        raise discord.Forbidden(response, {"code": 50013, "message": "Missing Permissions"})
+
+    monkeypatch.setattr(discord.Message, "create_thread", refused)
+    async with DiscordEmulator(max_upload_bytes=UPLOAD_LIMIT) as emulator:
+        guild = emulator.create_guild("Drama Lab")
+        delivery = emulator.create_channel(guild, "delivery")
+        episode_id = seed_delivery(tmp_path, cut, guild, delivery, [])
+
+        async with delivered_bot(tmp_path, emulator, guild):
+            posted = await emulator.wait_for_message(
+                delivery, lambda m: bool(m["attachments"]), timeout=60
+            )
+            db = open_db(tmp_path / "data" / "showrunner.db")
+            await emulator.wait_until(
+                lambda: plan.get_episode(db, episode_id).status == "delivered"
+            )
+        emulator.assert_clean()
+
+    assert posted["id"] not in emulator.channels
+    fields = {field["name"]: field["value"] for field in posted["embeds"][0]["fields"]}
+    assert "approved without votes" in fields["Approved takes"]
