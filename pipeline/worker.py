@@ -78,6 +78,7 @@ class WorkerService:
         self.jobs: dict[str, WorkerJob] = {}
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.engines: dict[str, Any] = {}
+        self._engine_lock = asyncio.Lock()
         self.current: str | None = None
         self._runner_task: asyncio.Task[None] | None = None
 
@@ -125,7 +126,9 @@ class WorkerService:
         if existing is not None and existing.status not in {"failed", "cancelled"}:
             return web.json_response(existing.state())  # a retry of a live job reattaches
         try:
-            engine = self._engine(render.engine)
+            # the first use of an engine imports torch/diffusers (seconds): keep the loop free
+            async with self._engine_lock:
+                engine = await asyncio.to_thread(self._engine, render.engine)
             engine.check_inputs(render)
         except ValueError as error:
             return _error(400, str(error))
