@@ -28,6 +28,11 @@ from storage.models import Job
 log = logging.getLogger(__name__)
 JobListener = Callable[[Job], None]
 WORKER_COOLDOWN = 5.0
+HEALTH_TIMEOUT = 5.0
+# a worker that dies (SIGKILL) raises ServerDisconnectedError before the response headers and
+# ClientPayloadError once the NDJSON stream is under way: either way the worker is gone, not
+# the job broken
+WORKER_GONE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
 
 
 class Scheduler:
@@ -43,9 +48,13 @@ class Scheduler:
         self.media_dir = media_dir
         self.listener = listener
         self._busy: set[str] = set()
+        # suspect workers (a job failed on them) -> no job before this monotonic time; a worker
+        # leaves the dict when it answers a health check or takes a job again
         self._cooldown: dict[str, float] = {}
+        self._reattach: dict[str, str] = {}  # recovered job id -> the worker that may have it
         self._cutting = False
         self._wake = asyncio.Event()
+        self.settled = asyncio.Event()  # set whenever a job task ends
         self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._renders: dict[str, asyncio.Task[Any]] = {}  # job id -> the task following it
@@ -57,10 +66,14 @@ class Scheduler:
         """Jobs left running by a previous process go back to the queue.
 
         Resubmitting keeps the job id, so a worker that still has the job reattaches to it
-        instead of rendering it twice.
+        instead of rendering it twice; so each goes back to its previous worker when that
+        worker is still configured and free (a worker that lost the job renders it again).
         """
+        configured = {worker.base_url for worker in self.workers}
         for job in jobs.jobs_with_status(self.db, "running"):
             jobs.requeue_job(self.db, job.id)
+            if job.worker in configured:
+                self._reattach[job.id] = job.worker
             if (
                 job.shot_id is not None
                 and plan.get_shot(self.db, job.shot_id).status == "rendering"
@@ -96,6 +109,7 @@ class Scheduler:
         """
         before = jobs.get_job(self.db, job_id)
         jobs.cancel_render_job(self.db, job_id)
+        self._reattach.pop(job_id, None)
         task = self._renders.pop(job_id, None)
         if task is not None:
             task.cancel()
@@ -115,25 +129,68 @@ class Scheduler:
         return not self._tasks and not jobs.jobs_with_status(self.db, "queued")
 
     def _dispatch(self) -> None:
-        for job in jobs.jobs_with_status(self.db, "queued"):
+        waiting = False
+        # recovered jobs go first, each to the worker that may still have it, so that a fresh
+        # job cannot take that worker and leave the recovered one to be rendered twice
+        queued = jobs.jobs_with_status(self.db, "queued")
+        queued.sort(key=lambda job: job.id not in self._reattach)
+        for job in queued:
             if job.kind == "assemble":
                 if self._cutting:
                     continue
                 self._cutting = True
                 self._spawn(self._run_cut(job))
             else:
-                worker = self._free_worker()
+                worker = self._free_worker(self._reattach.get(job.id))
                 if worker is None:
+                    waiting = True
                     continue
+                self._reattach.pop(job.id, None)
                 self._busy.add(worker.base_url)
                 self._spawn(self._run_render(job, worker))
+        if waiting:
+            self._probe_suspects()
 
-    def _free_worker(self) -> WorkerClient | None:
+    def _free_worker(self, preferred: str | None = None) -> WorkerClient | None:
+        """A free worker: `preferred` if it is free, else the first free one in order."""
+        now = time.monotonic()
+        # Suspects get no job while some worker is trusted: a dead or broken worker fails at
+        # once and would otherwise burn the attempts of every queued job; a health check
+        # clears them. When all are suspect, jobs go after the cooldown and end 'failed'
+        # with the reason, rather than wait forever (the CLI waits for an empty queue).
+        trusted_left = any(w.base_url not in self._cooldown for w in self.workers)
+        free = [
+            worker
+            for worker in self.workers
+            if worker.base_url not in self._busy
+            and self._cooldown.get(worker.base_url, 0) <= now
+            and not (trusted_left and worker.base_url in self._cooldown)
+        ]
+        chosen = next((worker for worker in free if worker.base_url == preferred), None)
+        return chosen or next(iter(free), None)
+
+    def _suspect(self, worker: WorkerClient, cooldown: float) -> None:
+        self._cooldown[worker.base_url] = time.monotonic() + cooldown
+
+    def _probe_suspects(self) -> None:
+        """Health-check suspect workers whose cooldown is over (jobs are waiting for one)."""
         now = time.monotonic()
         for worker in self.workers:
-            if worker.base_url not in self._busy and self._cooldown.get(worker.base_url, 0) <= now:
-                return worker
-        return None
+            url = worker.base_url
+            if url in self._cooldown and url not in self._busy and self._cooldown[url] <= now:
+                self._busy.add(url)
+                self._spawn(self._probe(worker))
+
+    async def _probe(self, worker: WorkerClient) -> None:
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                await worker.health()
+            self._cooldown.pop(worker.base_url, None)
+        except (WorkerError, aiohttp.ClientError, TimeoutError, OSError) as error:
+            log.info("worker %s is still unwell: %s", worker.base_url, error)
+            self._suspect(worker, WORKER_COOLDOWN)
+        finally:
+            self._busy.discard(worker.base_url)
 
     def _spawn(self, coroutine: object) -> None:
         task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
@@ -145,6 +202,7 @@ class Scheduler:
         if not task.cancelled() and task.exception():
             log.error("scheduler task crashed", exc_info=task.exception())
         self._wake.set()
+        self.settled.set()
 
     def _notify(self, job_id: str) -> None:
         if self.listener:
@@ -164,6 +222,7 @@ class Scheduler:
             self._notify(job.id)
             request = build_render_request(self.db, job)
             await worker.submit(request)
+            self._cooldown.pop(worker.base_url, None)  # it answered: trusted again
             final: dict = {}
             async for state in worker.follow(job.id):
                 final = state
@@ -178,11 +237,16 @@ class Scheduler:
             if final.get("status") != "done":
                 raise WorkerError(final.get("error") or f"job ended as {final.get('status')}")
             await self._record_takes(job, worker, request.engine, request.model, final)
-        except aiohttp.ClientConnectionError:
+        except WORKER_GONE:
             # give an unreachable worker a rest instead of burning every attempt at once
-            self._cooldown[worker.base_url] = time.monotonic() + WORKER_COOLDOWN
+            self._suspect(worker, WORKER_COOLDOWN)
             self._render_failed(job, f"worker {worker.base_url} is unreachable")
-        except (WorkerError, aiohttp.ClientError, TimeoutError, OSError, ShowrunnerError) as error:
+        except (WorkerError, aiohttp.ClientError) as error:
+            # HTTP 500 or garbage: the next job waits for a health check (or another worker)
+            # instead of failing at once on a broken worker
+            self._suspect(worker, 0.0)
+            self._render_failed(job, f"{error}" or type(error).__name__)
+        except (TimeoutError, OSError, ShowrunnerError) as error:
             self._render_failed(job, f"{error}" or type(error).__name__)
         except Exception as error:  # never leave a job 'running' behind
             log.exception("render job %s crashed", job.id)
@@ -292,7 +356,10 @@ async def run_until_idle(scheduler: Scheduler, timeout: float | None = None) -> 
     try:
         async with asyncio.timeout(timeout):
             while True:
-                await asyncio.sleep(0.2)
+                scheduler.settled.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.2):
+                        await scheduler.settled.wait()
                 if scheduler.idle():
                     break
                 if task.done():

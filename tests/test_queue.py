@@ -299,6 +299,8 @@ async def test_a_director_cancels_the_episode_including_the_running_render(studi
         await command(world, world.ana, "render")
         first = active_jobs(world)[0]
         await world.emulator.wait_until(lambda: active_jobs(world)[0].status == "running")
+        # 'running' in the database comes just before the submit reaches the worker
+        await wait_worker_status(bot.runtime.scheduler.workers[0], first.id, "running")
 
         cancelled = await command(world, world.director, "cancel")
         assert cancelled["content"] == "Cancelled 4 jobs of episode 1."
