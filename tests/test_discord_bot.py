@@ -48,8 +48,9 @@ class Studio:
     ben: int
 
 
-@pytest.fixture
-async def studio(tmp_path: Path, tiny_model: Path) -> AsyncIterator[Studio]:
+@contextlib.asynccontextmanager
+async def open_studio(data_dir: Path, **settings: object) -> AsyncIterator[Studio]:
+    """An emulated guild with three channels, a director and two members; bot settings."""
     async with DiscordEmulator() as emulator:
         guild = emulator.create_guild("Drama Lab")
         director_role = emulator.create_role(guild, "Director")
@@ -60,14 +61,9 @@ async def studio(tmp_path: Path, tiny_model: Path) -> AsyncIterator[Studio]:
                 discord_token=emulator.token,
                 discord_api_base=emulator.api_base,
                 discord_gateway_url=emulator.gateway_url,
-                showrunner_data_dir=tmp_path / "data",
-                showrunner_engine="diffusers",
-                showrunner_model=str(tiny_model),
-                showrunner_steps=2,
-                showrunner_width=180,
-                showrunner_height=320,
-                showrunner_fps=12,
+                showrunner_data_dir=data_dir,
                 showrunner_workers=[],
+                **settings,
             ),
             guild=guild,
             writers=emulator.create_channel(guild, "writers-room"),
@@ -80,6 +76,20 @@ async def studio(tmp_path: Path, tiny_model: Path) -> AsyncIterator[Studio]:
         )
         yield world
         emulator.assert_clean()
+
+
+@pytest.fixture
+async def studio(tmp_path: Path, tiny_model: Path) -> AsyncIterator[Studio]:
+    async with open_studio(
+        tmp_path / "data",
+        showrunner_engine="diffusers",
+        showrunner_model=str(tiny_model),
+        showrunner_steps=2,
+        showrunner_width=180,
+        showrunner_height=320,
+        showrunner_fps=12,
+    ) as world:
+        yield world
 
 
 @contextlib.asynccontextmanager

@@ -12,7 +12,6 @@ import pytest
 import sqlite_utils
 
 from bot.cogs.queue import queue_text
-from bot.settings import Settings
 from pipeline.render_queue import EngineChoice, queue_episode_render
 from pipeline.scheduler import Scheduler
 from pipeline.worker_client import LocalWorker, WorkerClient
@@ -20,11 +19,11 @@ from storage import jobs, plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidInput, InvalidState, NotFound
 from storage.models import Episode, Job, Project
-from tests.discord_emulator import DiscordEmulator
 from tests.test_discord_bot import (
     Studio,
     chat_a_plan,
     drafts,
+    open_studio,
     plan_model,
     running_bot,
     start_project,
@@ -206,32 +205,10 @@ async def test_a_running_render_cancelled_mid_way_ends_cancelled_with_no_takes(
 @pytest.fixture
 async def studio(tmp_path: Path) -> AsyncIterator[Studio]:
     """Like test_discord_bot's studio, with animatic renders slow enough to stay in the queue."""
-    async with DiscordEmulator() as emulator:
-        guild = emulator.create_guild("Drama Lab")
-        director_role = emulator.create_role(guild, "Director")
-        world = Studio(
-            emulator=emulator,
-            settings=Settings(
-                _env_file=None,
-                discord_token=emulator.token,
-                discord_api_base=emulator.api_base,
-                discord_gateway_url=emulator.gateway_url,
-                showrunner_data_dir=tmp_path / "data",
-                showrunner_engine="animatic",
-                showrunner_takes=4,
-                showrunner_workers=[],
-            ),
-            guild=guild,
-            writers=emulator.create_channel(guild, "writers-room"),
-            review=emulator.create_channel(guild, "review"),
-            delivery=emulator.create_channel(guild, "delivery"),
-            director_role=director_role,
-            director=emulator.add_member(guild, "dana", roles=[director_role]),
-            ana=emulator.add_member(guild, "ana"),
-            ben=emulator.add_member(guild, "ben"),
-        )
+    async with open_studio(
+        tmp_path / "data", showrunner_engine="animatic", showrunner_takes=4
+    ) as world:
         yield world
-        emulator.assert_clean()
 
 
 async def command(world: Studio, user: int, name: str, **options: object) -> dict[str, Any]:
