@@ -67,7 +67,7 @@ class SceneDraft(BoundedModel):
 
 
 class CharacterDraft(BoundedModel):
-    name: str = Field(max_length=40)
+    name: str = Field(min_length=1, max_length=40)
     description: str = Field(default="", max_length=200)
     look: str = Field(default="", max_length=200, description="Visual look for image prompts")
 

@@ -33,7 +33,9 @@ def to_episode_plan(draft: EpisodeDraft) -> plans.EpisodePlan:
         synopsis=draft.synopsis,
         logline=draft.logline,
         characters=tuple(
-            plans.CharacterPlan(c.name, c.description, c.look) for c in draft.characters
+            plans.CharacterPlan(c.name, c.description, c.look)
+            for c in draft.characters
+            if c.name.strip()  # a weak model may leave a name blank: drop, don't fail the plan
         ),
         scenes=tuple(
             plans.ScenePlan(
