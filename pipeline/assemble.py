@@ -6,6 +6,7 @@ line wrapping) shared with the storyboard cards.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import secrets
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from pipeline.ffmpeg import FfmpegError, run_ffmpeg_async
+from pipeline.ffmpeg import DiskFullError, FfmpegError, run_ffmpeg_async
 
 
 class AssembleError(ValueError):
@@ -290,6 +291,7 @@ def _force_style(font: FontFile | None, width: int, height: int) -> str:
 # the cut
 
 _STILL_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+_NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def _shot_name(index: int, shot: CutShot) -> str:
@@ -303,13 +305,17 @@ async def _check_take(index: int, shot: CutShot) -> Path:
     path = Path(shot.media_path).resolve()
     if not path.is_file():
         raise AssembleError(f"{name}: take file {path.name} is missing")
+    # read every packet (a truncated download still opens: its index is at the front) and
+    # decode the first frame; a full decode would cost half as much again as the cut itself
+    args = ["-v", "error", "-xerror", "-i", str(path), "-map", "0:v:0", "-c", "copy"]
+    args += ["-f", "null", "-", "-map", "0:v:0", "-frames:v", "1", "-f", "null", "-"]
     try:
-        # decode one video frame: proves the file opens and has a picture
-        await run_ffmpeg_async(
-            ["-v", "error", "-i", str(path), "-map", "0:v:0", "-frames:v", "1", "-f", "null", "-"]
-        )
+        log = await run_ffmpeg_async(args)
     except FfmpegError as error:
         raise AssembleError(f"{name}: take file {path.name} is unreadable") from error
+    if log.strip():
+        # garbled data inside a file is only logged, and would be cut as a smeared picture
+        raise AssembleError(f"{name}: take file {path.name} is unreadable (damaged data)")
     return path
 
 
@@ -362,7 +368,6 @@ async def cut_episode(
     tmp_video = out_path.with_name(f".{out_path.stem}.{token}.partial.mp4")
     tmp_srt = out_path.with_name(f".{out_path.stem}.{token}.partial.srt")
     tmp_poster = out_path.with_name(f".{out_path.stem}.{token}.partial.png")
-    tmp_srt.write_text(srt, encoding="utf-8")
 
     clips = [
         _normalised(path, bounds[i + 1] - bounds[i], width, height, fps)
@@ -371,6 +376,7 @@ async def cut_episode(
     video = ffmpeg.concat(*clips, v=1, a=0) if len(clips) > 1 else clips[0]
     font = find_font(cjk=needs_cjk(srt))
     try:
+        tmp_srt.write_text(srt, encoding="utf-8")
         with tempfile.TemporaryDirectory(prefix="showrunner-fonts-") as fonts_dir:
             if srt.strip():
                 video = video.filter(
@@ -405,11 +411,21 @@ async def cut_episode(
         os.replace(tmp_srt, out_path.with_suffix(".srt"))
         os.replace(tmp_poster, out_path.with_suffix(".png"))
         os.replace(tmp_video, out_path)
+    except (DiskFullError, OSError) as error:
+        if not _out_of_space(error):
+            raise
+        raise AssembleError(
+            f"not enough disk space to write the cut {out_path.name}: free some space and cut again"
+        ) from error
     finally:
         tmp_video.unlink(missing_ok=True)
         tmp_srt.unlink(missing_ok=True)
         tmp_poster.unlink(missing_ok=True)
     return out_path
+
+
+def _out_of_space(error: Exception) -> bool:
+    return isinstance(error, DiskFullError) or getattr(error, "errno", None) in _NO_SPACE_ERRNOS
 
 
 async def _write_poster(

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import shutil
+import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +20,28 @@ class FfmpegError(RuntimeError):
     def __init__(self, message: str, stderr_tail: str = "") -> None:
         super().__init__(message)
         self.stderr_tail = stderr_tail
+
+
+class DiskFullError(FfmpegError):
+    """ffmpeg could not write its output: the disk (or its file size allowance) is full."""
+
+
+# errno texts as ffmpeg prints them: ENOSPC, EFBIG (RLIMIT_FSIZE), EDQUOT
+_OUT_OF_SPACE = (b"No space left on device", b"File too large", b"Disk quota exceeded")
+
+
+def _out_of_space(returncode: int, stderr: bytes) -> bool:
+    return returncode == -signal.SIGXFSZ or any(text in stderr for text in _OUT_OF_SPACE)
+
+
+def _limit_file_size(max_bytes: int) -> Callable[[], None]:
+    def limit() -> None:  # runs in the forked child, before exec
+        # ignored, SIGXFSZ no longer kills ffmpeg: its write fails with EFBIG and it exits
+        # with an error like on a full disk (the ignored disposition survives exec)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
+    return limit
 
 
 def ffmpeg_binary() -> str:
@@ -53,8 +78,14 @@ def run_ffmpeg(args: list[str]) -> None:
         raise FfmpegError(f"ffmpeg failed ({completed.returncode}): {tail[-300:]}", tail)
 
 
-async def run_ffmpeg_async(args: list[str]) -> None:
-    """Like run_ffmpeg, as an asyncio subprocess so the event loop never blocks."""
+async def run_ffmpeg_async(args: list[str], *, max_file_bytes: int | None = None) -> str:
+    """Like run_ffmpeg, as an asyncio subprocess so the event loop never blocks; return
+    ffmpeg's log (stderr).
+
+    max_file_bytes caps every file ffmpeg writes (RLIMIT_FSIZE), so a run can be made to meet
+    a full disk. Running out of space raises DiskFullError.
+    """
+    preexec = _limit_file_size(max_file_bytes) if max_file_bytes is not None else None
     process = await asyncio.create_subprocess_exec(
         ffmpeg_binary(),
         "-hide_banner",
@@ -63,11 +94,17 @@ async def run_ffmpeg_async(args: list[str]) -> None:
         *args,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=preexec,
     )
     _, stderr = await process.communicate()
-    if process.returncode != 0:
+    returncode = process.returncode
+    assert returncode is not None  # communicate() waited for the exit
+    if returncode != 0:
         tail = _tail(stderr)
-        raise FfmpegError(f"ffmpeg failed ({process.returncode}): {tail[-300:]}", tail)
+        if _out_of_space(returncode, stderr):
+            raise DiskFullError(f"ffmpeg ran out of disk space ({returncode})", tail)
+        raise FfmpegError(f"ffmpeg failed ({returncode}): {tail[-300:]}", tail)
+    return stderr.decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)
