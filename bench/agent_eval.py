@@ -41,7 +41,7 @@ import sqlite_utils
 from langchain_core.language_models import BaseChatModel
 
 from agents.director import BadModelOutput, Director
-from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedServer
+from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedServer, embedded_llm_config
 from agents.llm import LLMConfig, create_chat_model
 from agents.tools import ToolContext
 from bot.settings import Settings
@@ -336,14 +336,7 @@ class EmbeddedBackend:
     async def start(self) -> BaseChatModel:
         self.server = EmbeddedServer()
         base_url = await self.server.start()
-        config = LLMConfig(
-            base_url=base_url,
-            api_key="embedded",
-            model=EMBEDDED_MODEL_NAME,
-            timeout=self.request_timeout,
-            local_server=True,
-        )
-        return create_chat_model(config)
+        return create_chat_model(embedded_llm_config(base_url, self.request_timeout))
 
     async def recover(self) -> BaseChatModel:
         await self.stop()

@@ -12,7 +12,7 @@ import sqlite_utils
 from langchain_core.language_models import BaseChatModel
 
 from agents.director import AgentMode, Director
-from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedServer
+from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedServer, embedded_llm_config
 from agents.llm import LLMConfig, create_chat_model
 from bot.settings import Settings
 from pipeline.render_queue import EngineChoice
@@ -39,13 +39,7 @@ async def _chat_model(settings: Settings, stack: AsyncExitStack) -> tuple[BaseCh
         log.info("no OPENAI_BASE_URL: starting the embedded model %s", EMBEDDED_MODEL_NAME)
         base_url = await server.start()
         stack.push_async_callback(server.stop)
-        config = LLMConfig(
-            base_url=base_url,
-            api_key="embedded",
-            model=EMBEDDED_MODEL_NAME,
-            timeout=settings.showrunner_llm_timeout,
-            local_server=True,
-        )
+        config = embedded_llm_config(base_url, settings.showrunner_llm_timeout)
         mode: AgentMode = "structured"
     else:
         config = LLMConfig(

@@ -33,19 +33,20 @@ class StatusBoard:
         lines = [
             f"**Render {render_id}** · episode {episode.number} · {done}/{len(render_jobs)} shots"
         ]
+        positions = jobs.queue_positions(db)
         for job in render_jobs[:25]:
-            lines.append(self._job_line(job))
+            lines.append(self._job_line(job, positions.get(job.id, 0)))
         if len(render_jobs) > 25:
             lines.append(f"… and {len(render_jobs) - 25} more")
         return "\n".join(lines)[:2000]
 
-    def _job_line(self, job: Job) -> str:
+    def _job_line(self, job: Job, queue_position: int) -> str:
         db = self.bot.runtime.db
         shot = plan.get_shot(db, job.shot_id) if job.shot_id else None
         label = f"Shot {shot.number}" if shot else job.kind
         detail = ""
         if job.status == "queued":
-            detail = f"queue position {jobs.queue_position(db, job.id)}"
+            detail = f"queue position {queue_position}"
         elif job.status == "running":
             detail = f"{job.stage or 'starting'} {job.progress:.0%}"
         elif job.status == "failed":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import resource
 import shutil
@@ -148,9 +147,3 @@ def parse_probe_output(text: str) -> MediaInfo:
         video_codec=video.group(1),
         audio_codec=audio.group(1) if audio else None,
     )
-
-
-def probe_json(path: str | Path) -> str:
-    """MediaInfo as JSON, for logs and the CLI."""
-    info = probe(path)
-    return json.dumps(info.__dict__)

@@ -155,14 +155,6 @@ def cancel_job(db: sqlite_utils.Database, job_id: str) -> Job:
     return _set_status(db, job_id, "cancelled", finished_at=utc_now())
 
 
-def queue_position(db: sqlite_utils.Database, job_id: str) -> int:
-    """1-based position among queued jobs, 0 when not queued."""
-    for position, job in enumerate(jobs_with_status(db, "queued"), start=1):
-        if job.id == job_id:
-            return position
-    return 0
-
-
 ACTIVE = ("queued", "running")
 MIN_ID_PREFIX = 6
 _HEX = frozenset("0123456789abcdef")

@@ -112,11 +112,11 @@ def add_vote(db: sqlite_utils.Database, take_id: int, user_id: int, emoji: str) 
 
 
 def remove_vote(db: sqlite_utils.Database, take_id: int, user_id: int, emoji: str) -> bool:
-    cursor = db.execute(
-        "DELETE FROM votes WHERE take_id = ? AND user_id = ? AND emoji = ?",
-        [take_id, user_id, emoji],
-    )
-    db.conn.commit()
+    with db.atomic():
+        cursor = db.execute(
+            "DELETE FROM votes WHERE take_id = ? AND user_id = ? AND emoji = ?",
+            [take_id, user_id, emoji],
+        )
     return cursor.rowcount > 0
 
 

@@ -11,9 +11,13 @@ import math
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from pipeline.clip import still_to_clip
 from pipeline.requests import RenderedTake, RenderRequest
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 ProgressCallback = Callable[[float, str], None]
 """Called with the fraction done (0..1) and the stage: "keyframe", "clip" or "encode"."""
@@ -81,3 +85,22 @@ def check_request_basics(request: RenderRequest) -> None:
         raise ValueError(
             f"duration {request.duration} is shorter than one frame at {request.fps} fps"
         )
+
+
+def save_take(
+    request: RenderRequest, out_dir: Path, number: int, seed: int, still: Image.Image, move: str
+) -> RenderedTake:
+    """Write take `number` (1-based): its still as PNG and its clip as MP4, named by ids."""
+    still_path = out_dir / f"{request.job_id}_take{number}.png"
+    clip_path = out_dir / f"{request.job_id}_take{number}.mp4"
+    still.save(still_path)
+    still_to_clip(
+        still_path,
+        clip_path,
+        width=request.width,
+        height=request.height,
+        duration=request.duration,
+        fps=request.fps,
+        move=move,
+    )
+    return RenderedTake(seed=seed, media_path=str(clip_path), preview_path=str(still_path))

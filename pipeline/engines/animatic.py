@@ -11,8 +11,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFont
 
 from pipeline.assemble import FontFile, find_font, needs_cjk, wrap_text
-from pipeline.clip import still_to_clip
-from pipeline.engines import ProgressCallback, check_request_basics
+from pipeline.engines import ProgressCallback, check_request_basics, save_take
 from pipeline.requests import RenderedTake, RenderRequest
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
@@ -235,20 +234,8 @@ class AnimaticEngine:
         count = len(request.seeds)
         takes = []
         for index, seed in enumerate(request.seeds):
-            number = index + 1
-            still = out_dir / f"{request.job_id}_take{number}.png"
-            clip = out_dir / f"{request.job_id}_take{number}.mp4"
-            draw_card(request, seed, number).save(still)
+            card = draw_card(request, seed, index + 1)
             progress((index + 0.2) / count, "keyframe")
-            still_to_clip(
-                still,
-                clip,
-                width=request.width,
-                height=request.height,
-                duration=request.duration,
-                fps=request.fps,
-                move=move,
-            )
+            takes.append(save_take(request, out_dir, index + 1, seed, card, move))
             progress((index + 1) / count, "clip")
-            takes.append(RenderedTake(seed=seed, media_path=str(clip), preview_path=str(still)))
         return takes

@@ -28,8 +28,8 @@ import torch
 from diffusers import AutoPipelineForText2Image, DiffusionPipeline
 from diffusers.utils import is_accelerate_available
 
-from pipeline.clip import MOVES, still_to_clip
-from pipeline.engines import ProgressCallback, check_request_basics
+from pipeline.clip import MOVES
+from pipeline.engines import ProgressCallback, check_request_basics, save_take
 from pipeline.requests import RenderedTake, RenderRequest
 
 log = logging.getLogger(__name__)
@@ -338,20 +338,8 @@ class DiffusersKeyframeEngine:
         out_dir.mkdir(parents=True, exist_ok=True)
         takes = []
         count = len(request.seeds)
-        for index, (seed, image) in enumerate(zip(request.seeds, images, strict=True)):
-            number = index + 1
-            still = out_dir / f"{request.job_id}_take{number}.png"
-            clip = out_dir / f"{request.job_id}_take{number}.mp4"
-            image.save(still)
-            still_to_clip(
-                still,
-                clip,
-                width=request.width,
-                height=request.height,
-                duration=request.duration,
-                fps=request.fps,
-                move=str(request.extra.get("move", "push-in")),
-            )
+        move = str(request.extra.get("move", "push-in"))
+        for number, (seed, image) in enumerate(zip(request.seeds, images, strict=True), start=1):
+            takes.append(save_take(request, out_dir, number, seed, image, move))
             progress(_KEYFRAME_SHARE + (1 - _KEYFRAME_SHARE) * number / count, "clip")
-            takes.append(RenderedTake(seed=seed, media_path=str(clip), preview_path=str(still)))
         return takes
