@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -102,9 +103,13 @@ def queue_episode_cut(
         raise InvalidInput(f"Shots still without an approved take: {missing}.")
     if jobs.active_jobs_for_episode(db, episode_id, "assemble"):
         return None
-    return jobs.enqueue_job(
-        db, kind="assemble", episode_id=episode_id, payload={}, requester=requester, priority=2
-    )
+    try:
+        return jobs.enqueue_job(
+            db, kind="assemble", episode_id=episode_id, payload={}, requester=requester, priority=2
+        )
+    except sqlite3.IntegrityError:
+        # Another process queued the same cut between our check and insert (unique index).
+        return None
 
 
 def build_prompt(db: sqlite_utils.Database, project_id: int, shot_id: int) -> str:

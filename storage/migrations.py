@@ -185,3 +185,59 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         )
         """
     )
+
+
+@migrations(name="m002_depth")
+def m002_depth(db: sqlite_utils.Database) -> None:
+    """Columns and tables for the in-depth issues (pipeline, agent, cut and delivery)."""
+    # Project settings: how drafts are reviewed, title/end cards, music bed.
+    db.execute("ALTER TABLE projects ADD COLUMN review_mode TEXT NOT NULL DEFAULT 'clips'")
+    db.execute("ALTER TABLE projects ADD COLUMN title_card_seconds REAL NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE projects ADD COLUMN end_card_seconds REAL NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE projects ADD COLUMN credits TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE projects ADD COLUMN music_path TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE projects ADD COLUMN music_volume REAL NOT NULL DEFAULT 0.3")
+    # The plan gate: every plan change bumps plan_revision; a go-ahead records the revision.
+    db.execute("ALTER TABLE episodes ADD COLUMN teaser TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE episodes ADD COLUMN plan_revision INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE episodes ADD COLUMN accepted_revision INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE episodes ADD COLUMN accepted_by INTEGER")
+    db.execute("ALTER TABLE episodes ADD COLUMN accepted_at TEXT")
+    db.execute("ALTER TABLE characters ADD COLUMN reference_path TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE characters ADD COLUMN revision INTEGER NOT NULL DEFAULT 1")
+    # Continuity: start this shot from the previous approved shot's last frame.
+    db.execute("ALTER TABLE shots ADD COLUMN continuous INTEGER NOT NULL DEFAULT 0")
+    # Keyframe-first review: a clip take records the keyframe take it was animated from.
+    db.execute("ALTER TABLE takes ADD COLUMN kind TEXT NOT NULL DEFAULT 'clip'")
+    db.execute("ALTER TABLE takes ADD COLUMN source_take_id INTEGER REFERENCES takes(id)")
+    db.execute("ALTER TABLE takes ADD COLUMN note TEXT NOT NULL DEFAULT ''")
+    # Old versions of edited rows stay on record here (subject: shot, scene, character, episode).
+    db.execute(
+        """
+        CREATE TABLE revisions (
+            id INTEGER PRIMARY KEY,
+            subject TEXT NOT NULL,
+            subject_id INTEGER NOT NULL,
+            revision INTEGER NOT NULL,
+            data TEXT NOT NULL,
+            author_id INTEGER,
+            reason TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            UNIQUE (subject, subject_id, revision)
+        )
+        """
+    )
+    # One queued or running cut per episode, enforced by SQLite even across processes.
+    db.execute(
+        """
+        UPDATE jobs SET status = 'cancelled', error = 'duplicate cut'
+        WHERE kind = 'assemble' AND status IN ('queued', 'running') AND id NOT IN (
+            SELECT MIN(id) FROM jobs
+            WHERE kind = 'assemble' AND status IN ('queued', 'running') GROUP BY episode_id
+        )
+        """
+    )
+    db.execute(
+        "CREATE UNIQUE INDEX jobs_one_active_cut ON jobs(episode_id) "
+        "WHERE kind = 'assemble' AND status IN ('queued', 'running')"
+    )

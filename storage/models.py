@@ -28,6 +28,12 @@ class Project:
     director_role_id: int | None
     created_by: int | None
     created_at: str
+    review_mode: str = "clips"
+    title_card_seconds: float = 0.0
+    end_card_seconds: float = 0.0
+    credits: str = ""
+    music_path: str = ""
+    music_volume: float = 0.3
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
@@ -42,6 +48,8 @@ class Character:
     description: str
     look: str
     seed: int
+    reference_path: str = ""
+    revision: int = 1
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
@@ -58,6 +66,15 @@ class Episode:
     status: str
     cut_path: str | None
     created_at: str
+    teaser: str = ""
+    plan_revision: int = 1
+    accepted_revision: int = 0
+    accepted_by: int | None = None
+    accepted_at: str | None = None
+
+    @property
+    def plan_accepted(self) -> bool:
+        return self.accepted_revision == self.plan_revision
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
@@ -93,11 +110,13 @@ class Shot:
     status: str
     approved_take_id: int | None
     revision: int
+    continuous: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
         values = _pick(cls, row)
         values["characters"] = tuple(json.loads(row["characters"] or "[]"))
+        values["continuous"] = bool(row.get("continuous", 0))
         return cls(**values)
 
 
@@ -116,6 +135,9 @@ class Take:
     channel_id: int | None
     message_id: int | None
     created_at: str
+    kind: str = "clip"
+    source_take_id: int | None = None
+    note: str = ""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:

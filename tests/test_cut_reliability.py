@@ -264,11 +264,6 @@ async def test_two_handlers_at_once_queue_one_cut(
     assert assemble_jobs(fresh_db, episode_id) == ["queued"]
 
 
-@pytest.mark.xfail(
-    reason="queue_episode_cut checks, then inserts, outside one write transaction: two "
-    "connections (two processes on one database) can both queue a cut",
-    strict=False,
-)
 def test_two_connections_at_once_queue_one_cut(tmp_path: Path) -> None:
     path = tmp_path / "studio.db"
     with open_db(path) as db:

@@ -49,9 +49,11 @@ def test_migrations_create_every_table_once(tmp_path):
         "messages",
         "characters",
         "renders",
+        "revisions",
     } <= set(db.table_names())
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == 1
+    applied = [row[0] for row in db.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
+    assert applied == ["m001_initial", "m002_depth"]
 
 
 def test_plan_is_stored_whole_and_a_second_plan_is_a_second_episode(fresh_db):
