@@ -25,11 +25,18 @@ class RenderRequest:
     camera: str = ""
     dialogue: str = ""
     steps: int = 20
+    # "keyframe": stills only, for keyframe-first review; "clip": keyframe, then a clip from it
+    output: str = "clip"
+    video_model: str = ""  # image-to-video / text-to-video model for the clip stage, if any
+    init_image: str = ""  # base64 PNG to start from: approved keyframe or previous shot's last frame
+    reference_images: tuple[str, ...] = ()  # base64 PNGs of the characters in the shot
+    max_draft_bytes: int = 8 * 1024 * 1024  # every draft MP4 must fit this
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["seeds"] = list(self.seeds)
+        data["reference_images"] = list(self.reference_images)
         return data
 
     @classmethod
@@ -37,6 +44,8 @@ class RenderRequest:
         known = {name for name in cls.__dataclass_fields__}
         values = {key: value for key, value in data.items() if key in known}
         values["seeds"] = tuple(int(seed) for seed in values.get("seeds", ()))
+        references = values.get("reference_images", ())
+        values["reference_images"] = tuple(str(image) for image in references)
         return cls(**values)
 
 
