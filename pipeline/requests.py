@@ -28,7 +28,7 @@ class RenderRequest:
     # "keyframe": stills only, for keyframe-first review; "clip": keyframe, then a clip from it
     output: str = "clip"
     video_model: str = ""  # image-to-video / text-to-video model for the clip stage, if any
-    init_image: str = ""  # base64 PNG to start from: approved keyframe or previous shot's last frame
+    init_image: str = ""  # base64 PNG: approved keyframe or previous shot's last frame
     reference_images: tuple[str, ...] = ()  # base64 PNGs of the characters in the shot
     max_draft_bytes: int = 8 * 1024 * 1024  # every draft MP4 must fit this
     extra: dict[str, Any] = field(default_factory=dict)
