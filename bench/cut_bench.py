@@ -8,14 +8,18 @@ every take different (lavfi sources, hue and motion vary), most with a dialogue 
 Chinese). Then, in one run:
 
 - A: pipeline.assemble.cut_episode (take checks, normalise, concat, burned subtitles, silent AAC,
-  poster PNG), in a child process;
+  poster PNG), in a child process, three times over one segment cache:
+  A cold: empty cache: every take normalised into a segment (two at a time), then joined;
+  A warm: every segment already made (as the scheduler makes them when takes are approved):
+          the cut only joins them by stream copy and encodes the audio;
+  A retake: one take replaced by a new file: one segment encoded, the rest copied;
 - B: the same cut with moviepy 2.x, in a child process: the same normalisation (cover-scale and
   crop when a take's size differs, 24 fps, trim or hold to the shot's length), concatenation,
   subtitles burned from the same SRT cues (same wrapping, timing, font, size, outline and bottom
   margin) as TextClips, a silent stereo AAC track, the same x264 settings (veryfast, CRF 23, high
   profile, yuv420p, +faststart) and a poster frame;
-- stream copy: the takes joined by ffmpeg's concat demuxer with `-c copy` (possible only because
-  they already share codec, size and frame rate; no subtitles, no audio), against cut A;
+- stream copy: the raw takes joined by ffmpeg's concat demuxer with `-c copy` (possible only
+  because they already share codec, size and frame rate; no subtitles, no audio), the floor;
 - the delivery copy of cut A under the upload limit, with pipeline.delivery_copy.fit_to_size.
 
 Wall time is measured inside each child around the work only (imports excluded). Peak memory is
@@ -40,7 +44,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +53,7 @@ try:
 except ImportError:  # peak tree RSS then reads 0; wait4's largest process still works
     psutil = None
 
-from pipeline.assemble import CutShot, build_srt, cut_episode, find_font, needs_cjk
+from pipeline.assemble import CutShot, SegmentCache, build_srt, cut_episode, find_font, needs_cjk
 from pipeline.delivery_copy import fit_to_size
 from pipeline.ffmpeg import probe, run_ffmpeg
 
@@ -147,12 +151,21 @@ def load_shots(path: Path) -> list[CutShot]:
 # children: the work being measured
 
 
-def child_showrunner(work: Path) -> dict[str, Any]:
-    shots = load_shots(work / "shots.json")
-    out = work / "showrunner" / "episode.mp4"
+SHOWRUNNER_RUNS = {  # child kind -> the shot list it cuts (all share work/cache)
+    "showrunner-cold": "shots.json",
+    "showrunner-warm": "shots.json",
+    "showrunner-retake": "shots_retake.json",
+}
+
+
+def child_showrunner(kind: str, work: Path) -> dict[str, Any]:
+    shots = load_shots(work / SHOWRUNNER_RUNS[kind])
+    out = work / kind / "episode.mp4"
+    cache = SegmentCache(work / "cache")
     start = time.perf_counter()
-    asyncio.run(cut_episode(shots, out, width=WIDTH, height=HEIGHT, fps=FPS))
-    return {"seconds": time.perf_counter() - start, "path": str(out)}
+    asyncio.run(cut_episode(shots, out, width=WIDTH, height=HEIGHT, fps=FPS, cache=cache))
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "path": str(out), "encoded": cache.encoded, "reused": cache.reused}
 
 
 def srt_cues(srt: str) -> list[tuple[float, float, str]]:
@@ -174,7 +187,7 @@ def child_moviepy(work: Path) -> dict[str, Any]:
     import numpy as np
     from moviepy import AudioClip, CompositeVideoClip, TextClip, concatenate_videoclips
 
-    from pipeline.assemble import _subtitle_metrics
+    from pipeline.subtitles import subtitle_metrics
 
     shots = load_shots(work / "shots.json")
     out = work / "moviepy" / "episode.mp4"
@@ -188,7 +201,7 @@ def child_moviepy(work: Path) -> dict[str, Any]:
 
     font = find_font(cjk=needs_cjk(srt))
     # the SRT lines are already wrapped to the side margins, as Showrunner burns them
-    font_size, outline, _, margin_v = _subtitle_metrics(WIDTH, HEIGHT)
+    font_size, outline, _, margin_v = subtitle_metrics(WIDTH, HEIGHT)
     texts = []
     for begin, end, text in srt_cues(srt):
         label = TextClip(
@@ -246,7 +259,7 @@ def _moviepy_normalised(shot: CutShot) -> Any:
 
 
 def child_main(kind: str, work: Path) -> None:
-    result = child_showrunner(work) if kind == "showrunner" else child_moviepy(work)
+    result = child_moviepy(work) if kind == "moviepy" else child_showrunner(kind, work)
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -322,11 +335,14 @@ def decode_errors(path: Path) -> int:
     return len(completed.stderr.decode("utf-8", "replace").strip().splitlines())
 
 
+COUNT_PACKETS = ["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
+
+
 def frame_count(path: Path) -> int:
     from pipeline.ffmpeg import ffmpeg_binary
 
     completed = subprocess.run(
-        [ffmpeg_binary(), "-nostdin", "-i", str(path), "-map", "0:v:0", "-f", "null", "-"],
+        [ffmpeg_binary(), "-nostdin", "-i", str(path), *COUNT_PACKETS],
         capture_output=True,
         check=False,
     )
@@ -369,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--limit-mib", type=float, default=10.0)
     parser.add_argument("--no-moviepy", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
-    parser.add_argument("--child", choices=("showrunner", "moviepy"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=(*SHOWRUNNER_RUNS, "moviepy"), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -398,12 +414,24 @@ def run_bench(args: argparse.Namespace, work: Path) -> None:
         f"{time.perf_counter() - started:.1f} s); dialogue on {len(spoken)} shots "
         f"({sum(needs_cjk(s.dialogue) for s in spoken)} in Chinese)"
     )
-    showrunner = measure_child("showrunner", work)
+    cold = measure_child("showrunner-cold", work)
+    warm = measure_child("showrunner-warm", work)
+    # a retake: a new file for one shot in the middle of the episode
+    retake = len(shots) // 2
+    new_take = work / "takes" / "retake.mp4"
+    run_ffmpeg(take_args(retake + 1, args.seconds, new_take))
+    retaken = [
+        *shots[:retake],
+        CutShot(new_take, *astuple(shots[retake])[1:]),
+        *shots[retake + 1 :],
+    ]
+    save_shots(retaken, work / "shots_retake.json")
+    recut = measure_child("showrunner-retake", work)
     version = None if args.no_moviepy else moviepy_version()
     moviepy = measure_child("moviepy", work) if version else None
-    report_cuts(showrunner, moviepy, version, args.no_moviepy)
-    master = Path(showrunner.extra["path"])
-    report_stream_copy(shots, master, showrunner, work / "copy" / "episode.mp4")
+    report_cuts(cold, warm, recut, moviepy, version, args.no_moviepy)
+    master = Path(cold.extra["path"])
+    report_stream_copy(shots, master, cold, warm, work / "copy" / "episode.mp4")
     report_delivery(master, args.limit_mib)
     print(
         f"\ntotal {time.perf_counter() - started:.0f} s; load average now "
@@ -413,13 +441,26 @@ def run_bench(args: argparse.Namespace, work: Path) -> None:
 
 
 def report_cuts(
-    showrunner: Measure, moviepy: Measure | None, version: str | None, skipped: bool
+    cold: Measure,
+    warm: Measure,
+    recut: Measure,
+    moviepy: Measure | None,
+    version: str | None,
+    skipped: bool,
 ) -> None:
     print(f"\n  {'':<28} {'wall':>10} {'cpu':>10} {'peak tree':>13} {'largest proc':>13}")
-    print(row("A Showrunner cut_episode", showrunner))
+    print(row("A cold (empty cache)", cold))
+    print(row("A warm (segments ready)", warm))
+    print(row("A re-cut after 1 retake", recut))
     if moviepy is not None:
         print(row(f"B moviepy {version}", moviepy))
-    print(f"  A: {describe(Path(showrunner.extra['path']))}")
+    for name, measure in (("cold", cold), ("warm", warm), ("retake", recut)):
+        extra = measure.extra
+        print(
+            f"  A {name}: {describe(Path(extra['path']))}; segments encoded {extra['encoded']}, "
+            f"reused {extra['reused']}; {frame_count(Path(extra['path']))} frames"
+        )
+    showrunner = cold
     if moviepy is None:
         reason = (
             "--no-moviepy" if skipped else "moviepy is not installed (not a project dependency)"
@@ -430,10 +471,15 @@ def report_cuts(
     ratio = moviepy.seconds / showrunner.seconds
     verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
     print(
-        f"  speed: Showrunner is {ratio:.2f}x faster than moviepy in wall time "
+        f"  speed, cold cut: Showrunner is {ratio:.2f}x faster than moviepy in wall time "
         f"(target >= {TARGET_RATIO:g}x: {verdict}), "
         f"{moviepy.cpu_seconds / showrunner.cpu_seconds:.2f}x in CPU time; memory: "
         f"{moviepy.peak_tree_mib / max(showrunner.peak_tree_mib, 1):.2f}x less at peak"
+    )
+    print(
+        f"  warm cut: {moviepy.seconds / warm.seconds:.0f}x faster than moviepy; re-cut after "
+        f"a retake: {moviepy.seconds / recut.seconds:.0f}x (moviepy has no cache: it redoes "
+        "everything every time)"
     )
 
 
@@ -443,16 +489,17 @@ def children_cpu() -> float:
 
 
 def report_stream_copy(
-    shots: Sequence[CutShot], master: Path, showrunner: Measure, copy: Path
+    shots: Sequence[CutShot], master: Path, cold: Measure, warm: Measure, copy: Path
 ) -> None:
     copy.parent.mkdir()
     cpu = children_cpu()
     seconds = stream_copy_concat(shots, copy)
     cpu = children_cpu() - cpu
     print(
-        f"\nstream copy (concat demuxer, -c copy, no subtitles or audio): {seconds:.2f} s, "
-        f"{cpu:.2f} s cpu, vs {showrunner.seconds:.1f} s for cut A (re-encoding): "
-        f"{showrunner.seconds / seconds:.0f}x faster"
+        f"\nstream copy of the raw takes (concat demuxer, -c copy, no subtitles or audio): "
+        f"{seconds:.2f} s, {cpu:.2f} s cpu; the warm cut (stream copy of the segments, plus "
+        f"audio, poster, checks): {warm.seconds:.2f} s; the cold cut (encoding every segment): "
+        f"{cold.seconds:.1f} s, {cold.seconds / warm.seconds:.0f}x the warm cut"
     )
     print(
         f"  {describe(copy)}; {frame_count(copy)} frames (cut A: {frame_count(master)}); "

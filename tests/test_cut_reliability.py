@@ -16,6 +16,8 @@ import pytest
 import sqlite_utils
 
 import pipeline.assemble
+import pipeline.cards
+import pipeline.segments
 from pipeline.assemble import AssembleError, CutShot, cut_episode
 from pipeline.ffmpeg import DiskFullError, FfmpegError, run_ffmpeg, run_ffmpeg_async
 from pipeline.render_queue import queue_episode_cut
@@ -74,7 +76,8 @@ def limit_ffmpeg(monkeypatch: pytest.MonkeyPatch, max_bytes: int, only: str | No
             return await run_ffmpeg_async(args, max_file_bytes=max_bytes)
         return await run_ffmpeg_async(args)
 
-    monkeypatch.setattr(pipeline.assemble, "run_ffmpeg_async", limited)
+    for module in (pipeline.assemble, pipeline.segments, pipeline.cards):
+        monkeypatch.setattr(module, "run_ffmpeg_async", limited)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,50 @@
+"""The music bed: a file the team uploaded, looped or trimmed to the episode, faded in and out,
+mixed under the takes' own sound and lowered while a dialogue line is on screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import ffmpeg
+
+from pipeline.segments import AUDIO_RATE
+
+DUCK = 0.25  # the bed's level under a dialogue line (-12 dB), relative to its level elsewhere
+MAX_FADE = 2.0
+
+
+@dataclass(frozen=True)
+class MusicBed:
+    path: Path
+    volume: float = 0.3  # 0..1, linear gain of the bed
+
+
+def duck_expression(lines: Sequence[tuple[float, float]]) -> str:
+    """True (non-zero) while t is inside one of the (start, end) intervals."""
+    return "+".join(f"between(t,{start:.3f},{end:.3f})" for start, end in lines)
+
+
+def with_music_bed(
+    takes_audio: ffmpeg.Stream,
+    music: MusicBed,
+    total: float,
+    lines: Sequence[tuple[float, float]],
+) -> ffmpeg.Stream:
+    """takes_audio with the music bed mixed in, `total` seconds long."""
+    fade = min(MAX_FADE, total / 4)
+    bed = (
+        ffmpeg.input(str(music.path), stream_loop=-1)
+        .audio.filter("aresample", AUDIO_RATE)
+        .filter("aformat", sample_rates=AUDIO_RATE, channel_layouts="stereo")
+        .filter("atrim", duration=f"{total:.3f}")
+        .filter("asetpts", "PTS-STARTPTS")
+        .filter("afade", t="in", st=0, d=f"{fade:.3f}")
+        .filter("afade", t="out", st=f"{total - fade:.3f}", d=f"{fade:.3f}")
+        .filter("volume", f"{max(0.0, music.volume):.3f}")
+    )
+    if lines:
+        bed = bed.filter("volume", DUCK, enable=duck_expression(lines))
+    return ffmpeg.filter([takes_audio, bed], "amix", inputs=2, duration="first", normalize=0)

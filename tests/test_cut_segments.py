@@ -1,0 +1,325 @@
+"""The cut's segment cache: each take normalised once, the cut joined by stream copy.
+
+Real ffmpeg throughout; outputs are probed (frames, packets, audio levels), the cache is checked
+on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from pipeline.assemble import CutShot, SegmentCache, cut_episode
+from pipeline.ffmpeg import ffmpeg_binary, probe, run_ffmpeg
+from pipeline.render_queue import queue_episode_cut
+from pipeline.scheduler import Scheduler, run_until_idle
+from pipeline.segments import VideoFormat, prepare_segment, take_key
+from storage import jobs, plan, projects, takes
+
+SMALL = {"width": 180, "height": 320, "fps": 24}
+
+
+def make_take(path: Path, seconds: float = 1.0, source: str = "testsrc", tone: int = 0) -> Path:
+    args = ["-f", "lavfi", "-i", f"{source}=size=180x320:rate=24:duration={seconds}"]
+    if tone:
+        args += ["-f", "lavfi", "-i", f"sine=frequency={tone}:duration={seconds}"]
+        args += ["-c:a", "aac"]
+    run_ffmpeg([*args, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)])
+    return path
+
+
+def ffmpeg_log(*args: str) -> str:
+    completed = subprocess.run(
+        [ffmpeg_binary(), "-hide_banner", "-nostdin", *args],
+        capture_output=True,
+        check=False,
+    )
+    return completed.stderr.decode("utf-8", "replace")
+
+
+def frame_count(video: Path) -> int:
+    text = ffmpeg_log("-i", str(video), "-map", "0:v:0", "-c", "copy", "-f", "null", "-")
+    return int(re.findall(r"frame=\s*(\d+)", text)[-1])
+
+
+def video_packets(video: Path) -> list[tuple[str, str]]:
+    """(size, md5) of every video packet, as stored."""
+    args = ["-v", "error", "-i", str(video), "-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-"]
+    completed = subprocess.run([ffmpeg_binary(), *args], capture_output=True, check=True)
+    rows = [line.split(",") for line in completed.stdout.decode().splitlines()]
+    return [(row[4].strip(), row[5].strip()) for row in rows if not row[0].startswith("#")]
+
+
+def assert_copied(cut: Path, segments: list[Path]) -> None:
+    """The cut's video is the segments' packets, copied: byte for byte, except that the join
+    repeats the stream's parameter sets (SPS/PPS) in front of each segment's first frame."""
+    packets = video_packets(cut)
+    start = 0
+    for segment in segments:
+        own = video_packets(segment)
+        assert packets[start + 1 : start + len(own)] == own[1:]
+        assert 0 <= int(packets[start][0]) - int(own[0][0]) <= 64
+        start += len(own)
+    assert len(packets) == start
+
+
+def mean_volume(media: Path, start: float, seconds: float) -> float:
+    """Mean audio level in dB between start and start + seconds (-91 is digital silence)."""
+    text = ffmpeg_log(
+        "-ss", str(start), "-t", str(seconds), "-i", str(media),
+        "-map", "0:a:0", "-af", "volumedetect", "-f", "null", "-",
+    )  # fmt: skip
+    return float(re.search(r"mean_volume: (-?[\d.]+) dB", text).group(1))
+
+
+def decode_errors(video: Path) -> str:
+    return ffmpeg_log("-v", "error", "-i", str(video), "-f", "null", "-").strip()
+
+
+def segment_of(cache: SegmentCache, shot: CutShot, frames: int = 24) -> Path:
+    fmt = VideoFormat(SMALL["width"], SMALL["height"], SMALL["fps"])
+    return cache.path(take_key(shot.media_path.resolve(), frames, shot.dialogue, fmt))
+
+
+def segments_on_disk(cache: SegmentCache) -> list[Path]:
+    return sorted(cache.root.glob("*.mov"))
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> list[CutShot]:
+    return [
+        CutShot(make_take(tmp_path / "a.mp4"), 1.0, "Where were you?", "Shot 1"),
+        CutShot(make_take(tmp_path / "b.mp4", 1.5, "testsrc2"), 1.0, "", "Shot 2"),
+        CutShot(make_take(tmp_path / "c.mp4", 0.5), 1.0, "我一直在等你。", "Shot 3"),
+    ]
+
+
+async def test_recut_after_one_change_encodes_only_that_shot_and_copies_the_rest(
+    tmp_path: Path, shots: list[CutShot]
+) -> None:
+    cache = SegmentCache(tmp_path / "cache")
+    out = tmp_path / "cut" / "episode.mp4"
+
+    await cut_episode(shots, out, cache=cache, **SMALL)
+
+    assert (cache.encoded, cache.reused) == (3, 0)
+    first = segments_on_disk(cache)
+    assert len(first) == 3 and len(list(cache.root.glob("*.json"))) == 3
+    assert frame_count(out) == 72
+    # stream copy: the cut's video packets are the segments' packets, byte for byte
+    used = [segment_of(cache, shot) for shot in shots]
+    assert sorted(used) == first
+    assert_copied(out, used)
+
+    # the dialogue of shot 2 changes; nothing else does
+    changed = [shots[0], CutShot(shots[1].media_path, 1.0, "Run!", "Shot 2"), shots[2]]
+    await cut_episode(changed, out, cache=cache, **SMALL)
+
+    assert (cache.encoded, cache.reused) == (4, 2)
+    assert len(segments_on_disk(cache)) == 4
+    info = probe(out)
+    assert (info.width, info.height, info.video_codec, info.audio_codec) == (
+        180,
+        320,
+        "h264",
+        "aac",
+    )
+    assert abs(info.duration - 3.0) <= 0.05
+    assert frame_count(out) == 72
+    assert decode_errors(out) == ""
+    used = [segment_of(cache, shot) for shot in changed]
+    assert used[0] in first and used[1] not in first and used[2] in first
+    assert_copied(out, used)
+    assert out.with_suffix(".srt").read_text(encoding="utf-8").count("-->") == 3
+
+
+async def test_a_changed_take_file_makes_a_new_segment(
+    tmp_path: Path, shots: list[CutShot]
+) -> None:
+    cache = SegmentCache(tmp_path / "cache")
+    out = tmp_path / "episode.mp4"
+    await cut_episode(shots, out, cache=cache, **SMALL)
+
+    make_take(shots[0].media_path, 1.0, "smptebars")  # a retake written over the same file
+    await cut_episode(shots, out, cache=cache, **SMALL)
+
+    assert (cache.encoded, cache.reused) == (4, 2)
+    assert len(segments_on_disk(cache)) == 4
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garble", "no sidecar"])
+async def test_a_damaged_cache_entry_is_rebuilt(
+    tmp_path: Path, shots: list[CutShot], damage: str
+) -> None:
+    cache = SegmentCache(tmp_path / "cache")
+    out = tmp_path / "episode.mp4"
+    await cut_episode(shots, out, cache=cache, **SMALL)
+    victim = segments_on_disk(cache)[1]
+    data = victim.read_bytes()
+    if damage == "truncate":
+        victim.write_bytes(data[: len(data) // 2])
+    elif damage == "garble":
+        middle = len(data) // 2
+        victim.write_bytes(data[:middle] + bytes(range(256)) * 16 + data[middle + 4096 :])
+    else:
+        victim.with_suffix(".json").unlink()
+    assert damage == "no sidecar" or victim.read_bytes() != data
+
+    await cut_episode(shots, out, cache=cache, **SMALL)
+
+    assert (cache.encoded, cache.reused) == (4, 2)
+    assert victim.read_bytes() == data  # made again, the same as before
+    assert frame_count(out) == 72
+    assert decode_errors(out) == ""
+
+
+async def test_segments_prepared_ahead_make_the_cut_encode_nothing(
+    tmp_path: Path, shots: list[CutShot]
+) -> None:
+    cache = SegmentCache(tmp_path / "cache")
+    fmt = VideoFormat(180, 320, 24)
+    # as the scheduler does on approval, in any order and at once
+    await asyncio.gather(
+        *[prepare_segment(cache, shot.media_path, 24, shot.dialogue, fmt) for shot in shots]
+    )
+    assert cache.encoded == 3
+
+    await cut_episode(shots, tmp_path / "episode.mp4", cache=cache, **SMALL)
+
+    assert (cache.encoded, cache.reused) == (3, 3)
+    assert frame_count(tmp_path / "episode.mp4") == 72
+
+
+async def test_two_cuts_at_once_share_segments(tmp_path: Path, shots: list[CutShot]) -> None:
+    cache = SegmentCache(tmp_path / "cache")
+
+    await asyncio.gather(
+        cut_episode(shots, tmp_path / "one.mp4", cache=cache, **SMALL),
+        cut_episode(shots, tmp_path / "two.mp4", cache=cache, **SMALL),
+    )
+
+    assert (cache.encoded, cache.reused) == (3, 3)
+    assert video_packets(tmp_path / "one.mp4") == video_packets(tmp_path / "two.mp4")
+
+
+async def test_a_take_with_its_own_sound_keeps_it(tmp_path: Path) -> None:
+    shots = [
+        CutShot(make_take(tmp_path / "loud.mp4", 1.0, tone=440), 1.0, "Listen."),
+        CutShot(make_take(tmp_path / "mute.mp4", 1.0), 1.0),
+        # shorter than its shot: its sound stops where the take does, then silence
+        CutShot(make_take(tmp_path / "short.mp4", 0.5, tone=880), 1.0),
+    ]
+
+    out = await cut_episode(shots, tmp_path / "episode.mp4", **SMALL)
+
+    assert probe(out).audio_codec == "aac"
+    assert mean_volume(out, 0.1, 0.8) > -30
+    assert mean_volume(out, 1.1, 0.8) < -80
+    assert mean_volume(out, 2.05, 0.35) > -30
+    assert mean_volume(out, 2.6, 0.35) < -80
+
+
+async def test_without_a_cache_no_segment_is_left_behind(
+    tmp_path: Path, shots: list[CutShot]
+) -> None:
+    out = tmp_path / "cut" / "episode.mp4"
+
+    await cut_episode(shots, out, **SMALL)
+
+    assert sorted(p.name for p in out.parent.iterdir()) == [
+        "episode.mp4", "episode.png", "episode.srt"
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# the scheduler prepares approved takes before the cut is asked for
+
+
+def approved_episode(db: sqlite_utils.Database, media: Path, count: int = 3) -> int:
+    project = projects.create_project(
+        db, "Flood", writers_channel_id=1, fps=24, width=180, height=320
+    )
+    shot_plans = tuple(plan.ShotPlan(f"shot {i}", "wide", 1.0, f"Line {i}") for i in range(count))
+    draft = plan.EpisodePlan("The Flood", "", scenes=(plan.ScenePlan("Shore", "", shot_plans),))
+    episode = plan.save_episode_plan(db, project.id, draft)
+    media.mkdir(exist_ok=True)
+    for shot in plan.list_shots(db, episode.id):
+        for status in ("queued", "rendering", "review"):
+            plan.set_shot_status(db, shot.id, status)
+        take = takes.add_take(
+            db,
+            shot_id=shot.id,
+            job_id=f"job{shot.id}",
+            seed=1,
+            engine="animatic",
+            model="",
+            media_path=str(make_take(media / f"take{shot.id}.mp4")),
+        )
+        takes.approve_take(db, take.id)
+    return episode.id
+
+
+async def test_scheduler_prepares_approved_takes_so_the_cut_only_joins(
+    fresh_db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    episode_id = approved_episode(fresh_db, media)
+    scheduler = Scheduler(fresh_db, [], media)
+
+    running = asyncio.create_task(scheduler.run())
+    async with asyncio.timeout(60):
+        while len(list((media / "cache").glob("*.json"))) < 3:
+            await asyncio.sleep(0.1)
+    scheduler.stop()
+    await running
+    assert (scheduler.segments.encoded, scheduler.segments.reused) == (3, 0)
+
+    cut = queue_episode_cut(fresh_db, episode_id)
+    assert cut is not None
+    await run_until_idle(scheduler, timeout=60)
+
+    assert jobs.get_job(fresh_db, cut.id).status == "done"
+    assert (scheduler.segments.encoded, scheduler.segments.reused) == (3, 3)
+    episode = plan.get_episode(fresh_db, episode_id)
+    assert episode.cut_path and frame_count(Path(episode.cut_path)) == 72
+
+
+async def test_scheduler_cut_has_the_projects_cards_and_music(
+    fresh_db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    episode_id = approved_episode(fresh_db, media, count=2)
+    episode = plan.get_episode(fresh_db, episode_id)
+    plan.edit_episode(fresh_db, episode_id, teaser="The dam breaks.")
+    projects.update_settings(
+        fresh_db,
+        episode.project_id,
+        title_card_seconds=1.0,
+        end_card_seconds=0.5,
+        credits="Written by Ada",
+        music_volume=0.5,
+    )
+    music = media / "music" / "bed.wav"
+    music.parent.mkdir(parents=True)
+    run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=330:duration=1", str(music)])
+    projects.set_music(fresh_db, episode.project_id, str(music))
+    cut = queue_episode_cut(fresh_db, episode_id)
+    assert cut is not None
+
+    await run_until_idle(Scheduler(fresh_db, [], media), timeout=60)
+
+    assert jobs.get_job(fresh_db, cut.id).status == "done"
+    out = Path(plan.get_episode(fresh_db, episode_id).cut_path or "")
+    assert frame_count(out) == 24 + 48 + 12
+    assert abs(probe(out).duration - 3.5) <= 0.05
+    # music plays under the title card, where no take has sound
+    assert mean_volume(out, 0.5, 0.4) > -40
+    srt = out.with_suffix(".srt").read_text(encoding="utf-8")
+    assert srt.startswith("1\n00:00:01,000 --> 00:00:02,000\nLine 0\n")
+    assert os.path.getsize(out.with_suffix(".png")) > 0
