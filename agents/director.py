@@ -7,28 +7,43 @@ Two ways to drive the model, same tools and validation behind both:
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import openai
+from langchain.agents import create_agent
+from langchain.agents.middleware import AgentMiddleware
+from langchain.agents.middleware.types import hook_config
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ValidationError
 
-from agents.prompts import DIRECTOR_SYSTEM, PLAN_WRITER
-from agents.schemas import CompactDirectorTurn, CompactEpisodeDraft, DirectorTurn, EpisodeDraft
-from agents.tools import ToolContext, build_tools, write_episode_plan
+from agents.prompts import DIRECTOR_SYSTEM, PLAN_WRITER, RETAKE_NOTE
+from agents.schemas import (
+    CompactDirectorTurn,
+    CompactEpisodeDraft,
+    DirectorTurn,
+    EpisodeDraft,
+    PromptRevision,
+)
+from agents.tools import ToolContext, build_tools, run_tool, write_episode_plan
 from storage import conversation, plan
-from storage.errors import ShowrunnerError
-from storage.models import Episode
+from storage.errors import NotAllowed, ShowrunnerError
+from storage.models import Episode, Shot
 
 log = logging.getLogger(__name__)
 AgentMode = Literal["tools", "structured"]
 MAX_TOOL_ROUNDS = 4
 MAX_INPUT_CHARS = 4000
 HISTORY_MESSAGES = 12
+# each remembered message is cut to this, so the prompt stays bounded however long a project runs
+HISTORY_MESSAGE_CHARS = 1500
+MAX_CAST = 12
+STOPPED = "I stopped after several tool steps; the plan is saved as it is now."
 
 
 class ModelFailed(ShowrunnerError):
@@ -81,6 +96,66 @@ def model_failure(error: BaseException, changed: bool) -> ModelFailed:
     return ModelUnavailable("The model is not answering; nothing was changed.")
 
 
+class TurnGuard(AgentMiddleware):
+    """One agent turn's bookkeeping: tool errors become tool messages for the model, JSON the
+    model broke goes back to it, the rounds are bounded, and whether a tool wrote is recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = False
+        self.rounds = 0
+        self.refusals: list[str] = []
+
+    @hook_config(can_jump_to=["end"])
+    def before_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        if self.rounds >= MAX_TOOL_ROUNDS:
+            return {"jump_to": "end", "messages": [AIMessage(STOPPED)]}
+        return None
+
+    @hook_config(can_jump_to=["model"])
+    def after_model(self, state: Any, runtime: Any) -> dict[str, Any] | None:
+        self.rounds += 1
+        answer = state["messages"][-1]
+        if not isinstance(answer, AIMessage) or answer.tool_calls:
+            return None
+        if not answer.invalid_tool_calls:
+            return None
+        replies = [
+            ToolMessage(
+                f"Error: the arguments for {call['name'] or 'the tool'} were not valid JSON.",
+                tool_call_id=call["id"] or call["name"] or "call",
+                status="error",
+            )
+            for call in answer.invalid_tool_calls
+        ]
+        return {"messages": replies, "jump_to": "model"}
+
+    async def awrap_tool_call(
+        self, request: Any, handler: Callable[[Any], Awaitable[Any]]
+    ) -> ToolMessage | Any:
+        call = request.tool_call
+        try:
+            result = await handler(request)
+        except ShowrunnerError as error:
+            text = f"Error: {error}"
+            if isinstance(error, NotAllowed):
+                self.refusals.append(str(error))
+        except (ValidationError, ValueError, TypeError) as error:
+            log.info("tool %s got bad arguments: %s", call["name"], error)
+            text = f"Error: invalid arguments for {call['name']}: {str(error)[:300]}"
+        else:
+            if getattr(result, "status", "success") != "error":
+                self.changed = True
+            return result
+        return ToolMessage(text, tool_call_id=call["id"], name=call["name"], status="error")
+
+
+@dataclass(frozen=True)
+class Turn:
+    answer: str
+    changed: bool  # a tool changed the plan: the bot then asks for a go-ahead
+
+
 @dataclass
 class Director:
     model: BaseChatModel
@@ -96,6 +171,9 @@ class Director:
         return write_episode_plan(context, draft)
 
     async def reply(self, context: ToolContext, text: str, author_name: str = "") -> str:
+        return (await self.turn(context, text, author_name)).answer
+
+    async def turn(self, context: ToolContext, text: str, author_name: str = "") -> Turn:
         """Answer one writers'-room message, changing the plan through tools as needed.
 
         The turn (the user's message and the answer) is stored once it has an outcome. A failure
@@ -107,16 +185,16 @@ class Director:
         messages = [*self._context_messages(context), HumanMessage(f"{author_name}: {text}")]
         try:
             if self.mode == "structured":
-                answer = await self._structured_turn(context, messages)
+                answer, changed = await self._structured_turn(context, messages)
             else:
-                answer = await self._tool_turn(context, messages)
+                answer, changed = await self._tool_turn(context, messages)
         except ModelFailed as error:
             if error.changes_saved:
                 self._store_turn(context, text, author_name, str(error))
             raise
         answer = answer.strip() or "Done."
         self._store_turn(context, text, author_name, answer)
-        return answer
+        return Turn(answer, changed)
 
     @staticmethod
     def _store_turn(context: ToolContext, text: str, author_name: str, answer: str) -> None:
@@ -130,64 +208,98 @@ class Director:
         )
         conversation.add_message(context.db, context.project_id, "assistant", answer)
 
-    def _context_messages(self, context: ToolContext) -> list[BaseMessage]:
+    def _context_messages(self, context: ToolContext, *, history: bool = True) -> list[BaseMessage]:
+        """The system prompt with the compact plan from the database, and the last messages."""
         episode = plan.current_episode(context.db, context.project_id)
         summary = plan.plan_summary(context.db, episode.id) if episode else "(no episode yet)"
-        history: list[BaseMessage] = []
-        for message in conversation.recent_messages(
-            context.db, context.project_id, HISTORY_MESSAGES
-        ):
+        cast = plan.list_characters(context.db, context.project_id)[:MAX_CAST]
+        if cast:
+            # quoted as JSON strings: a name or look is data, whatever words it holds
+            summary += "\nCharacters: " + "; ".join(
+                f"{json.dumps(c.name, ensure_ascii=False)} look "
+                f"{json.dumps(c.look[:120], ensure_ascii=False)}"
+                for c in cast
+            )
+        recent = (
+            conversation.recent_messages(context.db, context.project_id, HISTORY_MESSAGES)
+            if history
+            else []
+        )
+        remembered: list[BaseMessage] = []
+        for message in recent:
+            content = message.content[:HISTORY_MESSAGE_CHARS]
             if message.role == "assistant":
-                history.append(AIMessage(message.content))
+                remembered.append(AIMessage(content))
             else:
-                history.append(HumanMessage(f"{message.author_name}: {message.content}"))
-        return [SystemMessage(DIRECTOR_SYSTEM.format(plan=summary)), *history]
+                remembered.append(HumanMessage(f"{message.author_name}: {content}"))
+        return [SystemMessage(DIRECTOR_SYSTEM.format(plan=summary)), *remembered]
 
-    async def _tool_turn(self, context: ToolContext, messages: list[BaseMessage]) -> str:
-        tools = {tool.name: tool for tool in build_tools(context)}
-        bound = self.model.bind_tools(list(tools.values()))
-        changed = False
-        for _ in range(MAX_TOOL_ROUNDS):
-            answer = await self._invoke(bound, messages, changed=changed)
-            if not answer.tool_calls and not answer.invalid_tool_calls:
-                return str(answer.text)
-            messages.append(answer)
-            for call in answer.tool_calls:
-                result, ok = self._run_tool(tools, call["name"], call["args"])
-                changed = changed or ok
-                messages.append(ToolMessage(result, tool_call_id=call["id"] or call["name"]))
-            for invalid in answer.invalid_tool_calls:
-                name = invalid["name"] or "the tool"
-                messages.append(
-                    ToolMessage(
-                        f"Error: the arguments for {name} were not valid JSON.",
-                        tool_call_id=invalid["id"] or name,
-                    )
-                )
-        return "I stopped after several tool steps; the plan is saved as it is now."
-
-    @staticmethod
-    def _run_tool(tools: dict, name: str, args: dict) -> tuple[str, bool]:
-        """The tool's result for the model, and whether the tool ran (and so may have written)."""
-        tool = tools.get(name)
-        if tool is None:
-            return f"Error: there is no tool named {name!r}.", False
+    async def _tool_turn(
+        self,
+        context: ToolContext,
+        messages: list[BaseMessage],
+        only: frozenset[str] | None = None,
+    ) -> tuple[str, bool]:
+        """langchain's create_agent loop over our tools; errors go back to the model as tool
+        messages, so it can correct itself or explain the refusal."""
+        guard = TurnGuard()
+        agent = create_agent(self.model, build_tools(context, only), middleware=[guard])
         try:
-            return str(tool.invoke(args)), True
-        except ShowrunnerError as error:
-            return f"Error: {error}", False
-        except (ValidationError, ValueError, TypeError) as error:
-            log.info("tool %s got bad arguments: %s", name, error)
-            return f"Error: invalid arguments for {name}: {str(error)[:300]}", False
+            state = await agent.ainvoke({"messages": messages})
+        except (*MODEL_ERRORS, *BROKEN_ANSWER_ERRORS) as error:
+            status = getattr(error, "status_code", None)
+            log.warning("model call failed: %s (HTTP %s)", type(error).__name__, status)
+            raise model_failure(error, guard.changed) from error
+        last = state["messages"][-1]
+        answer = str(last.text) if isinstance(last, AIMessage) else STOPPED
+        # refusals are told in code, whatever the model makes of them
+        refused = [f"⛔ {reason}" for reason in dict.fromkeys(guard.refusals)]
+        return "\n".join(part for part in (answer.strip(), *refused) if part), guard.changed
 
-    async def _structured_turn(self, context: ToolContext, messages: list[BaseMessage]) -> str:
+    async def _structured_turn(
+        self, context: ToolContext, messages: list[BaseMessage]
+    ) -> tuple[str, bool]:
         schema = CompactDirectorTurn if self.compact_plans else DirectorTurn
         turn = await self._structured(schema, messages)
         if turn.action == "write_plan" and turn.plan is not None:
-            episode = write_episode_plan(context, turn.plan)
+            with context.db.atomic():
+                episode = write_episode_plan(context, turn.plan)
             shots = len(plan.list_shots(context.db, episode.id))
-            return f"{turn.reply}\n(Plan stored: episode {episode.number}, {shots} shots.)"
-        return turn.reply
+            return f"{turn.reply}\n(Plan stored: episode {episode.number}, {shots} shots.)", True
+        if turn.action == "edit_shot" and turn.edit is not None:
+            try:
+                result = run_tool(context, "edit_shot", turn.edit.model_dump())
+            except ShowrunnerError as error:
+                return f"{turn.reply}\n(Not changed: {error})", False
+            return f"{turn.reply}\n({result})", True
+        return turn.reply, False
+
+    async def revise_for_note(self, context: ToolContext, shot: Shot, note: str) -> Shot | None:
+        """A retake note turned into a revised prompt for one shot, through the edit_shot tool.
+
+        None when the model did not revise the shot (the caller falls back); ModelFailed when
+        the model is not answering.
+        """
+        note = note.strip()[:MAX_INPUT_CHARS]
+        current = shot.prompt or shot.description
+        request = RETAKE_NOTE.format(number=shot.number, prompt=current, note=note)
+        messages = [*self._context_messages(context, history=False), HumanMessage(request)]
+        if self.mode == "structured":
+            revision = await self._structured(PromptRevision, messages)
+            try:
+                run_tool(
+                    context,
+                    "edit_shot",
+                    {"shot_number": shot.number, "prompt": revision.prompt},
+                )
+            except (ShowrunnerError, ValidationError) as error:
+                log.info("retake revision refused: %s", error)
+                return None
+        else:
+            # a note is material: whatever it says, this turn can only edit a shot
+            await self._tool_turn(context, messages, only=frozenset({"edit_shot"}))
+        revised = plan.get_shot(context.db, shot.id)
+        return revised if revised.revision > shot.revision and revised.prompt else None
 
     async def _invoke(
         self, runnable: Runnable, messages: list[BaseMessage], *, changed: bool = False
@@ -222,3 +334,31 @@ class Director:
         if getattr(result["raw"], "invalid_tool_calls", None):
             return "the tool call's arguments were not valid JSON"
         return "no tool call"
+
+
+class Ping(BaseModel):
+    """Answer a capability check."""
+
+    ok: bool = True
+
+
+async def detect_mode(model: BaseChatModel, fallback: AgentMode, **call_options: Any) -> AgentMode:
+    """One cheap call asking the model to call a trivial tool: a tool call means it can drive
+    the tool-calling agent; a plain answer means forced structured output. `fallback` when the
+    model does not answer at all (start-up must not fail on a slow endpoint). `call_options`
+    go with the request (a small local server's token cap)."""
+    bound = model.bind_tools([Ping], **call_options)
+    question = [HumanMessage("Call the Ping tool with ok=true. Do not answer in text.")]
+    try:
+        answer = await bound.ainvoke(question)
+    except (*MODEL_ERRORS, *BROKEN_ANSWER_ERRORS) as error:
+        log.warning("agent mode check failed (%s); using %s mode", type(error).__name__, fallback)
+        return fallback
+    calls = getattr(answer, "tool_calls", None) or []
+    mode: AgentMode = "tools" if any(call["name"] == "Ping" for call in calls) else "structured"
+    log.info(
+        "agent mode check: the model %s tools; using %s mode",
+        "calls" if mode == "tools" else "does not call",
+        mode,
+    )
+    return mode

@@ -93,12 +93,29 @@ class CompactEpisodeDraft(EpisodeDraft):
     scenes: list[CompactSceneDraft] = Field(min_length=2, max_length=3)
 
 
+class ShotEditDraft(BoundedModel):
+    """Changes to one shot; fields left empty stay as they are."""
+
+    shot_number: int = Field(ge=1, le=500)
+    description: str | None = Field(default=None, max_length=300)
+    camera: str | None = Field(default=None, max_length=60)
+    dialogue: str | None = Field(default=None, max_length=200)
+    prompt: str | None = Field(default=None, max_length=600)
+
+
 class DirectorTurn(BoundedModel):
     """One answer of the writers'-room agent when the model cannot call tools freely."""
 
     reply: str = Field(max_length=1500, description="What to say to the team")
-    action: Literal["none", "write_plan"] = "none"
+    action: Literal["none", "write_plan", "edit_shot"] = "none"
     plan: EpisodeDraft | None = None
+    edit: ShotEditDraft | None = None
+
+
+class PromptRevision(BoundedModel):
+    """A shot's image prompt rewritten to follow a reviewer's retake note."""
+
+    prompt: str = Field(min_length=3, max_length=600, description="The whole revised prompt")
 
 
 class CompactDirectorTurn(DirectorTurn):

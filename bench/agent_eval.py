@@ -40,7 +40,7 @@ from typing import Protocol
 import sqlite_utils
 from langchain_core.language_models import BaseChatModel
 
-from agents.director import BadModelOutput, Director
+from agents.director import BadModelOutput, Director, detect_mode
 from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedServer, embedded_llm_config
 from agents.llm import LLMConfig, create_chat_model
 from agents.tools import ToolContext
@@ -485,6 +485,13 @@ def print_quality(valid: Sequence[Outcome], shots: Sequence[ShotCheck]) -> None:
 # ---------------------------------------------------------------- driver
 
 
+async def print_mode_check(model: BaseChatModel) -> None:
+    """What SHOWRUNNER_AGENT_MODE=auto would pick for this model (bot.runtime's start-up check)."""
+    started = time.perf_counter()
+    mode = await detect_mode(model, fallback="structured")
+    print(f"  auto mode check        {mode} ({time.perf_counter() - started:.1f} s)", flush=True)
+
+
 async def evaluate(
     backend: Backend,
     premises: Sequence[Premise],
@@ -496,6 +503,7 @@ async def evaluate(
     started = time.perf_counter()
     model = await backend.start()
     print(f"(model ready in {time.perf_counter() - started:.1f} s)", flush=True)
+    await print_mode_check(model)
     outcomes: list[Outcome] = []
     try:
         for index, premise in enumerate(premises, start=1):

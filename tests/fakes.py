@@ -6,14 +6,39 @@ from collections.abc import Iterable
 from typing import Any
 
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, BaseMessage
+from pydantic import Field
 
 
 class ScriptedChatModel(GenericFakeChatModel):
-    """GenericFakeChatModel that accepts tools (bind_tools returns itself)."""
+    """GenericFakeChatModel that accepts tools (bind_tools returns itself) and records every
+    prompt it was sent, so tests can count calls and measure what the model saw."""
+
+    prompts: list[list[BaseMessage]] = Field(default_factory=list)
 
     def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedChatModel:  # type: ignore[override]
         return self
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Any:
+        self.prompts.append(list(messages))
+        return super()._generate(messages, *args, **kwargs)
+
+    @property
+    def calls(self) -> int:
+        return len(self.prompts)
+
+
+class DownChatModel(ScriptedChatModel):
+    """A model that gives its scripted answers, then stops answering (a timeout after the
+    client's own retries)."""
+
+    answers_before_down: int = 0
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> Any:
+        if len(self.prompts) < self.answers_before_down:
+            return super()._generate(messages, *args, **kwargs)
+        self.prompts.append(list(messages))
+        raise TimeoutError
 
 
 def scripted(*answers: AIMessage) -> ScriptedChatModel:

@@ -1,4 +1,5 @@
-"""The writers' room: messages in a project's channel go to the director agent."""
+"""The writers' room: messages in a project's channel go to the director agent; a turn that
+changed the plan ends with the plan gate (summary, storyboard, "Go ahead" button)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,49 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from agents.director import MAX_INPUT_CHARS
 from agents.tools import ToolContext
+from bot import plan_gate
 from bot.formatting import split_message
 from bot.permissions import is_director
-from storage import projects
+from storage import plan, projects, takes
 from storage.errors import ShowrunnerError
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
 
 log = logging.getLogger(__name__)
+# uploaded text files are read as part of the message, up to this size each
+MAX_TEXT_ATTACHMENT_BYTES = 20_000
+MAX_TEXT_ATTACHMENTS = 3
+
+
+def is_text_file(attachment: discord.Attachment) -> bool:
+    content_type = (attachment.content_type or "").split(";")[0].strip()
+    return attachment.filename.lower().endswith((".txt", ".md")) or content_type == "text/plain"
+
+
+async def read_text_attachments(message: discord.Message) -> tuple[str, list[str]]:
+    """The text of uploaded .txt files (bounded), and notes on the files that were skipped."""
+    parts: list[str] = []
+    skipped: list[str] = []
+    for attachment in message.attachments:
+        if not is_text_file(attachment) or len(parts) >= MAX_TEXT_ATTACHMENTS:
+            skipped.append(f"{attachment.filename} (not a text file)")
+            continue
+        if attachment.size > MAX_TEXT_ATTACHMENT_BYTES:
+            skipped.append(f"{attachment.filename} (over {MAX_TEXT_ATTACHMENT_BYTES // 1000} kB)")
+            continue
+        try:
+            data = await attachment.read()
+        except discord.HTTPException as error:
+            log.warning("could not read attachment %s: %s", attachment.id, error)
+            skipped.append(f"{attachment.filename} (could not be read)")
+            continue
+        text = data[:MAX_TEXT_ATTACHMENT_BYTES].decode("utf-8", errors="replace").strip()
+        if text:
+            parts.append(f"[uploaded file {attachment.filename[:80]}]\n{text}")
+    return "\n\n".join(parts), skipped
 
 
 class ConversationCog(commands.Cog):
@@ -31,32 +65,70 @@ class ConversationCog(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot or message.guild is None:
             return
-        project = projects.project_for_channel(self.bot.runtime.db, message.channel.id)
+        db = self.bot.runtime.db
+        project = projects.project_for_channel(db, message.channel.id)
         if project is None:
             return
-        text = message.content.strip()
+        reference = message.reference.message_id if message.reference else None
+        if reference and takes.takes_for_message(db, reference):
+            return  # a reply to a draft is a retake note: the review cog's
+        files_text, skipped = await read_text_attachments(message)
+        text = "\n\n".join(part for part in (message.content.strip(), files_text) if part)
         if not text:
             if message.attachments:
-                await message.reply("I can only read text messages for now.")
+                await message.reply(
+                    "I can only read text: write a message, or upload a .txt file.",
+                    mention_author=False,
+                )
             return
+        notes = [f"(Skipped: {', '.join(skipped)}.)"] if skipped else []
+        if len(text) > MAX_INPUT_CHARS:
+            notes.append(f"(That was long: I read the first {MAX_INPUT_CHARS} characters.)")
         context = ToolContext(
-            db=self.bot.runtime.db,
+            db=db,
             project_id=project.id,
             user_id=message.author.id,
             is_director=is_director(message.author, project),
         )
+        director = self.bot.runtime.director
+        changed = False
         async with self._locks[project.id]:
             try:
-                answer = await self.bot.runtime.director.reply(
-                    context, text, author_name=message.author.display_name
-                )
+                turn = await director.turn(context, text, author_name=message.author.display_name)
+                answer, changed = turn.answer, turn.changed
             except ShowrunnerError as error:
                 answer = f"⚠️ {error}"
+                changed = bool(getattr(error, "changes_saved", False))
             except Exception:
                 log.exception("agent turn failed in project %s", project.id)
                 answer = "⚠️ Something went wrong on my side; it has been logged."
-        for part in split_message(answer):
+        for part in split_message("\n".join([answer, *notes])):
             await message.channel.send(part)
+        episode = plan.current_episode(db, project.id)
+        if changed and episode is not None:
+            await plan_gate.post_for_go_ahead(message.channel, db, episode.id)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """The "Go ahead" button (handled here, not by a view, so it survives restarts)."""
+        if interaction.type is not discord.InteractionType.component or not interaction.data:
+            return
+        match = plan_gate.ACCEPT.fullmatch(str(interaction.data.get("custom_id", "")))
+        if match is None:
+            return
+        db = self.bot.runtime.db
+        try:
+            episode = plan.get_episode(db, int(match[1]))
+            project = projects.get_project(db, episode.project_id)
+            plan_gate.check_may_accept(interaction.user, project)
+            episode = plan.accept_plan(db, episode.id, int(match[2]), interaction.user.id)
+        except ShowrunnerError as error:
+            await interaction.response.send_message(f"⚠️ {error}", ephemeral=True)
+            return
+        # the post itself records the go-ahead: no extra message in the room
+        content = interaction.message.content if interaction.message else ""
+        accepted = plan_gate.accepted_text(episode, interaction.user)
+        await interaction.response.edit_message(content=f"{content}\n{accepted}"[-2000:], view=None)
 
 
 async def setup(bot: ShowrunnerBot) -> None:

@@ -1,0 +1,109 @@
+"""The plan gate: a changed plan is posted with a "Go ahead" button; rendering a plan nobody
+accepted asks first. The buttons' ids carry the episode and the plan revision they were made
+for, so they still work after a restart and a stale button cannot accept a newer plan.
+
+Who may accept (the go-ahead, or "Render anyway"): members with the project's director role
+when the project has one configured; otherwise anyone in the channel, as the team has not
+named a director yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import tempfile
+from pathlib import Path
+
+import discord
+import sqlite_utils
+
+from bot.formatting import clip, neutralise_mentions
+from bot.permissions import is_director
+from pipeline.storyboard import draw_storyboard, load_storyboard
+from storage import plan
+from storage.errors import NotAllowed
+from storage.models import Episode, Project
+
+log = logging.getLogger(__name__)
+
+ACCEPT = re.compile(r"plan:accept:(\d+):(\d+)")
+RENDER_ANYWAY = re.compile(r"render:confirm:(\d+):(\d+)")
+RENDER_CANCEL = re.compile(r"render:cancel:(\d+)")
+
+
+def check_may_accept(member: discord.Member | discord.User, project: Project) -> None:
+    if project.director_role_id is not None and not is_director(member, project):
+        raise NotAllowed(
+            f"Only members with the <@&{project.director_role_id}> role can accept the plan."
+        )
+
+
+def _view(*buttons: discord.ui.Button) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for button in buttons:
+        view.add_item(button)
+    return view
+
+
+def go_ahead_view(episode: Episode) -> discord.ui.View:
+    return _view(
+        discord.ui.Button(
+            label="Go ahead",
+            style=discord.ButtonStyle.success,
+            custom_id=f"plan:accept:{episode.id}:{episode.plan_revision}",
+        )
+    )
+
+
+def render_confirm_view(episode: Episode) -> discord.ui.View:
+    return _view(
+        discord.ui.Button(
+            label="Render anyway",
+            style=discord.ButtonStyle.danger,
+            custom_id=f"render:confirm:{episode.id}:{episode.plan_revision}",
+        ),
+        discord.ui.Button(
+            label="Cancel",
+            style=discord.ButtonStyle.secondary,
+            custom_id=f"render:cancel:{episode.id}",
+        ),
+    )
+
+
+async def storyboard_file(
+    db: sqlite_utils.Database, episode_id: int, folder: Path
+) -> discord.File | None:
+    """The storyboard contact sheet (drawn off the event loop), or None: the post goes without."""
+    try:
+        board = load_storyboard(db, episode_id)
+        path = await asyncio.to_thread(
+            draw_storyboard, board, folder / f"storyboard_episode{episode_id}.png"
+        )
+    except Exception:
+        log.exception("no storyboard for episode %s", episode_id)
+        return None
+    return discord.File(path, filename=path.name)
+
+
+async def post_for_go_ahead(
+    channel: discord.abc.Messageable, db: sqlite_utils.Database, episode_id: int
+) -> discord.Message:
+    """The compact plan, the storyboard and a "Go ahead" button, after a plan change."""
+    episode = plan.get_episode(db, episode_id)
+    summary = plan.plan_summary(db, episode.id, limit=1700)
+    text = neutralise_mentions(
+        clip(f"📋 The plan changed (revision {episode.plan_revision}).\n{summary}", 1850)
+        + "\nGo ahead with this plan?"
+    )
+    with tempfile.TemporaryDirectory(prefix="storyboard-") as folder:
+        sheet = await storyboard_file(db, episode.id, Path(folder))
+        files = [sheet] if sheet else []
+        return await channel.send(text, files=files, view=go_ahead_view(episode))
+
+
+def accepted_text(episode: Episode, member: discord.abc.User) -> str:
+    return (
+        f"✅ {member.display_name} accepted the plan of episode {episode.number} "
+        f"(revision {episode.accepted_revision}). Use /render to shoot it."
+    )

@@ -1,0 +1,97 @@
+"""Retakes with notes: a reply to a draft post becomes a revised prompt and a retake job."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+
+from agents.tools import ToolContext
+from bot.formatting import clip, split_message
+from bot.permissions import is_director
+from pipeline.render_queue import check_queue_limit, queue_shot_retake
+from storage import jobs, plan, projects, takes
+from storage.errors import ShowrunnerError
+from storage.models import Shot, Take
+
+if TYPE_CHECKING:
+    from bot.client import ShowrunnerBot
+
+log = logging.getLogger(__name__)
+MAX_NOTE_CHARS = 500
+IN_FLIGHT = {"queued", "rendering"}
+
+
+def fallback_prompt(shot: Shot, note: str) -> str:
+    """The note appended in code, when the model cannot revise the prompt."""
+    base = shot.prompt or shot.description
+    return f"{base}, {note}"[:1000]
+
+
+async def take_note(
+    bot: ShowrunnerBot, message: discord.Message, post_id: int, post_takes: list[Take]
+) -> None:
+    """Store the note on the post's takes, revise the shot's prompt, queue the retake, reply."""
+    db = bot.runtime.db
+    note = " ".join(message.content.split())[:MAX_NOTE_CHARS]
+    if not note:
+        return
+    shot = plan.get_shot(db, post_takes[0].shot_id)
+    episode = plan.get_episode(db, shot.episode_id)
+    project = projects.get_project(db, episode.project_id)
+    takes.set_note(db, post_id, note)
+    if shot.status in IN_FLIGHT:
+        await message.reply(
+            f"📝 Note stored. Shot {shot.number} is already being re-shot.", mention_author=False
+        )
+        return
+    if shot.status != "retake":
+        takes.request_retake(db, shot.id)
+    shot = plan.get_shot(db, shot.id)
+    context = ToolContext(
+        db=db,
+        project_id=project.id,
+        user_id=message.author.id,
+        is_director=is_director(message.author, project),
+    )
+    fallback = ""
+    try:
+        revised = await bot.runtime.director.revise_for_note(context, shot, note)
+    except ShowrunnerError as error:
+        log.info("retake note for shot %s: model failed: %s", shot.id, error)
+        revised, fallback = None, "The model is not answering, so I added your note to the prompt."
+    if revised is None:
+        fallback = fallback or "The model did not revise the prompt, so I added your note to it."
+        revised = plan.edit_shot(
+            db,
+            shot.id,
+            author_id=message.author.id,
+            reason="retake note (appended in code)",
+            prompt=fallback_prompt(shot, note),
+        )
+    try:
+        check_queue_limit(
+            db, message.author.id, 1, bot.runtime.settings.showrunner_max_queued_per_user
+        )
+        _, job = queue_shot_retake(
+            db,
+            shot.id,
+            bot.runtime.engine,
+            requester=message.author.id,
+            channel_id=message.channel.id,
+        )
+    except ShowrunnerError as error:
+        await message.reply(f"⚠️ Note stored, but no retake was queued: {error}")
+        return
+    bot.runtime.scheduler.wake()
+    position = jobs.queue_positions(db).get(job.id)
+    lines = [
+        f"🔁 Retake of shot {shot.number} queued"
+        + (f" (position {position} in the queue)." if position else "."),
+        f"New prompt: {clip(revised.prompt, 1200)}",
+    ]
+    if fallback:
+        lines.append(fallback)
+    for part in split_message("\n".join(lines)):
+        await message.reply(part, mention_author=False)
