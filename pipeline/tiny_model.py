@@ -20,7 +20,8 @@ def _tokenizer() -> object:
     from transformers import CLIPTokenizer
 
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-    for char in pre_tokenizers.ByteLevel.alphabet():
+    # sorted: alphabet() comes in a different order on every call, and token ids must not
+    for char in sorted(pre_tokenizers.ByteLevel.alphabet()):
         # CLIP's BPE marks the last piece of a word with "</w>"
         vocab.setdefault(char, len(vocab))
         vocab.setdefault(f"{char}</w>", len(vocab))
@@ -101,6 +102,159 @@ def make_tiny_model(directory: Path) -> Path:
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    pipeline.save_pretrained(directory)
+    return directory
+
+
+IP_ADAPTER_FOLDER = "ip_adapter"
+IP_ADAPTER_WEIGHTS = "ip-adapter.safetensors"
+
+
+def add_tiny_ip_adapter(model_dir: Path) -> Path:
+    """Give the tiny model at model_dir a tiny random IP-Adapter; return the weights file.
+
+    Laid out like h94/IP-Adapter: `ip_adapter/ip-adapter.safetensors` (image projection and the
+    cross-attention key/value weights, in the original IP-Adapter key names) beside
+    `ip_adapter/image_encoder/` (a CLIPVisionModelWithProjection), so the engine loads it with
+    the pipeline's own `load_ip_adapter`.
+    """
+    import torch
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    model_dir = Path(model_dir)
+    unet = UNet2DConditionModel.from_pretrained(model_dir, subfolder="unet")
+    cross_dim = int(unet.config.cross_attention_dim)
+    folder = model_dir / IP_ADAPTER_FOLDER
+    torch.manual_seed(0)
+    encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(
+            hidden_size=32,
+            intermediate_size=37,
+            projection_dim=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            image_size=32,
+            patch_size=8,
+        )
+    ).eval()
+    encoder.save_pretrained(folder / "image_encoder")
+
+    generator = torch.Generator().manual_seed(0)
+
+    def weights(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator) / shape[-1] ** 0.5
+
+    # the plain IP-Adapter projection: one image embedding -> 4 extra context tokens
+    tensors = {
+        "image_proj.proj.weight": weights(4 * cross_dim, encoder.config.projection_dim),
+        "image_proj.proj.bias": torch.zeros(4 * cross_dim),
+        "image_proj.norm.weight": torch.ones(cross_dim),
+        "image_proj.norm.bias": torch.zeros(cross_dim),
+    }
+    # a key/value pair per cross-attention layer, numbered 1, 3, 5... in attn_processors
+    # order, as diffusers' UNet loader reads them
+    key_id = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        attention = unet.get_submodule(name.removesuffix(".processor"))
+        hidden = attention.to_k.out_features
+        tensors[f"ip_adapter.{key_id}.to_k_ip.weight"] = weights(hidden, cross_dim)
+        tensors[f"ip_adapter.{key_id}.to_v_ip.weight"] = weights(hidden, cross_dim)
+        key_id += 2
+    path = folder / IP_ADAPTER_WEIGHTS
+    save_file(tensors, str(path))
+    return path
+
+
+def _t5_tokenizer(max_length: int) -> object:
+    """A T5 (Unigram) tokenizer over single characters: no SentencePiece file, no download."""
+    import string
+
+    from transformers import T5TokenizerFast
+
+    pieces = ["▁", *string.ascii_letters, *string.digits, *string.punctuation]
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [(p, -1.0) for p in pieces]
+    return T5TokenizerFast(vocab=vocab, extra_ids=0, model_max_length=max_length)
+
+
+def make_tiny_video_model(directory: Path) -> Path:
+    """Build a tiny LTX-Video image-to-video pipeline, save it to directory, return it.
+
+    Its VAE compresses like the real LTX-Video (32x in space, 8x in time), so sizes must be
+    multiples of 32 and frame counts 8k+1, as with the real model. LTXPipeline (text-to-video)
+    loads from the same folder's components.
+    """
+    import torch
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXImageToVideoPipeline,
+        LTXVideoTransformer3DModel,
+    )
+    from transformers import T5Config, T5EncoderModel
+
+    directory = Path(directory)
+    torch.manual_seed(0)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        cross_attention_dim=16,
+        num_layers=1,
+        caption_channels=16,
+    )
+    torch.manual_seed(0)
+    vae = AutoencoderKLLTXVideo(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        # patch 4 x 2^3 = 32x in space, 1 x 2^3 = 8x in time: the real model's ratios
+        spatio_temporal_scaling=(True, True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, True, False),
+        decoder_inject_noise=(False, False, False, False, False),
+        upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=4,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    torch.manual_seed(0)
+    tokenizer = _t5_tokenizer(max_length=128)
+    text_encoder = T5EncoderModel(
+        T5Config(
+            vocab_size=len(tokenizer),  # type: ignore[arg-type]
+            d_model=16,
+            d_kv=8,
+            d_ff=32,
+            num_layers=1,
+            num_heads=2,
+            relative_attention_num_buckets=8,
+            pad_token_id=0,
+            eos_token_id=1,
+        )
+    )
+    for model in (transformer, vae, text_encoder):
+        model.eval()
+    pipeline = LTXImageToVideoPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,  # type: ignore[arg-type]
+        transformer=transformer,
     )
     directory.mkdir(parents=True, exist_ok=True)
     pipeline.save_pretrained(directory)

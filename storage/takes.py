@@ -32,8 +32,14 @@ def add_take(
     media_path: str,
     preview_path: str = "",
     parameters: dict[str, Any] | None = None,
+    kind: str = "clip",
+    source_take_id: int | None = None,
 ) -> Take:
-    """Record a finished take (idempotent per job and seed: a retried job never doubles it)."""
+    """Record a finished take (idempotent per job and seed: a retried job never doubles it).
+
+    kind is 'keyframe' (a still for keyframe-first review) or 'clip'; a clip rendered from an
+    approved keyframe names that take as its source_take_id.
+    """
     existing = list(db.table("takes").rows_where("job_id = ? AND seed = ?", [job_id, seed]))
     if existing:
         return Take.from_row(existing[0])
@@ -51,6 +57,8 @@ def add_take(
                 "preview_path": preview_path,
                 "status": "review",
                 "created_at": utc_now(),
+                "kind": kind,
+                "source_take_id": source_take_id,
             }
         )
         .last_pk
@@ -143,7 +151,12 @@ def tally(db: sqlite_utils.Database, take_id: int) -> Tally:
 
 
 def approve_take(db: sqlite_utils.Database, take_id: int) -> Take:
-    """Approve a take in review: the shot gets it, the shot's other takes are rejected."""
+    """Approve a take in review: the shot gets it, the shot's other takes are rejected.
+
+    An approved keyframe approves the shot's look, not the shot: the shot goes back to
+    'queued' for its clip (pipeline.render_queue.queue_approved_keyframes queues it), and that
+    clip becomes the shot's approved take when it is recorded.
+    """
     take = get_take(db, take_id)
     shot = get_shot(db, take.shot_id)
     if take.status != "review" or shot.status != "review":
@@ -159,8 +172,11 @@ def approve_take(db: sqlite_utils.Database, take_id: int) -> Take:
             "WHERE shot_id = ? AND id != ? AND status = 'review'",
             [shot.id, take_id],
         )
-        set_shot_status(db, shot.id, "approved")
-        db.table("shots").update(shot.id, {"approved_take_id": take_id})
+        if take.kind == "keyframe":
+            set_shot_status(db, shot.id, "queued")
+        else:
+            set_shot_status(db, shot.id, "approved")
+            db.table("shots").update(shot.id, {"approved_take_id": take_id})
     return get_take(db, take_id)
 
 
@@ -189,3 +205,10 @@ def decide(db: sqlite_utils.Database, take_id: int, quorum: int) -> str | None:
         approve_take(db, take_id)
         return "approved"
     return None
+
+
+def set_note(db: sqlite_utils.Database, message_id: int, note: str) -> list[Take]:
+    """A retake note on the takes of one review post (a later note replaces an earlier one)."""
+    with db.atomic():
+        db.execute("UPDATE takes SET note = ? WHERE message_id = ?", [note[:1000], message_id])
+    return takes_for_message(db, message_id)
