@@ -66,6 +66,30 @@ async def test_worker_refuses_bad_parameters_naming_the_value(worker):
     assert await worker.state("job2") is None
 
 
+BAD_DIFFUSERS_PARAMETERS = [
+    ({"steps": 0}, "steps 0"),
+    ({"steps": 101}, "steps 101"),
+    ({"seeds": tuple(range(9))}, "give 1 to 8 seeds"),
+    ({"extra": {"keyframe_width": 100}}, "keyframe_width 100 must be a multiple of 8"),
+    ({"model": "/nowhere/tiny-sd"}, "'/nowhere/tiny-sd': no such model folder"),
+    ({"max_draft_bytes": 1000}, "max_draft_bytes 1000"),
+    ({"reference_images": ("bm90IGEgcG5n",)}, "reference image 1 is not a base64 PNG"),
+]
+
+
+async def test_worker_refuses_bad_diffusers_parameters_with_a_plain_json_400(worker):
+    # one worker for every case: its first diffusers job imports torch, which takes seconds
+    for changes in BAD_DIFFUSERS_PARAMETERS:
+        fields = {"engine": "diffusers", "model": "some/model", **changes[0]}
+        body = request("bad1", **fields).to_json()
+        async with worker.session.post(f"{worker.base_url}/v1/jobs", json=body) as response:
+            assert response.status == 400, changes
+            assert response.content_type == "application/json"
+            answer = await response.json()
+        assert list(answer) == ["error"] and changes[1] in answer["error"], answer
+        assert await worker.state("bad1") is None
+
+
 def make_episode(db, shots=(1.5, 1.0, 2.0)):
     project = projects.create_project(db, "Flood", writers_channel_id=1, **SMALL)
     draft = plan.EpisodePlan(

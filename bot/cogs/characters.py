@@ -1,0 +1,135 @@
+"""The cast: /character list, and /character reference (the image a character renders from)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+from PIL import Image
+
+from bot.cogs.queue import project_of_channel
+from bot.formatting import MESSAGE_LIMIT, clip
+from bot.permissions import require_director
+from pipeline.contact_sheet import take_picture
+from pipeline.references import MAX_UPLOAD_BYTES, read_upload, store_reference
+from storage import characters, plan, takes
+from storage.errors import InvalidInput, NotFound
+from storage.models import Character, Project, Take
+
+if TYPE_CHECKING:
+    from bot.client import ShowrunnerBot
+
+
+def cast_lines(cast: list[Character]) -> str:
+    """One line per character (name, seed, reference or not, look), cut to fit one message."""
+    lines = [
+        f"**{c.name}** · seed {c.seed} · {'🖼️ reference' if c.reference_path else 'no reference'}"
+        + (f" — {clip(c.look, 150)}" if c.look else "")
+        for c in cast
+    ]
+    return clip("\n".join(lines), MESSAGE_LIMIT)
+
+
+def take_of_project(bot: ShowrunnerBot, project: Project, take_id: int) -> Take:
+    db = bot.runtime.db
+    take = takes.get_take(db, take_id)
+    episode = plan.get_episode(db, plan.get_shot(db, take.shot_id).episode_id)
+    if episode.project_id != project.id:
+        raise NotFound(f"Take {take_id} does not exist.")
+    return take
+
+
+def approved_take_of_shot(bot: ShowrunnerBot, project: Project, number: int) -> Take:
+    db = bot.runtime.db
+    episode = plan.current_episode(db, project.id)
+    shots = plan.list_shots(db, episode.id) if episode else []
+    shot = next((s for s in shots if s.number == number), None)
+    if shot is None:
+        raise NotFound(f"The current episode has no shot {number}.")
+    if shot.approved_take_id is None:
+        raise InvalidInput(f"Shot {number} has no approved take yet: give a take id instead.")
+    return takes.get_take(db, shot.approved_take_id)
+
+
+class CharactersCog(commands.Cog):
+    character = app_commands.Group(
+        name="character", description="The cast: looks, seeds and reference images", guild_only=True
+    )
+
+    def __init__(self, bot: ShowrunnerBot) -> None:
+        self.bot = bot
+
+    @character.command(name="list", description="The project's characters")
+    async def character_list(self, interaction: discord.Interaction) -> None:
+        project = project_of_channel(self.bot.runtime.db, interaction.channel_id)
+        cast = plan.list_characters(self.bot.runtime.db, project.id)
+        if not cast:
+            text = "No characters yet: the agent adds them when it writes the plan."
+        else:
+            text = cast_lines(cast)
+        await interaction.response.send_message(text)
+
+    @character.command(name="reference", description="Set a character's reference image")
+    @app_commands.describe(
+        name="The character",
+        take="A take id to take the picture from",
+        shot="A shot number of the current episode: its approved take",
+        image="An image to upload instead (PNG, JPEG or WebP)",
+    )
+    async def character_reference(
+        self,
+        interaction: discord.Interaction,
+        name: app_commands.Range[str, 1, 80],
+        take: app_commands.Range[int, 1] | None = None,
+        shot: app_commands.Range[int, 1] | None = None,
+        image: discord.Attachment | None = None,
+    ) -> None:
+        runtime = self.bot.runtime
+        project = project_of_channel(runtime.db, interaction.channel_id)
+        require_director(interaction.user, project)
+        if (take is not None) + (shot is not None) + (image is not None) != 1:
+            raise InvalidInput("Give exactly one of take, shot or image.")
+        character = characters.get_character(runtime.db, project.id, name)
+        chosen: Take | None = None
+        if image is not None and image.size > MAX_UPLOAD_BYTES:
+            raise InvalidInput(f"`{image.filename[:80]}` is over 20 MiB.")
+        if take is not None:
+            chosen = take_of_project(self.bot, project, take)
+        elif shot is not None:
+            chosen = approved_take_of_shot(self.bot, project, shot)
+        # reading an upload or a clip's frame may take a while: answer within Discord's 3 s
+        await interaction.response.defer(thinking=True)
+        picture: Image.Image | None
+        if chosen is None:
+            assert image is not None
+            data = await image.read()
+            picture = await asyncio.to_thread(read_upload, data, f"`{image.filename[:80]}`")
+            source = "the uploaded image"
+        else:
+            picture = await asyncio.to_thread(take_picture, chosen.preview_path, chosen.media_path)
+            if picture is None:
+                raise InvalidInput(f"Take {chosen.id}'s picture is gone: pick another take.")
+            shot_number = plan.get_shot(runtime.db, chosen.shot_id).number
+            source = f"take {chosen.id} (shot {shot_number})"
+        path = await asyncio.to_thread(
+            store_reference, picture, runtime.settings.media_dir, character.id
+        )
+        characters.set_reference(
+            runtime.db,
+            character.id,
+            str(path),
+            author_id=interaction.user.id,
+            reason=f"reference from {source}",
+        )
+        await interaction.followup.send(
+            f"🖼️ **{character.name}**'s reference is now {source}. Shots with "
+            f"{character.name} pass it to the model when it supports reference images.",
+            file=discord.File(path, filename="reference.png"),
+        )
+
+
+async def setup(bot: ShowrunnerBot) -> None:
+    await bot.add_cog(CharactersCog(bot))

@@ -1,0 +1,138 @@
+"""Cancel stops a running diffusers render at its next denoising step (real worker subprocess)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from pipeline.render_queue import EngineChoice, queue_episode_render
+from pipeline.requests import RenderRequest
+from pipeline.scheduler import Scheduler, run_until_idle
+from pipeline.worker_client import LocalWorker, WorkerClient
+from storage import jobs, plan, projects, takes
+from storage.models import Job
+
+STEPS = 80
+KEYFRAME_SHARE = 0.8  # of the progress bar, spent denoising (pipeline.engines.diffusers_keyframe)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    from pipeline.tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sd")
+
+
+@pytest.fixture
+async def worker(tmp_path: Path) -> AsyncIterator[WorkerClient]:
+    local = LocalWorker(tmp_path / "worker-media")
+    url = await local.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield WorkerClient(url, session)
+    finally:
+        await local.stop()
+
+
+def render(job_id: str, model: Path, steps: int, side: int) -> RenderRequest:
+    return RenderRequest(
+        job_id=job_id,
+        engine="diffusers",
+        model=str(model),
+        prompt="a lighthouse in a storm",
+        seeds=(7,),
+        duration=0.5,
+        width=180,
+        height=320,
+        fps=12,
+        steps=steps,
+        # a big keyframe makes each step of the tiny model slow enough to see where it stopped
+        extra={"keyframe_width": side, "keyframe_height": side * 16 // 9 // 8 * 8},
+    )
+
+
+def step_of(progress: float) -> float:
+    """Denoising steps done, from a one-take job's progress fraction."""
+    return progress / KEYFRAME_SHARE * STEPS
+
+
+async def test_cancel_stops_the_render_within_a_step_and_the_worker_goes_on(
+    worker: WorkerClient, tiny_model: Path, tmp_path: Path
+) -> None:
+    await worker.submit(render("long1", tiny_model, STEPS, 256))
+    at_cancel = None
+    states = []
+    async for state in worker.follow("long1"):
+        states.append(state)
+        if at_cancel is None and state["status"] == "running" and state["progress"] > 0:
+            async with worker.session.delete(f"{worker.base_url}/v1/jobs/long1") as response:
+                assert response.status == 200
+                at_cancel = await response.json()
+    assert at_cancel is not None, "no progress event before the job ended"
+    final = states[-1]
+    assert final["status"] == "cancelled" and final["takes"] == []
+    # the job was still running when asked, and stopped at most about a step later
+    assert at_cancel["status"] == "running"
+    stopped_after = step_of(final["progress"]) - step_of(at_cancel["progress"])
+    assert 0 <= stopped_after <= 2, (at_cancel, final)
+    assert step_of(final["progress"]) < STEPS / 2
+    assert not list((tmp_path / "worker-media" / "long1").glob("*.mp4"))
+
+    # the worker is free at once: the next job renders to the end
+    await worker.submit(render("next1", tiny_model, 2, 64))
+    after = [state async for state in worker.follow("next1")]
+    assert after[-1]["status"] == "done" and len(after[-1]["takes"]) == 1
+    health = await worker.health()
+    assert health["current_job"] is None
+
+
+async def test_cancel_of_a_queued_job_ends_it_before_it_starts(
+    worker: WorkerClient, tiny_model: Path
+) -> None:
+    await worker.submit(render("first2", tiny_model, STEPS, 256))
+    await worker.submit(render("second2", tiny_model, 2, 64))
+    await worker.cancel("second2")
+    assert (await worker.state("second2"))["status"] == "cancelled"
+    await worker.cancel("first2")
+    first = [state async for state in worker.follow("first2")]
+    assert first[-1]["status"] == "cancelled"
+    second = [state async for state in worker.follow("second2")]
+    assert [state["status"] for state in second] == ["cancelled"]
+
+
+async def test_the_schedulers_cancel_stops_the_worker_and_records_no_take(
+    fresh_db, worker: WorkerClient, tiny_model: Path, tmp_path: Path
+) -> None:
+    project = projects.create_project(
+        fresh_db, "Storm", writers_channel_id=1, width=180, height=320
+    )
+    draft = plan.EpisodePlan(
+        "Pilot", "", scenes=(plan.ScenePlan("Sea", "", (plan.ShotPlan("Waves", "wide", 1.0),)),)
+    )
+    episode = plan.save_episode_plan(fresh_db, project.id, draft)
+    cancelled: list[str] = []
+
+    def on_job(job: Job) -> None:
+        # the first progress report from the worker: the render is under way
+        if job.status == "running" and job.progress > 0 and not cancelled:
+            cancelled.append(job.id)
+            scheduler.cancel(job.id)
+
+    scheduler = Scheduler(fresh_db, [worker], tmp_path / "media", listener=on_job)
+    choice = EngineChoice(engine="diffusers", model=str(tiny_model), takes=1, steps=100)
+    _, (job,) = queue_episode_render(fresh_db, episode.id, choice)
+    await run_until_idle(scheduler, timeout=300)
+
+    assert cancelled == [job.id]
+    assert jobs.get_job(fresh_db, job.id).status == "cancelled"
+    assert takes.takes_for_shot(fresh_db, job.shot_id) == []
+    assert plan.get_shot(fresh_db, job.shot_id).status == "planned"
+    final = [state async for state in worker.follow(job.id)][-1]
+    assert final["status"] == "cancelled" and final["takes"] == []
+    # it stopped mid-denoising, far from the end of its 100 steps
+    assert final["stage"] == "keyframe" and final["progress"] < KEYFRAME_SHARE * 0.9

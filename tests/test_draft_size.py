@@ -1,0 +1,107 @@
+"""Every draft MP4 a worker returns fits the request's max_draft_bytes (settings -> payload)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.settings import Settings
+from pipeline.ffmpeg import probe
+from pipeline.render_queue import EngineChoice, build_render_request, queue_episode_render
+from pipeline.requests import RenderRequest
+from pipeline.worker_client import LocalWorker, WorkerClient
+from storage import plan, projects
+
+CAP = 100_000
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    from pipeline.tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sd")
+
+
+@pytest.fixture
+async def worker(tmp_path: Path) -> AsyncIterator[WorkerClient]:
+    local = LocalWorker(tmp_path / "worker-media")
+    url = await local.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield WorkerClient(url, session)
+    finally:
+        await local.stop()
+
+
+async def test_an_oversize_take_is_reencoded_to_fit_the_cap(
+    worker: WorkerClient, tiny_model: Path, tmp_path: Path
+) -> None:
+    # the tiny model's keyframes are noise: with a camera move, a big clip
+    request = RenderRequest(
+        job_id="noisy1",
+        engine="diffusers",
+        model=str(tiny_model),
+        prompt="static on an old television",
+        seeds=(3,),
+        duration=2.0,
+        width=360,
+        height=640,
+        fps=24,
+        steps=2,
+        max_draft_bytes=CAP,
+        extra={"keyframe_width": 256, "keyframe_height": 448},
+    )
+    await worker.submit(request)
+    states = [state async for state in worker.follow("noisy1")]
+    final = states[-1]
+    assert final["status"] == "done", final
+    assert "encode" in {state["stage"] for state in states}
+    for number, take in enumerate(final["takes"]):
+        path = await worker.download(take["media"], tmp_path / f"take{number}.mp4")
+        assert path.stat().st_size <= CAP
+        # it was too big before, and is still a playable clip of the same length
+        assert take["parameters"]["draft_refit_from"] > CAP
+        info = probe(path)
+        assert info.video_codec == "h264" and abs(info.duration - 2.0) <= 0.15
+        assert info.width <= 360 and info.height <= 640
+
+
+async def test_a_take_under_the_cap_is_returned_as_rendered(
+    worker: WorkerClient, tmp_path: Path
+) -> None:
+    request = RenderRequest(
+        job_id="small1",
+        engine="animatic",
+        prompt="a card",
+        seeds=(1,),
+        duration=1.0,
+        width=180,
+        height=320,
+        fps=12,
+        max_draft_bytes=CAP,
+    )
+    await worker.submit(request)
+    final = [state async for state in worker.follow("small1")][-1]
+    assert final["status"] == "done"
+    (take,) = final["takes"]
+    assert "draft_refit_from" not in take["parameters"]
+    path = await worker.download(take["media"], tmp_path / "small.mp4")
+    assert probe(path).width == 180
+
+
+def test_the_cap_flows_from_settings_through_the_job_payload(fresh_db, monkeypatch) -> None:
+    monkeypatch.setenv("SHOWRUNNER_MAX_DRAFT_MIB", "0.5")
+    settings = Settings(_env_file=None)
+    assert settings.max_draft_bytes == 512 * 1024
+    project = projects.create_project(fresh_db, "Cap", writers_channel_id=1)
+    draft = plan.EpisodePlan("Pilot", "", scenes=(plan.ScenePlan("A", "", (plan.ShotPlan("s"),)),))
+    episode = plan.save_episode_plan(fresh_db, project.id, draft)
+    choice = EngineChoice(max_draft_bytes=settings.max_draft_bytes)
+    _, (job,) = queue_episode_render(fresh_db, episode.id, choice)
+    assert job.payload["max_draft_bytes"] == 512 * 1024
+    assert build_render_request(fresh_db, job).max_draft_bytes == 512 * 1024
