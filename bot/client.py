@@ -10,8 +10,10 @@ import yarl
 from discord.ext import commands
 from langchain_core.language_models import BaseChatModel
 
+from bot.cogs.characters import CharactersCog
 from bot.cogs.conversation import ConversationCog
 from bot.cogs.delivery import DeliveryCog
+from bot.cogs.export import ExportCog
 from bot.cogs.production import ProductionCog
 from bot.cogs.queue import QueueCog
 from bot.cogs.review import ReviewCog
@@ -49,7 +51,15 @@ class ShowrunnerBot(commands.Bot):
         self._votes_reread = False
 
     async def setup_hook(self) -> None:
-        for cog in (ProductionCog, QueueCog, ConversationCog, ReviewCog, DeliveryCog):
+        for cog in (
+            ProductionCog,
+            QueueCog,
+            ConversationCog,
+            ReviewCog,
+            DeliveryCog,
+            ExportCog,
+            CharactersCog,
+        ):
             await self.add_cog(cog(self))
         self.tree.on_error = on_app_command_error
         await self.tree.sync()

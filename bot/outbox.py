@@ -25,6 +25,7 @@ async def drain_outbox(bot: ShowrunnerBot) -> None:
     delivery: Any = bot.get_cog("DeliveryCog")
     handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
         "shot_ready": lambda payload: review.post_draft(payload["shot_id"]),
+        "clip_approved": lambda payload: review.post_clip(payload["shot_id"], payload["take_id"]),
         "episode_cut": lambda payload: delivery.deliver(payload["episode_id"]),
         "job_failed": lambda payload: delivery.report_failure(payload["job_id"]),
     }

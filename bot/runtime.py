@@ -11,7 +11,7 @@ import aiohttp
 import sqlite_utils
 from langchain_core.language_models import BaseChatModel
 
-from agents.director import AgentMode, Director
+from agents.director import AgentMode, Director, detect_mode
 from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedServer, embedded_llm_config
 from agents.llm import LLMConfig, create_chat_model
 from bot.settings import Settings
@@ -40,7 +40,9 @@ async def _chat_model(settings: Settings, stack: AsyncExitStack) -> tuple[BaseCh
         base_url = await server.start()
         stack.push_async_callback(server.stop)
         config = embedded_llm_config(base_url, settings.showrunner_llm_timeout)
-        mode: AgentMode = "structured"
+        default: AgentMode = "structured"
+        # a tool call fits in a few tokens; don't let a small model ramble through 1536 of them
+        check_options: dict[str, object] = {"extra_body": {"max_tokens": 64}}
     else:
         config = LLMConfig(
             base_url=settings.openai_base_url,
@@ -48,10 +50,13 @@ async def _chat_model(settings: Settings, stack: AsyncExitStack) -> tuple[BaseCh
             model=settings.showrunner_llm_model,
             timeout=settings.showrunner_llm_timeout,
         )
-        mode = "tools"
+        default = "tools"
+        check_options = {}
+    model = create_chat_model(config)
     if settings.showrunner_agent_mode != "auto":
-        mode = settings.showrunner_agent_mode
-    return create_chat_model(config), mode
+        log.info("agent mode %s (configured)", settings.showrunner_agent_mode)
+        return model, settings.showrunner_agent_mode
+    return model, await detect_mode(model, default, **check_options)
 
 
 @asynccontextmanager
@@ -89,8 +94,10 @@ async def open_runtime(
         engine = EngineChoice(
             engine=settings.showrunner_engine,
             model=settings.showrunner_model,
+            video_model=settings.showrunner_video_model,
             takes=settings.showrunner_takes,
             steps=settings.showrunner_steps,
+            max_draft_bytes=settings.max_draft_bytes,
         )
         yield Runtime(
             settings=settings,

@@ -26,14 +26,18 @@ class Settings(BaseSettings):
 
     # Rendering
     showrunner_workers: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    showrunner_engine: Literal["animatic", "diffusers"] = "animatic"
+    showrunner_engine: Literal["animatic", "diffusers", "video"] = "animatic"
     showrunner_model: str = ""
+    # the "video" engine's image-to-video / text-to-video model (HF id or local folder)
+    showrunner_video_model: str = "Lightricks/LTX-Video"
     showrunner_takes: int = Field(default=1, ge=1, le=4)
     showrunner_steps: int = Field(default=20, ge=1, le=100)
     showrunner_max_queued_per_user: int = Field(default=20, ge=1)
     showrunner_width: int = 720
     showrunner_height: int = 1280
     showrunner_fps: int = 24
+    # every draft MP4 a worker returns fits this (Discord's smallest upload limit is 10 MiB)
+    showrunner_max_draft_mib: float = Field(default=8, gt=0.0625, le=500)
     # read by the worker process; passed on to the local worker the bot starts
     showrunner_device: str = "cpu"
     showrunner_torch_threads: str = ""
@@ -53,6 +57,10 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.showrunner_data_dir / "showrunner.db"
+
+    @property
+    def max_draft_bytes(self) -> int:
+        return int(self.showrunner_max_draft_mib * 1024 * 1024)
 
     @property
     def media_dir(self) -> Path:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import base64
+import logging
 import random
 import sqlite3
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import sqlite_utils
 
+from pipeline.ffmpeg import FfmpegError, run_ffmpeg_async
+from pipeline.references import encode_reference
 from pipeline.requests import RenderRequest
-from storage import jobs, plan, projects
-from storage.errors import InvalidInput
-from storage.models import Job, Render
+from storage import jobs, plan, projects, takes
+from storage.errors import InvalidInput, InvalidState
+from storage.models import Job, Project, Render, Shot
 
+log = logging.getLogger(__name__)
 RENDERABLE = {"planned", "retake"}
 MAX_TAKES = 4
+MAX_REFERENCES = 4  # what the keyframe engine takes (pipeline.engines.diffusers_keyframe)
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,39 @@ class EngineChoice:
     model: str = ""
     takes: int = 1
     steps: int = 20
+    max_draft_bytes: int = 8 * 1024 * 1024  # every draft MP4 a worker returns fits this
+    video_model: str = ""  # image-to-video / text-to-video model of the "video" engine
+
+
+# engines whose clip is a separate, costly stage after the keyframe: only these review stills
+# first (the animatic and diffusers engines' keyframe already is their clip, a camera move)
+KEYFRAME_FIRST_ENGINES = {"video"}
+
+
+def render_payload(project: Project, shot: Shot, choice: EngineChoice, count: int) -> dict:
+    """A render job's payload: engine, models, format and fresh seeds for count takes.
+
+    In a project with keyframe-first review (and an engine with a keyframe model) the job
+    renders stills only; the clip follows the approved still (queue_clip_from_keyframe).
+    """
+    keyframes_first = (
+        project.review_mode == "keyframes"
+        and choice.engine in KEYFRAME_FIRST_ENGINES
+        and bool(choice.model)
+    )
+    return {
+        "engine": choice.engine,
+        "model": choice.model,
+        "video_model": choice.video_model,
+        "output": "keyframe" if keyframes_first else "clip",
+        "seeds": [random.randrange(2**31) for _ in range(count)],
+        "width": project.width,
+        "height": project.height,
+        "fps": project.fps,
+        "steps": choice.steps,
+        "max_draft_bytes": choice.max_draft_bytes,
+        "revision": shot.revision,
+    }
 
 
 def queue_episode_render(
@@ -52,16 +93,7 @@ def queue_episode_render(
         render = jobs.create_render(db, episode_id, channel_id=channel_id, requester=requester)
         queued = []
         for shot in shots:
-            payload = {
-                "engine": choice.engine,
-                "model": choice.model,
-                "seeds": [random.randrange(2**31) for _ in range(takes)],
-                "width": project.width,
-                "height": project.height,
-                "fps": project.fps,
-                "steps": choice.steps,
-                "revision": shot.revision,
-            }
+            payload = render_payload(project, shot, choice, takes)
             priority = 1 if shot.status == "retake" else 0
             queued.append(
                 jobs.enqueue_job(
@@ -79,6 +111,43 @@ def queue_episode_render(
         if episode.status == "writing":
             plan.set_episode_status(db, episode_id, "shooting")
     return render, queued
+
+
+RETAKE_PRIORITY = 1  # a retake runs before first renders: the team is waiting on that one shot
+
+
+def queue_shot_retake(
+    db: sqlite_utils.Database,
+    shot_id: int,
+    choice: EngineChoice,
+    *,
+    requester: int | None = None,
+    channel_id: int | None = None,
+) -> tuple[Render, Job]:
+    """One render job for one shot marked for retake (e.g. from a reviewer's note)."""
+    shot = plan.get_shot(db, shot_id)
+    if shot.status != "retake":
+        raise InvalidInput(f"Shot {shot.number} is {shot.status}, not marked for a retake.")
+    episode = plan.get_episode(db, shot.episode_id)
+    project = projects.get_project(db, episode.project_id)
+    takes = max(1, min(MAX_TAKES, choice.takes))
+    payload = render_payload(project, shot, choice, takes)
+    with db.atomic():
+        render = jobs.create_render(db, episode.id, channel_id=channel_id, requester=requester)
+        job = jobs.enqueue_job(
+            db,
+            kind="render",
+            episode_id=episode.id,
+            shot_id=shot.id,
+            render_id=render.id,
+            payload=payload,
+            requester=requester,
+            priority=RETAKE_PRIORITY,
+        )
+        plan.set_shot_status(db, shot.id, "queued")
+        if episode.status != "shooting":
+            plan.set_episode_status(db, episode.id, "shooting")
+    return render, job
 
 
 def check_queue_limit(db: sqlite_utils.Database, requester: int, wanted: int, limit: int) -> None:
@@ -128,7 +197,28 @@ def build_prompt(db: sqlite_utils.Database, project_id: int, shot_id: int) -> st
     return ", ".join(part.strip() for part in parts if part.strip())[:1000]
 
 
-def build_render_request(db: sqlite_utils.Database, job: Job) -> RenderRequest:
+def shot_characters(
+    db: sqlite_utils.Database, project_id: int, names: tuple[str, ...]
+) -> tuple[tuple[str, ...], dict[str, int]]:
+    """The references (base64 PNGs, at most MAX_REFERENCES) and seeds of a shot's characters.
+
+    The seeds go on record with the request and its takes; they do not replace the take seeds,
+    so a retake still differs and every take re-renders from its own recorded seed.
+    """
+    known = {c.name.lower(): c for c in plan.list_characters(db, project_id)}
+    cast = [known[name.lower()] for name in names if name.lower() in known]
+    references = []
+    for character in cast:
+        if character.reference_path and len(references) < MAX_REFERENCES:
+            encoded = encode_reference(character.reference_path)
+            if encoded is not None:  # a missing file must not block the render
+                references.append(encoded)
+    return tuple(references), {character.name: character.seed for character in cast}
+
+
+def build_render_request(
+    db: sqlite_utils.Database, job: Job, *, init_image: str = ""
+) -> RenderRequest:
     assert job.shot_id is not None
     shot = plan.get_shot(db, job.shot_id)
     episode = plan.get_episode(db, job.episode_id)
@@ -136,6 +226,7 @@ def build_render_request(db: sqlite_utils.Database, job: Job) -> RenderRequest:
     scene_number = next(
         (s.number for s in plan.list_scenes(db, episode.id) if s.id == shot.scene_id), 0
     )
+    references, character_seeds = shot_characters(db, episode.project_id, shot.characters)
     return RenderRequest(
         job_id=job.id,
         engine=payload["engine"],
@@ -152,4 +243,125 @@ def build_render_request(db: sqlite_utils.Database, job: Job) -> RenderRequest:
         description=shot.description,
         camera=shot.camera,
         dialogue=shot.dialogue,
+        reference_images=references,
+        max_draft_bytes=payload.get("max_draft_bytes", RenderRequest.max_draft_bytes),
+        extra={"character_seeds": character_seeds},
+        output=payload.get("output", "clip"),
+        video_model=payload.get("video_model", ""),
+        init_image=init_image,
     )
+
+
+# --- keyframe-first review and continuity -----------------------------------------------------
+
+CLIP_PRIORITY = 2  # the team is waiting on an approved look: before first takes and retakes
+
+
+def queue_clip_from_keyframe(db: sqlite_utils.Database, take_id: int) -> Job | None:
+    """Queue the clip of an approved keyframe take: its still as init_image, its seed, high
+    priority. None when that clip is already queued, rendering or rendered (idempotent)."""
+    take = takes.get_take(db, take_id)
+    if take.kind != "keyframe" or take.status != "approved":
+        raise InvalidInput(f"Take {take_id} is not an approved keyframe.")
+    existing = db.execute(
+        "SELECT COUNT(*) FROM jobs WHERE kind = 'render' AND shot_id = ? "
+        "AND json_extract(payload, '$.source_take_id') = ?",
+        [take.shot_id, take.id],
+    ).fetchone()[0]
+    if existing:
+        return None
+    keyframe_job = jobs.get_job(db, take.job_id)
+    payload = {
+        **keyframe_job.payload,
+        "output": "clip",
+        "seeds": [take.seed],
+        "source_take_id": take.id,
+    }
+    return jobs.enqueue_job(
+        db,
+        kind="render",
+        episode_id=keyframe_job.episode_id,
+        shot_id=take.shot_id,
+        payload=payload,
+        requester=keyframe_job.requester,
+        priority=CLIP_PRIORITY,
+    )
+
+
+def queue_approved_keyframes(db: sqlite_utils.Database) -> list[Job]:
+    """Queue the clip of every approved keyframe still waiting for one.
+
+    Approving a keyframe (storage.takes.approve_take) puts its shot back to 'queued'; the
+    scheduler calls this on every pass, so the clip job follows from what storage holds even
+    if the process stopped between the approval and the queueing.
+    """
+    rows = db.execute(
+        "SELECT takes.id FROM takes JOIN shots ON shots.id = takes.shot_id "
+        "WHERE takes.kind = 'keyframe' AND takes.status = 'approved' AND shots.status = 'queued' "
+        "AND shots.approved_take_id IS NULL ORDER BY takes.id"
+    ).fetchall()
+    queued = []
+    for (take_id,) in rows:
+        with db.atomic():
+            job = queue_clip_from_keyframe(db, take_id)
+        if job is not None:
+            queued.append(job)
+    return queued
+
+
+def previous_shot(db: sqlite_utils.Database, shot: Shot) -> Shot | None:
+    """The shot before this one in its episode (by number), if any."""
+    earlier = [s for s in plan.list_shots(db, shot.episode_id) if s.number < shot.number]
+    return earlier[-1] if earlier else None
+
+
+def png_file_base64(path: str | Path) -> str:
+    return base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+async def last_frame_png(media_path: str | Path) -> bytes:
+    """The last frame of a clip as PNG bytes (ffmpeg seeks near the end, keeps the last)."""
+    with tempfile.TemporaryDirectory(prefix="showrunner-frame-") as folder:
+        out = Path(folder) / "last.png"
+        seek_near_end = ["-sseof", "-1", "-i", str(media_path), "-map", "0:v:0"]
+        await run_ffmpeg_async([*seek_near_end, "-update", "1", "-pix_fmt", "rgb24", str(out)])
+        return out.read_bytes()
+
+
+async def prepare_render_request(db: sqlite_utils.Database, job: Job) -> tuple[RenderRequest, str]:
+    """The worker request for a job, with its start image, and a note for the job's stage.
+
+    The start image is the approved keyframe's still (a clip job of keyframe-first review),
+    or for a continuous shot the last frame of the previous shot's approved take; without
+    one the shot renders fresh and the note says why.
+    """
+    assert job.shot_id is not None
+    shot = plan.get_shot(db, job.shot_id)
+    source_take_id = job.payload.get("source_take_id")
+    if source_take_id is not None:
+        keyframe = takes.get_take(db, int(source_take_id))
+        if not keyframe.preview_path or not Path(keyframe.preview_path).is_file():
+            raise InvalidState(
+                f"The approved keyframe of shot {shot.number} has lost its still: "
+                "/render the shot again."
+            )
+        init_image = png_file_base64(keyframe.preview_path)
+        return build_render_request(db, job, init_image=init_image), ""
+    if not shot.continuous:
+        return build_render_request(db, job), ""
+    before = previous_shot(db, shot)
+    if before is None:
+        note = "continuous, but the first shot: starting fresh"
+        return build_render_request(db, job), note
+    if before.approved_take_id is None:
+        note = f"continuous, but shot {before.number} has no approved take yet: starting fresh"
+        return build_render_request(db, job), note
+    media = takes.get_take(db, before.approved_take_id).media_path
+    try:
+        frame = await last_frame_png(media)
+    except (FfmpegError, OSError) as error:
+        log.warning("no last frame from %s: %s", media, error)
+        note = f"continuous, but shot {before.number}'s take is unreadable: starting fresh"
+        return build_render_request(db, job), note
+    init_image = base64.b64encode(frame).decode("ascii")
+    return build_render_request(db, job, init_image=init_image), ""

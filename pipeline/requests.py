@@ -56,3 +56,5 @@ class RenderedTake:
     seed: int
     media_path: str
     preview_path: str
+    # what the engine decided on its own, stored with the take (e.g. references it could not use)
+    parameters: dict[str, Any] = field(default_factory=dict)

@@ -18,8 +18,15 @@ import aiohttp
 import sqlite_utils
 
 from pipeline.assemble import AssembleError, CutShot, cut_episode
+from pipeline.audio_bed import MusicBed
+from pipeline.cards import end_card, title_card
 from pipeline.ffmpeg import FfmpegError
-from pipeline.render_queue import build_render_request
+from pipeline.render_queue import (
+    prepare_render_request,
+    queue_approved_keyframes,
+    queue_episode_cut,
+)
+from pipeline.segments import SegmentCache, VideoFormat, frame_bounds, prepare_segment
 from pipeline.worker_client import WorkerClient, WorkerError
 from storage import events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
@@ -58,6 +65,10 @@ class Scheduler:
         self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._renders: dict[str, asyncio.Task[Any]] = {}  # job id -> the task following it
+        # approved takes are normalised for the cut while no cut runs (see _prewarm)
+        self.segments = SegmentCache(media_dir / "cache")
+        self._warming: asyncio.Task[None] | None = None
+        self._warmed: set[tuple[object, ...]] = set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -97,9 +108,12 @@ class Scheduler:
                     async with asyncio.timeout(1.0):
                         await self._wake.wait()
         finally:
+            self._stopped = True  # the warming task stops after its current segment
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._warming is not None:
+                await asyncio.gather(self._warming, return_exceptions=True)
 
     def cancel(self, job_id: str) -> None:
         """Cancel a queued or running render job: it ends 'cancelled', its shot 'planned'.
@@ -130,6 +144,7 @@ class Scheduler:
 
     def _dispatch(self) -> None:
         waiting = False
+        queue_approved_keyframes(self.db)  # keyframe-first review: approved looks -> clips
         # recovered jobs go first, each to the worker that may still have it, so that a fresh
         # job cannot take that worker and leave the recovered one to be rendered twice
         queued = jobs.jobs_with_status(self.db, "queued")
@@ -150,6 +165,7 @@ class Scheduler:
                 self._spawn(self._run_render(job, worker))
         if waiting:
             self._probe_suspects()
+        self._prewarm()
 
     def _free_worker(self, preferred: str | None = None) -> WorkerClient | None:
         """A free worker: `preferred` if it is free, else the first free one in order."""
@@ -220,7 +236,10 @@ class Scheduler:
             assert job.shot_id is not None
             plan.set_shot_status(self.db, job.shot_id, "rendering")
             self._notify(job.id)
-            request = build_render_request(self.db, job)
+            request, note = await prepare_render_request(self.db, job)
+            if note:
+                jobs.report_progress(self.db, job.id, 0.0, note)
+                self._notify(job.id)
             await worker.submit(request)
             self._cooldown.pop(worker.base_url, None)  # it answered: trusted again
             final: dict = {}
@@ -236,7 +255,7 @@ class Scheduler:
                     self._notify(job.id)
             if final.get("status") != "done":
                 raise WorkerError(final.get("error") or f"job ended as {final.get('status')}")
-            await self._record_takes(job, worker, request.engine, request.model, final)
+            await self._record_takes(job, worker, request.engine, request.model, final, note)
         except WORKER_GONE:
             # give an unreachable worker a rest instead of burning every attempt at once
             self._suspect(worker, WORKER_COOLDOWN)
@@ -256,9 +275,12 @@ class Scheduler:
             self._busy.discard(worker.base_url)
 
     async def _record_takes(
-        self, job: Job, worker: WorkerClient, engine: str, model: str, state: dict
+        self, job: Job, worker: WorkerClient, engine: str, model: str, state: dict, note: str = ""
     ) -> None:
         assert job.shot_id is not None
+        kind = "keyframe" if job.payload.get("output") == "keyframe" else "clip"
+        # a clip rendered from an approved keyframe: the team already approved its look
+        source_take_id = job.payload.get("source_take_id")
         folder = self.media_dir / "takes" / f"shot{job.shot_id}"
         downloaded = []
         for index, take in enumerate(state.get("takes") or []):
@@ -269,12 +291,17 @@ class Scheduler:
                 preview = str(
                     await worker.download(take["preview"], folder / f"{job.id}_{index}.png")
                 )
-            downloaded.append((seed, str(media), preview))
+            # what the engine reports per take (e.g. references it could not use) is kept too
+            reported = take.get("parameters")
+            downloaded.append(
+                (seed, str(media), preview, reported if isinstance(reported, dict) else {})
+            )
         if not downloaded:
             raise WorkerError("the worker finished without any take")
         with self.db.atomic():
-            for seed, media, preview in downloaded:
-                takes.add_take(
+            recorded = []
+            for seed, media, preview, reported in downloaded:
+                take = takes.add_take(
                     self.db,
                     shot_id=job.shot_id,
                     job_id=job.id,
@@ -283,12 +310,27 @@ class Scheduler:
                     model=model,
                     media_path=media,
                     preview_path=preview,
-                    parameters={k: v for k, v in job.payload.items() if k != "seeds"},
+                    parameters={
+                        **{k: v for k, v in job.payload.items() if k != "seeds"},
+                        **reported,
+                        **({"continuity": note} if note else {}),
+                    },
+                    kind=kind,
+                    source_take_id=source_take_id,
                 )
+                recorded.append(take)
             jobs.finish_job(self.db, job.id)
             plan.set_shot_status(self.db, job.shot_id, "review")
-            events.emit(self.db, "shot_ready", shot_id=job.shot_id, job_id=job.id)
+            if source_take_id is None:
+                events.emit(self.db, "shot_ready", shot_id=job.shot_id, job_id=job.id)
+            else:
+                takes.approve_take(self.db, recorded[0].id)
+                events.emit(self.db, "clip_approved", shot_id=job.shot_id, take_id=recorded[0].id)
         self._notify(job.id)
+        if source_take_id is not None:
+            # the last clip of a keyframe-first episode completes it: cut, as a vote would
+            with contextlib.suppress(ShowrunnerError):
+                queue_episode_cut(self.db, job.episode_id)
 
     def _render_failed(self, job: Job, reason: str) -> None:
         log.warning("render job %s failed: %s", job.id, reason)
@@ -326,8 +368,24 @@ class Scheduler:
                 plan.set_episode_status(self.db, episode.id, "cutting")
             out = self.media_dir / "episodes" / f"project{project.id}_episode{episode.number}.mp4"
             out.parent.mkdir(parents=True, exist_ok=True)
+            music = None
+            if project.music_path:
+                music_path = Path(project.music_path)
+                if not music_path.is_absolute():
+                    music_path = self.media_dir / music_path
+                music = MusicBed(music_path, project.music_volume)
             await cut_episode(
-                cut_shots, out, width=project.width, height=project.height, fps=project.fps
+                cut_shots,
+                out,
+                width=project.width,
+                height=project.height,
+                fps=project.fps,
+                cache=self.segments,
+                title=title_card(
+                    project.title, episode.number, episode.title, project.title_card_seconds
+                ),
+                end=end_card(project.credits, episode.teaser, project.end_card_seconds),
+                music=music,
             )
             with self.db.atomic():
                 plan.set_cut_path(self.db, episode.id, str(out))
@@ -342,6 +400,51 @@ class Scheduler:
         finally:
             self._cutting = False
             self._notify(job.id)
+
+    def _prewarm(self) -> None:
+        """Start normalising approved takes into cut segments, unless a cut runs or one is
+        warming already: the cut then only joins segments by stream copy."""
+        if self._cutting or self._stopped:
+            return
+        if self._warming is None or self._warming.done():
+            self._warming = asyncio.ensure_future(self._warm_segments())
+
+    async def _warm_segments(self) -> None:
+        rows = self.db.query(
+            "SELECT DISTINCT shots.episode_id AS episode_id FROM shots "
+            "JOIN episodes ON episodes.id = shots.episode_id "
+            "WHERE shots.approved_take_id IS NOT NULL AND episodes.status != 'delivered'"
+        )
+        for episode_id in [row["episode_id"] for row in rows]:
+            episode = plan.get_episode(self.db, episode_id)
+            project = projects.get_project(self.db, episode.project_id)
+            fmt = VideoFormat(project.width, project.height, project.fps)
+            shots = plan.list_shots(self.db, episode.id)
+            bounds = frame_bounds([shot.duration for shot in shots], fmt.fps)
+            for index, shot in enumerate(shots):
+                if shot.approved_take_id is None or shot.duration <= 0:
+                    continue
+                frames = bounds[index + 1] - bounds[index]
+                marker = (shot.approved_take_id, frames, shot.dialogue, fmt)
+                if marker in self._warmed:
+                    continue
+                if self._cutting or self._stopped:
+                    return  # the cut makes what is missing itself
+                self._warmed.add(marker)  # once, even when it fails: the cut reports failures
+                take = takes.get_take(self.db, shot.approved_take_id)
+                if take.kind == "keyframe":
+                    continue  # its clip is coming: that is what the cut will show
+                try:
+                    await prepare_segment(
+                        self.segments,
+                        Path(take.media_path),
+                        frames,
+                        shot.dialogue,
+                        fmt,
+                        label=f"Shot {shot.number}",
+                    )
+                except (AssembleError, FfmpegError, OSError) as error:
+                    log.info("could not prepare shot %s for the cut: %s", shot.id, error)
 
     def _cut_failed(self, job: Job, reason: str) -> None:
         with self.db.atomic():

@@ -5,7 +5,8 @@ API (JSON; errors are {"error": message}):
   GET  /v1/jobs/{id}            the job's state
   GET  /v1/jobs/{id}/events     its state as NDJSON lines, until it ends
   GET  /v1/jobs/{id}/media/{n}  a file it produced
-  DELETE /v1/jobs/{id}          cancel it (queued jobs at once, a running one after its step)
+  DELETE /v1/jobs/{id}          cancel it: a queued job at once, a running one at its next step
+                                (it reports 'cancelled' once its render has really stopped)
   GET  /v1/health               device, loaded engines, what it is doing
 """
 
@@ -18,17 +19,20 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
+from pipeline.delivery_copy import fit_to_size
 from pipeline.requests import RenderedTake, RenderRequest
 
 log = logging.getLogger(__name__)
-MAX_REQUEST_BYTES = 256 * 1024
+# room for a start image and four character references (base64 PNGs)
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
 TERMINAL = {"done", "failed", "cancelled"}
 
 
@@ -41,6 +45,8 @@ class WorkerJob:
     error: str | None = None
     takes: list[RenderedTake] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    # set by DELETE; the render thread checks it at every progress report (each denoising step)
+    cancel_requested: threading.Event = field(default_factory=threading.Event)
 
     def state(self) -> dict[str, Any]:
         base = f"/v1/jobs/{self.request.job_id}/media"
@@ -57,6 +63,7 @@ class WorkerJob:
                     "preview": f"{base}/{Path(take.preview_path).name}"
                     if take.preview_path
                     else "",
+                    "parameters": take.parameters,
                 }
                 for take in self.takes
             ],
@@ -149,9 +156,11 @@ class WorkerService:
         job = self._job_or_404(request)
         if isinstance(job, web.Response):
             return job
-        if job.status not in TERMINAL:
+        job.cancel_requested.set()
+        if job.status == "queued":
             job.status = "cancelled"
             job.touch()
+        # a running job ends 'cancelled' when its render thread stops, at its next step
         return web.json_response(job.state())
 
     async def events(self, request: web.Request) -> web.StreamResponse:
@@ -235,7 +244,7 @@ class WorkerService:
 
             def progress(fraction: float, stage: str, job: WorkerJob = job) -> None:
                 nonlocal last_touch
-                if job.status == "cancelled":
+                if job.cancel_requested.is_set():
                     raise JobCancelled
                 job.progress, job.stage = fraction, stage
                 now = time.monotonic()
@@ -248,17 +257,41 @@ class WorkerService:
             started = time.monotonic()
             try:
                 engine = self._engine(job.request.engine)
-                job.takes = await asyncio.to_thread(engine.render, job.request, out_dir, progress)
+                rendered = await asyncio.to_thread(engine.render, job.request, out_dir, progress)
+                job.takes = await self._fit_drafts(job, rendered)
+                if job.cancel_requested.is_set():
+                    raise JobCancelled
                 job.status, job.progress, job.stage = "done", 1.0, "done"
                 log.info("job %s done in %.2fs", job_id, time.monotonic() - started)
             except JobCancelled:
-                job.status = "cancelled"
+                job.status, job.takes = "cancelled", []
+                log.info("job %s cancelled at %.0f%% (%s)", job_id, job.progress * 100, job.stage)
             except Exception as error:  # the job fails, the worker goes on
                 log.exception("job %s failed", job_id)
                 job.status, job.error = "failed", f"{type(error).__name__}: {error}"[:500]
             finally:
                 self.current = None
                 job.touch()
+
+    async def _fit_drafts(self, job: WorkerJob, rendered: list[RenderedTake]) -> list[RenderedTake]:
+        """The takes, each MP4 re-encoded to fit request.max_draft_bytes when it is bigger."""
+        limit = job.request.max_draft_bytes
+        fitted = []
+        for take in rendered:
+            media = Path(take.media_path)
+            if job.cancel_requested.is_set():
+                raise JobCancelled
+            if media.suffix != ".mp4" or media.stat().st_size <= limit:
+                fitted.append(take)
+                continue
+            job.stage = "encode"
+            job.touch()
+            size = media.stat().st_size
+            small = await fit_to_size(media, limit, media.with_name(f"{media.stem}.fit.mp4"))
+            os.replace(small, media)
+            log.info("take %s: %d bytes re-encoded to %d", media.name, size, media.stat().st_size)
+            fitted.append(replace(take, parameters={**take.parameters, "draft_refit_from": size}))
+        return fitted
 
 
 class JobCancelled(Exception):

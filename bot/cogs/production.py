@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import TYPE_CHECKING
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import plan_gate
 from bot.formatting import clip
 from bot.permissions import require_director
 from pipeline.render_queue import queue_episode_render
+from pipeline.storyboard import draw_storyboard, load_storyboard
+from pipeline.uploads import check_music_upload, remove_music, store_music
 from storage import jobs, plan, projects
-from storage.errors import InvalidInput, NotFound
+from storage.errors import InvalidInput, NotFound, ShowrunnerError
 from storage.models import Project
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
 
 log = logging.getLogger(__name__)
+
+
+def settings_text(project: Project, uploaded: str = "") -> str:
+    """The settings in force, as the reply to /project settings."""
+    role = f"<@&{project.director_role_id}>" if project.director_role_id else "not set"
+    cards = [
+        f"title card {project.title_card_seconds:g} s" if project.title_card_seconds else "",
+        f"end card {project.end_card_seconds:g} s" if project.end_card_seconds else "",
+    ]
+    if project.music_path:
+        music = f"🎵 music: {'`' + clip(uploaded, 80) + '` (new) ' if uploaded else 'on '}"
+        music += f"at volume {project.music_volume:g}"
+    else:
+        music = "🎵 music: none"
+    credits = f"`{clip(project.credits, 300)}`" if project.credits else "none"
+    return "\n".join(
+        [
+            f"Settings of **{project.title}**:",
+            f"• quorum {project.quorum}, director role {role}",
+            f"• review: {project.review_mode}",
+            f"• cards: {', '.join(c for c in cards if c) or 'none'}",
+            f"• credits: {credits}",
+            f"• {music}",
+        ]
+    )
 
 
 def project_here(bot: ShowrunnerBot, channel_id: int | None) -> Project:
@@ -70,26 +101,63 @@ class ProductionCog(commands.Cog):
 
     @project.command(name="settings", description="Change the project's settings (directors)")
     @app_commands.describe(
-        quorum="Net 👍 votes that approve a take", director_role="The project's director role"
+        quorum="Net 👍 votes that approve a take",
+        director_role="The project's director role",
+        review_mode="Review finished clips, or keyframes first (clips follow approved keyframes)",
+        title_card_seconds="Title card length in seconds, 0-10 (0: no title card)",
+        end_card_seconds="End card length in seconds, 0-10 (0: no end card)",
+        credits='Credits on the end card, up to 300 characters ("-" clears them)',
+        music="A music bed for the cut: an audio file up to 25 MiB",
+        music_volume="Music volume under the episode, 0-1",
+        music_off="Remove the music bed",
     )
     async def project_settings(
         self,
         interaction: discord.Interaction,
         quorum: app_commands.Range[int, 1, 50] | None = None,
         director_role: discord.Role | None = None,
+        review_mode: Literal["clips", "keyframes"] | None = None,
+        title_card_seconds: app_commands.Range[float, 0, 10] | None = None,
+        end_card_seconds: app_commands.Range[float, 0, 10] | None = None,
+        credits: app_commands.Range[str, 1, 300] | None = None,
+        music: discord.Attachment | None = None,
+        music_volume: app_commands.Range[float, 0, 1] | None = None,
+        music_off: bool = False,
     ) -> None:
+        runtime = self.bot.runtime
         current = project_here(self.bot, interaction.channel_id)
         require_director(interaction.user, current)
+        music_file: Path | None = None
+        if music is not None:
+            if music_off:
+                raise InvalidInput("Upload music or turn it off, not both at once.")
+            check_music_upload(music.filename, music.size)  # refuse before downloading
+            await interaction.response.defer(thinking=True)
+            data = await music.read()
+            music_file, _ = await store_music(
+                data, music.filename, runtime.settings.media_dir, current.id
+            )
         updated = projects.update_settings(
-            self.bot.runtime.db,
+            runtime.db,
             current.id,
             quorum=quorum,
             director_role_id=director_role.id if director_role else None,
+            review_mode=review_mode,
+            title_card_seconds=title_card_seconds,
+            end_card_seconds=end_card_seconds,
+            credits="" if credits is not None and credits.strip() == "-" else credits,
+            music_volume=music_volume,
         )
-        role = f"<@&{updated.director_role_id}>" if updated.director_role_id else "not set"
-        await interaction.response.send_message(
-            f"Settings of **{updated.title}**: quorum {updated.quorum}, director role {role}."
-        )
+        if music_file is not None:
+            updated = projects.set_music(runtime.db, current.id, str(music_file))
+        elif music_off:
+            updated = projects.set_music(runtime.db, current.id, "")
+            remove_music(runtime.settings.media_dir, current.id)
+        text = settings_text(updated, music.filename if music_file and music else "")
+        if interaction.response.is_done():
+            await interaction.followup.send(text)
+        else:
+            await interaction.response.send_message(text)
 
     @project.command(name="status", description="The current episode's plan and progress")
     async def project_status(self, interaction: discord.Interaction) -> None:
@@ -97,9 +165,19 @@ class ProductionCog(commands.Cog):
         episode = plan.current_episode(self.bot.runtime.db, current.id)
         if episode is None:
             text = f"**{current.title}** has no episode yet. Tell me the premise."
-        else:
-            text = plan.plan_summary(self.bot.runtime.db, episode.id, limit=1900)
-        await interaction.response.send_message(clip(text, 2000))
+            await interaction.response.send_message(clip(text, 2000))
+            return
+        text = clip(plan.plan_summary(self.bot.runtime.db, episode.id, limit=1900), 2000)
+        if not plan.list_shots(self.bot.runtime.db, episode.id):
+            await interaction.response.send_message(text)
+            return
+        # drawing dozens of thumbnails may take longer than Discord's 3 s
+        await interaction.response.defer(thinking=True)
+        board = load_storyboard(self.bot.runtime.db, episode.id)
+        with tempfile.TemporaryDirectory(prefix="showrunner-storyboard-") as folder:
+            sheet = await asyncio.to_thread(draw_storyboard, board, Path(folder) / "sheet.png")
+            name = f"storyboard_episode{episode.number}.png"
+            await interaction.followup.send(text, file=discord.File(sheet, filename=name))
 
     @app_commands.command(name="render", description="Render the current episode's shots")
     @app_commands.guild_only()
@@ -109,6 +187,22 @@ class ProductionCog(commands.Cog):
         episode = plan.current_episode(runtime.db, current.id)
         if episode is None:
             raise InvalidInput("There is no plan to render yet: describe the episode first.")
+        if not episode.plan_accepted:
+            # the plan gate: nothing renders before someone accepts this revision of the plan
+            await interaction.response.send_message(
+                f"Nobody has accepted the plan of episode {episode.number} "
+                f"(revision {episode.plan_revision}) yet. Render it anyway? "
+                "That accepts the plan as it is now.",
+                view=plan_gate.render_confirm_view(episode),
+            )
+            return
+        await self.queue_render(interaction, episode.id)
+
+    async def queue_render(
+        self, interaction: discord.Interaction, episode_id: int, *, update: bool = False
+    ) -> None:
+        runtime = self.bot.runtime
+        episode = plan.get_episode(runtime.db, episode_id)
         render, queued = queue_episode_render(
             runtime.db,
             episode.id,
@@ -117,9 +211,11 @@ class ProductionCog(commands.Cog):
             channel_id=interaction.channel_id,
             max_queued_per_user=runtime.settings.showrunner_max_queued_per_user,
         )
-        await interaction.response.send_message(
-            f"Queued {len(queued)} shot(s) of episode {episode.number}."
-        )
+        text = f"Queued {len(queued)} shot(s) of episode {episode.number}."
+        if update:
+            await interaction.response.edit_message(content=text, view=None)
+        else:
+            await interaction.response.send_message(text)
         runtime.scheduler.wake()
         channel = interaction.channel
         if isinstance(channel, discord.abc.Messageable):
@@ -129,6 +225,28 @@ class ProductionCog(commands.Cog):
                 log.warning("no status message for render %s: %s", render.id, error)
                 return
             jobs.set_render_message(runtime.db, render.id, status.id)
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """The "Render anyway" / "Cancel" buttons of a /render confirmation (restart-proof)."""
+        if interaction.type is not discord.InteractionType.component or not interaction.data:
+            return
+        custom_id = str(interaction.data.get("custom_id", ""))
+        if plan_gate.RENDER_CANCEL.fullmatch(custom_id):
+            await interaction.response.edit_message(content="Render cancelled.", view=None)
+            return
+        match = plan_gate.RENDER_ANYWAY.fullmatch(custom_id)
+        if match is None:
+            return
+        db = self.bot.runtime.db
+        try:
+            episode = plan.get_episode(db, int(match[1]))
+            project = projects.get_project(db, episode.project_id)
+            plan_gate.check_may_accept(interaction.user, project)
+            plan.accept_plan(db, episode.id, int(match[2]), interaction.user.id)
+            await self.queue_render(interaction, episode.id, update=True)
+        except ShowrunnerError as error:
+            await interaction.response.send_message(f"⚠️ {error}", ephemeral=True)
 
 
 async def setup(bot: ShowrunnerBot) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -9,7 +10,10 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
+from bot import retakes
+from bot.cogs.delivery import DEFAULT_UPLOAD_LIMIT, UPLOAD_MARGIN
 from bot.formatting import clip, neutralise_mentions
+from pipeline.contact_sheet import contact_sheet_for_takes
 from pipeline.render_queue import queue_episode_cut
 from storage import plan, projects, takes
 from storage.errors import ShowrunnerError
@@ -20,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 NUMBERS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣")
+MAX_ATTACHMENTS = 10  # Discord's limit per message
 
 
 def vote_for(emoji: str, post_takes: list[Take]) -> tuple[Take, str] | None:
@@ -30,6 +35,28 @@ def vote_for(emoji: str, post_takes: list[Take]) -> tuple[Take, str] | None:
     if emoji in takes.VOTE_EMOJIS and post_takes:
         return post_takes[0], emoji
     return None
+
+
+def draft_attachments(
+    media: list[Path], sheet: Path | None, budget: int
+) -> tuple[list[tuple[Path, str]], list[int]]:
+    """(path, label) of what a draft post attaches: the contact sheet first, then each take's
+    file while the upload budget and Discord's 10 attachments allow; and the take numbers left
+    out (too big, or their file is gone)."""
+    attached: list[tuple[Path, str]] = []
+    used = 0
+    if sheet is not None:
+        attached.append((sheet, "takes"))
+        used = sheet.stat().st_size
+    left_out = []
+    for number, path in enumerate(media, start=1):
+        size = path.stat().st_size if path.is_file() else None
+        if size is None or used + size > budget or len(attached) >= MAX_ATTACHMENTS:
+            left_out.append(number)
+            continue
+        attached.append((path, f"take{number}"))
+        used += size
+    return attached, left_out
 
 
 class ReviewCog(commands.Cog):
@@ -53,14 +80,37 @@ class ReviewCog(commands.Cog):
             lines.append(f"Camera: {clip(shot.camera, 100)}")
         if shot.dialogue:
             lines.append(f"> {clip(shot.dialogue, 300)}")
+        if shot_takes[0].kind == "keyframe":
+            lines.append("Keyframes: vote on the look; the approved one is animated into the clip.")
         if len(shot_takes) > 1:
             lines.append("Pick a take with 1️⃣-4️⃣, 👎 to vote down, 🔁 for a retake.")
         else:
             lines.append("Vote 👍 / 👎, or 🔁 for a retake.")
+        shown = shot_takes[: len(NUMBERS)]
+        sheet = None
+        if len(shown) > 1:
+            sheet_path = self.bot.runtime.settings.media_dir / "sheets" / f"shot{shot.id}.png"
+            sheet = await asyncio.to_thread(
+                contact_sheet_for_takes,
+                [(take.preview_path, take.media_path) for take in shown],
+                sheet_path,
+            )
+        guild = self.bot.get_guild(project.guild_id or 0)
+        limit = guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT
+        attached, left_out = draft_attachments(
+            [Path(take.media_path) for take in shown], sheet, limit - UPLOAD_MARGIN
+        )
+        if left_out:
+            numbers = ", ".join(str(number) for number in left_out)
+            label = "Takes" if len(left_out) > 1 else "Take"
+            shows = "; the contact sheet shows them." if sheet else "."
+            lines.append(
+                f"{label} {numbers} not attached: over this server's upload limit "
+                f"({limit / 2**20:.0f} MiB){shows}"
+            )
         files = [
-            discord.File(take.media_path, filename=f"shot{shot.number}_take{i + 1}.mp4")
-            for i, take in enumerate(shot_takes[:4])
-            if Path(take.media_path).exists()
+            discord.File(path, filename=f"shot{shot.number}_{label}{path.suffix}")
+            for path, label in attached
         ]
         channel = self.bot.get_partial_messageable(project.review_channel_id)
         message = await channel.send(neutralise_mentions("\n".join(lines)), files=files)
@@ -69,6 +119,29 @@ class ReviewCog(commands.Cog):
         legend = NUMBERS[: len(shot_takes)] if len(shot_takes) > 1 else (takes.THUMBS_UP,)
         for emoji in (*legend, takes.THUMBS_DOWN, takes.RETAKE):
             await message.add_reaction(emoji)
+
+    async def post_clip(self, shot_id: int, take_id: int) -> None:
+        """Keyframe-first review: show the clip animated from the approved keyframe."""
+        db = self.bot.runtime.db
+        shot = plan.get_shot(db, shot_id)
+        episode = plan.get_episode(db, shot.episode_id)
+        project = projects.get_project(db, episode.project_id)
+        if project.review_channel_id is None:
+            return
+        clip_path = Path(takes.get_take(db, take_id).media_path)
+        guild = self.bot.get_guild(project.guild_id or 0)
+        limit = (guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT) - UPLOAD_MARGIN
+        text = (
+            f"🎬 **Episode {episode.number} · Shot {shot.number}**: "
+            "the clip from the approved keyframe."
+        )
+        files = []
+        if clip_path.is_file() and clip_path.stat().st_size <= limit:
+            files.append(discord.File(clip_path, filename=f"shot{shot.number}_clip.mp4"))
+        else:
+            text += " (The clip is over this server's upload limit; it will be in the cut.)"
+        channel = self.bot.get_partial_messageable(project.review_channel_id)
+        await channel.send(text, files=files)
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
@@ -106,8 +179,17 @@ class ReviewCog(commands.Cog):
         channel = self.bot.get_partial_messageable(take.channel_id)
         if decision == "retake":
             await channel.send(
-                f"🔁 Shot {shot.number} is marked for a retake; /render re-shoots it."
+                f"🔁 Shot {shot.number} is marked for a retake. Reply to its draft with a note "
+                "(e.g. “darker sky”) to re-shoot it with the note, or /render re-shoots it as is."
             )
+            return
+        if take.kind == "keyframe":
+            # keyframe-first review: the scheduler queues the clip from this still
+            await channel.send(
+                f"✅ Shot {shot.number}: keyframe approved. Rendering the clip from it; "
+                "the clip becomes the shot's approved take."
+            )
+            self.bot.runtime.scheduler.wake()
             return
         await channel.send(f"✅ Shot {shot.number} approved.")
         try:
@@ -117,6 +199,16 @@ class ReviewCog(commands.Cog):
         if cut is not None:
             await channel.send(f"🎞️ Every shot of episode {episode.number} is approved: cutting it.")
             self.bot.runtime.scheduler.wake()
+
+    @commands.Cog.listener("on_message")
+    async def on_retake_note(self, message: discord.Message) -> None:
+        """A reply to a draft post is a retake note (bot.retakes)."""
+        if message.author.bot or message.reference is None or not message.reference.message_id:
+            return
+        post_id = message.reference.message_id
+        post_takes = takes.takes_for_message(self.bot.runtime.db, post_id)
+        if post_takes and post_takes[0].channel_id == message.channel.id:
+            await retakes.take_note(self.bot, message, post_id, post_takes)
 
     async def reread_votes(self) -> None:
         """Count reactions added while the bot was away (each vote is stored once)."""

@@ -26,6 +26,7 @@ ProgressCallback = Callable[[float, str], None]
 _ENGINES: dict[str, tuple[str, str]] = {
     "animatic": ("pipeline.engines.animatic", "AnimaticEngine"),
     "diffusers": ("pipeline.engines.diffusers_keyframe", "DiffusersKeyframeEngine"),
+    "video": ("pipeline.engines.diffusers_video", "DiffusersVideoEngine"),
 }
 
 ENGINE_NAMES: tuple[str, ...] = tuple(_ENGINES)
@@ -62,6 +63,7 @@ def no_progress(fraction: float, stage: str) -> None:
 
 MAX_TAKES = 8
 MAX_DURATION = 60.0
+MIN_DRAFT_BYTES = 64 * 1024  # below this a clip of a few seconds is mush at any size
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
@@ -79,6 +81,10 @@ def check_request_basics(request: RenderRequest) -> None:
     for label, value in (("width", request.width), ("height", request.height)):
         if not 64 <= value <= 4096 or value % 2:
             raise ValueError(f"{label} {value} must be an even number from 64 to 4096")
+    if request.max_draft_bytes < MIN_DRAFT_BYTES:
+        raise ValueError(
+            f"max_draft_bytes {request.max_draft_bytes} must be at least {MIN_DRAFT_BYTES}"
+        )
     if not 1 <= request.fps <= 60:
         raise ValueError(f"fps {request.fps} must be from 1 to 60")
     if round(request.duration * request.fps) < 1:
