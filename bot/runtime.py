@@ -73,15 +73,18 @@ async def open_runtime(
         stack.callback(db.close)
         session = await stack.enter_async_context(aiohttp.ClientSession())
         urls = list(settings.showrunner_workers)
+        worker_token = settings.showrunner_worker_token.get_secret_value()
         if not urls:
             worker_env = {"SHOWRUNNER_DEVICE": settings.showrunner_device}
+            if worker_token:
+                worker_env["SHOWRUNNER_WORKER_TOKEN"] = worker_token
             if settings.showrunner_torch_threads:
                 worker_env["SHOWRUNNER_TORCH_THREADS"] = settings.showrunner_torch_threads
             local = LocalWorker(settings.showrunner_data_dir / "worker-media", worker_env)
             urls = [await local.start()]
             stack.push_async_callback(local.stop)
             log.info("started a local worker at %s", urls[0])
-        workers = [WorkerClient(url, session) for url in urls]
+        workers = [WorkerClient(url, session, worker_token) for url in urls]
         compact = chat_model is None and settings.uses_embedded_llm
         if chat_model is None:
             chat_model, mode = await _chat_model(settings, stack)

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
 
     # Rendering
     showrunner_workers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # shared secret between the bot and its workers (sent as a Bearer token); empty: none
+    showrunner_worker_token: SecretStr = SecretStr("")
     showrunner_engine: Literal["animatic", "diffusers", "video"] = "animatic"
     showrunner_model: str = ""
     # the "video" engine's image-to-video / text-to-video model (HF id or local folder)

@@ -8,6 +8,8 @@ API (JSON; errors are {"error": message}):
   DELETE /v1/jobs/{id}          cancel it: a queued job at once, a running one at its next step
                                 (it reports 'cancelled' once its render has really stopped)
   GET  /v1/health               device, loaded engines, what it is doing
+
+With SHOWRUNNER_WORKER_TOKEN set, every call needs "Authorization: Bearer <token>".
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 import os
+import shutil
 import sys
 import threading
 import time
@@ -34,6 +38,8 @@ log = logging.getLogger(__name__)
 # room for a start image and four character references (base64 PNGs)
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 TERMINAL = {"done", "failed", "cancelled"}
+# finished jobs (and their media) kept for clients that come back late; older ones are dropped
+MAX_FINISHED_JOBS = 200
 
 
 @dataclass
@@ -79,9 +85,10 @@ def _error(status: int, message: str) -> web.Response:
 
 
 class WorkerService:
-    def __init__(self, media_dir: Path, device: str = "cpu") -> None:
+    def __init__(self, media_dir: Path, device: str = "cpu", token: str = "") -> None:
         self.media_dir = media_dir
         self.device = device
+        self.token = token
         self.jobs: dict[str, WorkerJob] = {}
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.engines: dict[str, Any] = {}
@@ -90,7 +97,7 @@ class WorkerService:
         self._runner_task: asyncio.Task[None] | None = None
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_REQUEST_BYTES)
+        app = web.Application(client_max_size=MAX_REQUEST_BYTES, middlewares=[self._check_token])
         app.add_routes(
             [
                 web.post("/v1/jobs", self.submit),
@@ -104,6 +111,21 @@ class WorkerService:
         app.on_startup.append(self._start_runner)
         app.on_cleanup.append(self._stop_runner)
         return app
+
+    @web.middleware
+    async def _check_token(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self.token:
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+                return _error(401, "missing or wrong worker token (SHOWRUNNER_WORKER_TOKEN)")
+        return await handler(request)
+
+    def _forget_old_jobs(self) -> None:
+        """Keep the newest MAX_FINISHED_JOBS finished jobs; drop older ones and their media."""
+        finished = [job_id for job_id, job in self.jobs.items() if job.status in TERMINAL]
+        for job_id in finished[: max(0, len(finished) - MAX_FINISHED_JOBS)]:
+            del self.jobs[job_id]
+            shutil.rmtree(self.media_dir / job_id, ignore_errors=True)
 
     async def _start_runner(self, _app: web.Application) -> None:
         self._runner_task = asyncio.create_task(self._run_jobs())
@@ -272,6 +294,7 @@ class WorkerService:
             finally:
                 self.current = None
                 job.touch()
+                self._forget_old_jobs()
 
     async def _fit_drafts(self, job: WorkerJob, rendered: list[RenderedTake]) -> list[RenderedTake]:
         """The takes, each MP4 re-encoded to fit request.max_draft_bytes when it is bigger."""
@@ -309,12 +332,13 @@ def main(argv: list[str] | None = None) -> None:
     threads = os.environ.get("SHOWRUNNER_TORCH_THREADS")
     if threads:
         os.environ.setdefault("OMP_NUM_THREADS", threads)
-    asyncio.run(serve(args.host, args.port, args.media_dir, args.device))
+    token = os.environ.get("SHOWRUNNER_WORKER_TOKEN", "")
+    asyncio.run(serve(args.host, args.port, args.media_dir, args.device, token))
 
 
-async def serve(host: str, port: int, media_dir: Path, device: str) -> None:
+async def serve(host: str, port: int, media_dir: Path, device: str, token: str = "") -> None:
     media_dir.mkdir(parents=True, exist_ok=True)
-    service = WorkerService(media_dir, device)
+    service = WorkerService(media_dir, device, token)
     runner = web.AppRunner(service.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,8 @@ from pipeline.processes import stop_process
 from pipeline.requests import RenderRequest
 
 # the worker needs none of these: keep them out of its environment
-SECRET_VARIABLES = {"DISCORD_TOKEN", "OPENAI_API_KEY"}
+# never inherited by a worker subprocess; the worker token is passed on explicitly
+SECRET_VARIABLES = {"DISCORD_TOKEN", "OPENAI_API_KEY", "SHOWRUNNER_WORKER_TOKEN"}
 
 
 class WorkerError(RuntimeError):
@@ -28,6 +29,11 @@ class WorkerError(RuntimeError):
 class WorkerClient:
     base_url: str
     session: aiohttp.ClientSession
+    token: str = field(default="", repr=False)
+
+    @property
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     async def _json(self, response: aiohttp.ClientResponse) -> dict[str, Any]:
         text = await response.text()
@@ -45,25 +51,29 @@ class WorkerClient:
 
     async def submit(self, request: RenderRequest) -> dict[str, Any]:
         async with self.session.post(
-            f"{self.base_url}/v1/jobs", json=request.to_json()
+            f"{self.base_url}/v1/jobs", json=request.to_json(), headers=self._headers
         ) as response:
             return await self._json(response)
 
     async def state(self, job_id: str) -> dict[str, Any] | None:
-        async with self.session.get(f"{self.base_url}/v1/jobs/{job_id}") as response:
+        async with self.session.get(
+            f"{self.base_url}/v1/jobs/{job_id}", headers=self._headers
+        ) as response:
             if response.status == 404:
                 return None
             return await self._json(response)
 
     async def cancel(self, job_id: str) -> None:
-        async with self.session.delete(f"{self.base_url}/v1/jobs/{job_id}") as response:
+        async with self.session.delete(
+            f"{self.base_url}/v1/jobs/{job_id}", headers=self._headers
+        ) as response:
             await response.read()
 
     async def follow(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
         """Yield the job's states as the worker streams them, until it ends."""
         timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
         async with self.session.get(
-            f"{self.base_url}/v1/jobs/{job_id}/events", timeout=timeout
+            f"{self.base_url}/v1/jobs/{job_id}/events", timeout=timeout, headers=self._headers
         ) as response:
             if response.status >= 400:
                 await self._json(response)
@@ -79,7 +89,7 @@ class WorkerClient:
     async def download(self, path: str, destination: Path) -> Path:
         destination.parent.mkdir(parents=True, exist_ok=True)
         partial = destination.with_suffix(destination.suffix + ".part")
-        async with self.session.get(f"{self.base_url}{path}") as response:
+        async with self.session.get(f"{self.base_url}{path}", headers=self._headers) as response:
             if response.status != 200:
                 raise WorkerError(f"worker could not send {path}: HTTP {response.status}")
             with partial.open("wb") as handle:
@@ -90,7 +100,9 @@ class WorkerClient:
 
     async def health(self) -> dict[str, Any]:
         async with self.session.get(
-            f"{self.base_url}/v1/health", timeout=aiohttp.ClientTimeout(total=5)
+            f"{self.base_url}/v1/health",
+            timeout=aiohttp.ClientTimeout(total=5),
+            headers=self._headers,
         ) as response:
             return await self._json(response)
 

@@ -182,3 +182,43 @@ async def test_render_without_a_plan_is_refused_and_stores_nothing(fresh_db):
     with pytest.raises(Exception, match="no shots yet"):
         queue_episode_render(fresh_db, stored.id, EngineChoice())
     assert fresh_db.table("jobs").count == 0
+
+
+async def test_a_worker_with_a_token_refuses_calls_without_it(tmp_path):
+    local = LocalWorker(tmp_path / "worker-media", {"SHOWRUNNER_WORKER_TOKEN": "s3cret-token"})
+    url = await local.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            for wrong in ("", "guess"):
+                with pytest.raises(WorkerError, match="worker token"):
+                    await WorkerClient(url, session, wrong).submit(request("job1"))
+            worker = WorkerClient(url, session, "s3cret-token")
+            await worker.submit(request("job1"))
+            states = [state async for state in worker.follow("job1")]
+            assert states[-1]["status"] == "done"
+            assert "s3cret-token" not in repr(worker)
+    finally:
+        await local.stop()
+
+
+async def test_a_worker_forgets_its_oldest_finished_jobs_and_their_media(tmp_path, monkeypatch):
+    from aiohttp.test_utils import TestServer
+
+    import pipeline.worker as worker_module
+
+    monkeypatch.setattr(worker_module, "MAX_FINISHED_JOBS", 2)
+    service = worker_module.WorkerService(tmp_path / "worker-media")
+    server = TestServer(service.app())
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            worker = WorkerClient(str(server.make_url("")).rstrip("/"), session)
+            for job_id in ("job1", "job2", "job3"):
+                await worker.submit(request(job_id, seeds=(1,)))
+                assert [s async for s in worker.follow(job_id)][-1]["status"] == "done"
+            assert await worker.state("job1") is None
+            assert not (tmp_path / "worker-media" / "job1").exists()
+            assert (await worker.state("job3"))["status"] == "done"
+            assert (tmp_path / "worker-media" / "job3").is_dir()
+    finally:
+        await server.close()
