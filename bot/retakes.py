@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import defaultdict
 from typing import TYPE_CHECKING
 
 import discord
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_NOTE_CHARS = 500
 IN_FLIGHT = {"queued", "rendering"}
+# one note at a time per shot: two quick replies must not both queue a retake
+_shot_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
 
 def fallback_prompt(shot: Shot, note: str) -> str:
@@ -33,18 +37,38 @@ async def take_note(
     bot: ShowrunnerBot, message: discord.Message, post_id: int, post_takes: list[Take]
 ) -> None:
     """Store the note on the post's takes, revise the shot's prompt, queue the retake, reply."""
-    db = bot.runtime.db
     note = " ".join(message.content.split())[:MAX_NOTE_CHARS]
     if not note:
         return
+    async with _shot_locks[post_takes[0].shot_id]:
+        await _take_note(bot, message, post_id, post_takes, note)
+
+
+def _why_not_retake(shot: Shot, episode_status: str, director: bool) -> str:
+    """Why this note cannot send the shot back for a retake now ('' if it can)."""
+    if shot.status in IN_FLIGHT:
+        return f"Shot {shot.number} is already queued or rendering."
+    if shot.status == "planned":
+        return f"Shot {shot.number} has no draft in review; /render shoots it."
+    if shot.status == "approved" and episode_status == "cutting":
+        return f"Shot {shot.number} is approved and the episode is being cut."
+    if shot.status == "approved" and not director:
+        return f"Shot {shot.number} is already approved; a director's note re-opens it."
+    return ""
+
+
+async def _take_note(
+    bot: ShowrunnerBot, message: discord.Message, post_id: int, post_takes: list[Take], note: str
+) -> None:
+    db = bot.runtime.db
     shot = plan.get_shot(db, post_takes[0].shot_id)
     episode = plan.get_episode(db, shot.episode_id)
     project = projects.get_project(db, episode.project_id)
     takes.set_note(db, post_id, note)
-    if shot.status in IN_FLIGHT:
-        await message.reply(
-            f"📝 Note stored. Shot {shot.number} is already being re-shot.", mention_author=False
-        )
+    director = is_director(message.author, project)
+    reason = _why_not_retake(shot, episode.status, director)
+    if reason:
+        await message.reply(f"📝 Note stored. {reason}", mention_author=False)
         return
     if shot.status != "retake":
         takes.request_retake(db, shot.id)
@@ -53,7 +77,7 @@ async def take_note(
         db=db,
         project_id=project.id,
         user_id=message.author.id,
-        is_director=is_director(message.author, project),
+        is_director=director,
     )
     fallback = ""
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -21,6 +22,7 @@ from pipeline.worker_client import LocalWorker, WorkerClient
 from storage.db import open_db
 
 log = logging.getLogger(__name__)
+CAPABILITY_CHECK_SECONDS = 30.0
 
 
 @dataclass
@@ -56,7 +58,13 @@ async def _chat_model(settings: Settings, stack: AsyncExitStack) -> tuple[BaseCh
     if settings.showrunner_agent_mode != "auto":
         log.info("agent mode %s (configured)", settings.showrunner_agent_mode)
         return model, settings.showrunner_agent_mode
-    return model, await detect_mode(model, default, **check_options)
+    try:
+        # a slow endpoint must not hold up start-up for timeout x retries
+        async with asyncio.timeout(CAPABILITY_CHECK_SECONDS):
+            return model, await detect_mode(model, default, **check_options)
+    except TimeoutError:
+        log.warning("agent mode %s: the capability check took too long", default)
+        return model, default
 
 
 @asynccontextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import random
@@ -17,7 +18,7 @@ from pipeline.references import encode_reference
 from pipeline.requests import RenderRequest
 from storage import jobs, plan, projects, takes
 from storage.errors import InvalidInput, InvalidState
-from storage.models import Job, Project, Render, Shot
+from storage.models import Character, Job, Project, Render, Shot
 
 log = logging.getLogger(__name__)
 RENDERABLE = {"planned", "retake"}
@@ -40,22 +41,27 @@ class EngineChoice:
 KEYFRAME_FIRST_ENGINES = {"video"}
 
 
+def keyframes_first(project: Project, choice: EngineChoice) -> bool:
+    """Whether this project's renders are stills for review (the engine must have a keyframe
+    model and make the clip in a second stage)."""
+    return (
+        project.review_mode == "keyframes"
+        and choice.engine in KEYFRAME_FIRST_ENGINES
+        and bool(choice.model)
+    )
+
+
 def render_payload(project: Project, shot: Shot, choice: EngineChoice, count: int) -> dict:
     """A render job's payload: engine, models, format and fresh seeds for count takes.
 
     In a project with keyframe-first review (and an engine with a keyframe model) the job
     renders stills only; the clip follows the approved still (queue_clip_from_keyframe).
     """
-    keyframes_first = (
-        project.review_mode == "keyframes"
-        and choice.engine in KEYFRAME_FIRST_ENGINES
-        and bool(choice.model)
-    )
     return {
         "engine": choice.engine,
         "model": choice.model,
         "video_model": choice.video_model,
-        "output": "keyframe" if keyframes_first else "clip",
+        "output": "keyframe" if keyframes_first(project, choice) else "clip",
         "seeds": [random.randrange(2**31) for _ in range(count)],
         "width": project.width,
         "height": project.height,
@@ -185,11 +191,9 @@ def build_prompt(db: sqlite_utils.Database, project_id: int, shot_id: int) -> st
     """Project style + the looks of the characters in the shot + the shot itself, in code."""
     project = projects.get_project(db, project_id)
     shot = plan.get_shot(db, shot_id)
-    looks = {c.name: c for c in plan.list_characters(db, project_id)}
     parts = [shot.prompt or shot.description]
-    for name in shot.characters:
-        character = looks.get(name)
-        if character and character.look:
+    for character in shot_cast(db, project_id, shot.characters):
+        if character.look:
             parts.append(f"{character.name}: {character.look}")
     if shot.camera:
         parts.append(f"{shot.camera} shot")
@@ -197,28 +201,35 @@ def build_prompt(db: sqlite_utils.Database, project_id: int, shot_id: int) -> st
     return ", ".join(part.strip() for part in parts if part.strip())[:1000]
 
 
-def shot_characters(
+def shot_cast(
     db: sqlite_utils.Database, project_id: int, names: tuple[str, ...]
-) -> tuple[tuple[str, ...], dict[str, int]]:
-    """The references (base64 PNGs, at most MAX_REFERENCES) and seeds of a shot's characters.
-
-    The seeds go on record with the request and its takes; they do not replace the take seeds,
-    so a retake still differs and every take re-renders from its own recorded seed.
-    """
+) -> list[Character]:
+    """The project's characters a shot names (names match whatever their case)."""
     known = {c.name.lower(): c for c in plan.list_characters(db, project_id)}
-    cast = [known[name.lower()] for name in names if name.lower() in known]
-    references = []
+    return [known[name.lower()] for name in names if name.lower() in known]
+
+
+def encode_references(cast: list[Character]) -> tuple[str, ...]:
+    """The cast's reference images as base64 PNGs (at most MAX_REFERENCES). Reads and resizes
+    image files: async callers run it in a thread."""
+    references: list[str] = []
     for character in cast:
         if character.reference_path and len(references) < MAX_REFERENCES:
             encoded = encode_reference(character.reference_path)
             if encoded is not None:  # a missing file must not block the render
                 references.append(encoded)
-    return tuple(references), {character.name: character.seed for character in cast}
+    return tuple(references)
 
 
 def build_render_request(
-    db: sqlite_utils.Database, job: Job, *, init_image: str = ""
+    db: sqlite_utils.Database,
+    job: Job,
+    *,
+    init_image: str = "",
+    references: tuple[str, ...] | None = None,
 ) -> RenderRequest:
+    """The worker request for a job. Character seeds go on record with it; they do not replace
+    the take seeds, so a retake still differs and each take re-renders from its own seed."""
     assert job.shot_id is not None
     shot = plan.get_shot(db, job.shot_id)
     episode = plan.get_episode(db, job.episode_id)
@@ -226,7 +237,10 @@ def build_render_request(
     scene_number = next(
         (s.number for s in plan.list_scenes(db, episode.id) if s.id == shot.scene_id), 0
     )
-    references, character_seeds = shot_characters(db, episode.project_id, shot.characters)
+    cast = shot_cast(db, episode.project_id, shot.characters)
+    if references is None:
+        references = encode_references(cast)
+    character_seeds = {character.name: character.seed for character in cast}
     return RenderRequest(
         job_id=job.id,
         engine=payload["engine"],
@@ -337,6 +351,13 @@ async def prepare_render_request(db: sqlite_utils.Database, job: Job) -> tuple[R
     """
     assert job.shot_id is not None
     shot = plan.get_shot(db, job.shot_id)
+    episode = plan.get_episode(db, job.episode_id)
+    cast = shot_cast(db, episode.project_id, shot.characters)
+    references = await asyncio.to_thread(encode_references, cast)
+
+    def request(init_image: str = "") -> RenderRequest:
+        return build_render_request(db, job, init_image=init_image, references=references)
+
     source_take_id = job.payload.get("source_take_id")
     if source_take_id is not None:
         keyframe = takes.get_take(db, int(source_take_id))
@@ -345,23 +366,23 @@ async def prepare_render_request(db: sqlite_utils.Database, job: Job) -> tuple[R
                 f"The approved keyframe of shot {shot.number} has lost its still: "
                 "/render the shot again."
             )
-        init_image = png_file_base64(keyframe.preview_path)
-        return build_render_request(db, job, init_image=init_image), ""
+        init_image = await asyncio.to_thread(png_file_base64, keyframe.preview_path)
+        return request(init_image), ""
     if not shot.continuous:
-        return build_render_request(db, job), ""
+        return request(), ""
     before = previous_shot(db, shot)
     if before is None:
         note = "continuous, but the first shot: starting fresh"
-        return build_render_request(db, job), note
+        return request(), note
     if before.approved_take_id is None:
         note = f"continuous, but shot {before.number} has no approved take yet: starting fresh"
-        return build_render_request(db, job), note
+        return request(), note
     media = takes.get_take(db, before.approved_take_id).media_path
     try:
         frame = await last_frame_png(media)
     except (FfmpegError, OSError) as error:
         log.warning("no last frame from %s: %s", media, error)
         note = f"continuous, but shot {before.number}'s take is unreadable: starting fresh"
-        return build_render_request(db, job), note
+        return request(), note
     init_image = base64.b64encode(frame).decode("ascii")
-    return build_render_request(db, job, init_image=init_image), ""
+    return request(init_image), ""

@@ -141,7 +141,8 @@ class SegmentCache:
         """The cached segment for key, or one made now by `make(partial_path)`."""
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
-            found = self.lookup(key)
+            # hashing a segment reads the whole file: off the event loop (the bot runs cuts)
+            found = await asyncio.to_thread(self.lookup, key)
             if found is not None:
                 self.reused += 1
                 return found
@@ -161,7 +162,10 @@ class SegmentCache:
         try:
             await make(partial)
             signature = stream_signature(await read_header(partial))
-            meta = {"bytes": partial.stat().st_size, "sha256": _sha256(partial)}
+            meta = {
+                "bytes": partial.stat().st_size,
+                "sha256": await asyncio.to_thread(_sha256, partial),
+            }
             partial_meta.write_text(json.dumps({**meta, "signature": signature}), "utf-8")
             # the sidecar goes last: a segment is complete only once its sidecar exists
             os.replace(partial, path)

@@ -87,7 +87,7 @@ async def store_music(
     final = folder / f"project{project_id}{suffix}"
     partial = folder / f".project{project_id}.partial-{secrets.token_hex(4)}{suffix}"
     try:
-        partial.write_bytes(data)
+        await asyncio.to_thread(partial.write_bytes, data)
         info = await probe_audio(partial)
         if info is None:
             raise InvalidInput(

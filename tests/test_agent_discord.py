@@ -243,3 +243,23 @@ async def test_a_retake_note_is_queued_even_when_the_model_is_down(tmp_path: Pat
         assert (
             db.execute("SELECT COUNT(*) FROM jobs WHERE shot_id = ?", [shot.id]).fetchone()[0] == 2
         )
+
+
+async def test_a_members_reply_to_an_approved_draft_is_stored_but_reopens_nothing(tmp_path: Path):
+    model = scripted(tool_call("write_episode_plan", {"plan": gong_gong_plan((1,))}), say("Ok."))
+    async with open_studio(tmp_path / "data") as world, running_bot(world, model):
+        draft, db = await draft_ready(world, model)
+        await world.emulator.wait_until(lambda: takes.takes_for_message(db, draft["id"]))
+        [take] = takes.takes_for_message(db, draft["id"])
+        await world.emulator.user_react(world.review, draft["id"], world.ana, "👍")
+        await world.emulator.wait_for_message(world.review, lambda m: "cutting it" in m["content"])
+        calls = model.calls
+        reply = await say_in(world, world.review, world.ben, "love it", reply_to=draft["id"])
+        assert "Note stored. Shot 1 is" in reply["content"] and "approved" in reply["content"]
+        shot = plan.get_shot(db, take.shot_id)
+        assert (shot.status, shot.approved_take_id) == ("approved", take.id)
+        assert takes.get_take(db, take.id).note == "love it"
+        assert (
+            db.execute("SELECT COUNT(*) FROM jobs WHERE shot_id = ?", [shot.id]).fetchone()[0] == 1
+        )
+        assert model.calls == calls  # the model was not asked to revise anything

@@ -119,7 +119,7 @@ async def test_a_director_sets_cards_credits_and_review_mode(studio: Studio) -> 
 
     assert not record.ephemeral
     text = await reply_text(record)
-    assert "review: keyframes" in text
+    assert "review: keyframes (this bot renders full clips: keyframe review needs" in text
     assert "title card 2.5 s, end card 3 s" in text
     assert "Written by 李星舟" in text
     assert "music: none" in text
@@ -189,8 +189,9 @@ async def test_a_music_upload_is_checked_stored_by_id_and_can_be_removed(
     text = await reply_text(record)
     assert "music: `Our Song (final!).mp3` (new) at volume 0.2" in text
     project = the_project(world)
-    stored = Path(project.music_path)
-    assert stored == world.settings.media_dir / "music" / f"project{project.id}.mp3"
+    # stored relative to the media folder, which is where the cut looks for it
+    assert project.music_path == f"music/project{project.id}.mp3"
+    stored = world.settings.media_dir / project.music_path
     assert stored.read_bytes() == song.read_bytes()
     assert music_files(world) == [stored.name]  # no partial file left
 

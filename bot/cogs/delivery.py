@@ -59,11 +59,17 @@ def approval_lines(
     db: sqlite_utils.Database, shots: Sequence[Shot], bot_id: int | None
 ) -> list[str]:
     return [
-        approval_line(shot, approvers(db, shot.approved_take_id, bot_id))
+        approval_line(shot, approvers(db, voted_take(db, shot.approved_take_id), bot_id))
         if shot.approved_take_id is not None
         else approval_line(shot, [])
         for shot in shots
     ]
+
+
+def voted_take(db: sqlite_utils.Database, take_id: int) -> int:
+    """The take the team voted on: a clip from an approved keyframe carries the keyframe's votes."""
+    take = takes.get_take(db, take_id)
+    return take.source_take_id or take.id
 
 
 def pack_lines(lines: Sequence[str], max_fields: int, limit: int = FIELD_LIMIT) -> list[str]:

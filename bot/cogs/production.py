@@ -15,7 +15,7 @@ from discord.ext import commands
 from bot import plan_gate
 from bot.formatting import clip
 from bot.permissions import require_director
-from pipeline.render_queue import queue_episode_render
+from pipeline.render_queue import EngineChoice, keyframes_first, queue_episode_render
 from pipeline.storyboard import draw_storyboard, load_storyboard
 from pipeline.uploads import check_music_upload, remove_music, store_music
 from storage import jobs, plan, projects
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def settings_text(project: Project, uploaded: str = "") -> str:
+def settings_text(project: Project, uploaded: str = "", engine: EngineChoice | None = None) -> str:
     """The settings in force, as the reply to /project settings."""
     role = f"<@&{project.director_role_id}>" if project.director_role_id else "not set"
     cards = [
@@ -41,11 +41,17 @@ def settings_text(project: Project, uploaded: str = "") -> str:
     else:
         music = "🎵 music: none"
     credits = f"`{clip(project.credits, 300)}`" if project.credits else "none"
+    review_note = ""
+    if project.review_mode == "keyframes" and engine and not keyframes_first(project, engine):
+        review_note = (
+            " (this bot renders full clips: keyframe review needs SHOWRUNNER_ENGINE=video "
+            "with a keyframe model in SHOWRUNNER_MODEL)"
+        )
     return "\n".join(
         [
             f"Settings of **{project.title}**:",
             f"• quorum {project.quorum}, director role {role}",
-            f"• review: {project.review_mode}",
+            f"• review: {project.review_mode}{review_note}",
             f"• cards: {', '.join(c for c in cards if c) or 'none'}",
             f"• credits: {credits}",
             f"• {music}",
@@ -149,11 +155,14 @@ class ProductionCog(commands.Cog):
             music_volume=music_volume,
         )
         if music_file is not None:
-            updated = projects.set_music(runtime.db, current.id, str(music_file))
+            # relative to the media folder, as the cut reads it (the data dir may be relative)
+            relative = music_file.resolve().relative_to(runtime.settings.media_dir.resolve())
+            updated = projects.set_music(runtime.db, current.id, str(relative))
         elif music_off:
             updated = projects.set_music(runtime.db, current.id, "")
             remove_music(runtime.settings.media_dir, current.id)
-        text = settings_text(updated, music.filename if music_file and music else "")
+        uploaded = music.filename if music_file and music else ""
+        text = settings_text(updated, uploaded, runtime.engine)
         if interaction.response.is_done():
             await interaction.followup.send(text)
         else:
@@ -189,10 +198,15 @@ class ProductionCog(commands.Cog):
             raise InvalidInput("There is no plan to render yet: describe the episode first.")
         if not episode.plan_accepted:
             # the plan gate: nothing renders before someone accepts this revision of the plan
+            since = (
+                f"The plan of episode {episode.number} changed since revision "
+                f"{episode.accepted_revision} was accepted (now revision {episode.plan_revision})."
+                if episode.accepted_revision
+                else f"Nobody has accepted the plan of episode {episode.number} "
+                f"(revision {episode.plan_revision}) yet."
+            )
             await interaction.response.send_message(
-                f"Nobody has accepted the plan of episode {episode.number} "
-                f"(revision {episode.plan_revision}) yet. Render it anyway? "
-                "That accepts the plan as it is now.",
+                f"{since} Render it anyway? That accepts the plan as it is now.",
                 view=plan_gate.render_confirm_view(episode),
             )
             return
