@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import shutil
@@ -95,7 +96,14 @@ async def run_ffmpeg_async(args: list[str], *, max_file_bytes: int | None = None
         stderr=asyncio.subprocess.PIPE,
         preexec_fn=preexec,
     )
-    _, stderr = await process.communicate()
+    try:
+        _, stderr = await process.communicate()
+    except asyncio.CancelledError:
+        # a cancelled cut (the bot stopping) must not leave ffmpeg writing in the background
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await asyncio.shield(process.wait())
+        raise
     returncode = process.returncode
     assert returncode is not None  # communicate() waited for the exit
     if returncode != 0:

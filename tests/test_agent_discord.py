@@ -263,3 +263,7 @@ async def test_a_members_reply_to_an_approved_draft_is_stored_but_reopens_nothin
             db.execute("SELECT COUNT(*) FROM jobs WHERE shot_id = ?", [shot.id]).fetchone()[0] == 1
         )
         assert model.calls == calls  # the model was not asked to revise anything
+        # the episode is still delivered, with the approved take
+        await world.emulator.wait_for_message(
+            world.delivery, lambda m: bool(m["attachments"]), timeout=120
+        )

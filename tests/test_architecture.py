@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,14 @@ OURS = set(ALLOWED)
 
 
 def imported_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
+    # CPython 3.11.7 bug: a finaliser run by the GC in the middle of ast.parse can make it
+    # raise "AST constructor recursion depth mismatch"; no GC while parsing
+    gc.collect()
+    gc.disable()
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    finally:
+        gc.enable()
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

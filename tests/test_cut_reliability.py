@@ -7,6 +7,7 @@ fail with EFBIG exactly where a full disk would fail them with ENOSPC.
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import signal
 import threading
@@ -308,3 +309,31 @@ async def test_scheduler_fails_a_cut_on_a_full_disk_and_says_why(
     failed = [e for e in events.pending_events(fresh_db) if e.kind == "job_failed"]
     assert len(failed) == 1
     assert not list((tmp_path / "media" / "episodes").glob("*partial*"))
+
+
+def ffmpeg_children() -> list[int]:
+    """Live (not zombie) ffmpeg processes whose parent is this test process."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            name = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and "ffmpeg" in name:
+            found.append(int(stat.parent.name))
+    return found
+
+
+async def test_a_cancelled_ffmpeg_run_kills_ffmpeg(tmp_path: Path) -> None:
+    endless = ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=24", "-t", "600"]
+    task = asyncio.create_task(run_ffmpeg_async([*endless, str(tmp_path / "long.mp4")]))
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if ffmpeg_children():
+            break
+    assert ffmpeg_children(), "ffmpeg never started"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert ffmpeg_children() == []
