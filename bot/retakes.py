@@ -98,7 +98,7 @@ async def _take_note(
         check_queue_limit(
             db, message.author.id, 1, bot.runtime.settings.showrunner_max_queued_per_user
         )
-        _, job = queue_shot_retake(
+        render, job = queue_shot_retake(
             db,
             shot.id,
             bot.runtime.engine,
@@ -119,3 +119,6 @@ async def _take_note(
         lines.append(fallback)
     for part in split_message("\n".join(lines)):
         await message.reply(part, mention_author=False)
+    # one status message per render request, edited by the status board as the retake renders
+    status = await message.channel.send(f"⏳ Retake of shot {shot.number}: queued")
+    jobs.set_render_message(db, render.id, status.id)

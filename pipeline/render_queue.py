@@ -271,9 +271,12 @@ def build_render_request(
 CLIP_PRIORITY = 2  # the team is waiting on an approved look: before first takes and retakes
 
 
-def queue_clip_from_keyframe(db: sqlite_utils.Database, take_id: int) -> Job | None:
+def queue_clip_from_keyframe(
+    db: sqlite_utils.Database, take_id: int, *, channel_id: int | None = None
+) -> Job | None:
     """Queue the clip of an approved keyframe take: its still as init_image, its seed, high
-    priority. None when that clip is already queued, rendering or rendered (idempotent)."""
+    priority. None when that clip is already queued, rendering or rendered (idempotent).
+    With channel_id the job gets a render of its own, for a status message in that channel."""
     take = takes.get_take(db, take_id)
     if take.kind != "keyframe" or take.status != "approved":
         raise InvalidInput(f"Take {take_id} is not an approved keyframe.")
@@ -291,15 +294,24 @@ def queue_clip_from_keyframe(db: sqlite_utils.Database, take_id: int) -> Job | N
         "seeds": [take.seed],
         "source_take_id": take.id,
     }
-    return jobs.enqueue_job(
-        db,
-        kind="render",
-        episode_id=keyframe_job.episode_id,
-        shot_id=take.shot_id,
-        payload=payload,
-        requester=keyframe_job.requester,
-        priority=CLIP_PRIORITY,
-    )
+    with db.atomic():
+        render = (
+            jobs.create_render(
+                db, keyframe_job.episode_id, channel_id=channel_id, requester=keyframe_job.requester
+            )
+            if channel_id is not None
+            else None
+        )
+        return jobs.enqueue_job(
+            db,
+            kind="render",
+            episode_id=keyframe_job.episode_id,
+            shot_id=take.shot_id,
+            render_id=render.id if render else None,
+            payload=payload,
+            requester=keyframe_job.requester,
+            priority=CLIP_PRIORITY,
+        )
 
 
 def queue_approved_keyframes(db: sqlite_utils.Database) -> list[Job]:

@@ -209,6 +209,12 @@ async def test_a_reply_to_a_draft_is_a_retake_note(tmp_path: Path):
         )
         assert "Retake of shot 1 queued (position" in reply["content"]
         assert f"New prompt: {revised}" in reply["content"]
+        # the retake's status message, edited in place by the status board until it is done
+        await world.emulator.wait_for_message(
+            world.review,
+            lambda m: m["content"].startswith("**Render") and "Shot 1: done" in m["content"],
+            timeout=60,
+        )
         [take] = takes.takes_for_message(db, draft["id"])
         assert take.note == "darker sky, he should look up" and take.status == "rejected"
         shot = plan.get_shot(db, take.shot_id)

@@ -339,6 +339,11 @@ async def test_discord_keyframe_vote_renders_the_clip_and_delivers(
             clip_post = await world.emulator.wait_for_message(
                 world.review, lambda m: "clip from the approved keyframe" in m["content"]
             )
+            # the clip's render has its own status message, edited by the status board
+            await world.emulator.wait_for_message(
+                world.review,
+                lambda m: m["content"].startswith("**Render") and "Shot 1: done" in m["content"],
+            )
         async with running_bot(world, scripted(say("unused"))):
             pass  # a restart finds nothing left to queue: the clip is rendered once
 

@@ -14,8 +14,8 @@ from bot import retakes
 from bot.cogs.delivery import DEFAULT_UPLOAD_LIMIT, UPLOAD_MARGIN
 from bot.formatting import clip, neutralise_mentions
 from pipeline.contact_sheet import contact_sheet_for_takes
-from pipeline.render_queue import queue_episode_cut
-from storage import plan, projects, takes
+from pipeline.render_queue import queue_clip_from_keyframe, queue_episode_cut
+from storage import jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
 from storage.models import Take
 
@@ -184,12 +184,18 @@ class ReviewCog(commands.Cog):
             )
             return
         if take.kind == "keyframe":
-            # keyframe-first review: the scheduler queues the clip from this still
+            # keyframe-first review: the clip from this still (the scheduler's sweep would queue
+            # it too, after a restart; queueing is idempotent)
+            job = queue_clip_from_keyframe(db, take.id, channel_id=take.channel_id)
+            self.bot.runtime.scheduler.wake()
             await channel.send(
                 f"✅ Shot {shot.number}: keyframe approved. Rendering the clip from it; "
                 "the clip becomes the shot's approved take."
             )
-            self.bot.runtime.scheduler.wake()
+            if job is not None and job.render_id is not None:
+                # the status board edits this message as the clip renders
+                status = await channel.send(f"⏳ Clip of shot {shot.number}: queued")
+                jobs.set_render_message(db, job.render_id, status.id)
             return
         await channel.send(f"✅ Shot {shot.number} approved.")
         try:
