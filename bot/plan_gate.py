@@ -21,7 +21,7 @@ import sqlite_utils
 from bot.formatting import clip, neutralise_mentions
 from bot.permissions import is_director
 from pipeline.storyboard import draw_storyboard, load_storyboard
-from storage import plan
+from storage import plan, projects
 from storage.errors import NotAllowed
 from storage.models import Episode, Project
 
@@ -37,6 +37,15 @@ def check_may_accept(member: discord.Member | discord.User, project: Project) ->
         raise NotAllowed(
             f"Only members with the <@&{project.director_role_id}> role can accept the plan."
         )
+
+
+def accept_by(
+    db: sqlite_utils.Database, member: discord.Member | discord.User, episode_id: int, revision: int
+) -> Episode:
+    """Record member's go-ahead for that revision of the episode's plan, if they may give it."""
+    episode = plan.get_episode(db, episode_id)
+    check_may_accept(member, projects.get_project(db, episode.project_id))
+    return plan.accept_plan(db, episode.id, revision, member.id)
 
 
 def _view(*buttons: discord.ui.Button) -> discord.ui.View:

@@ -118,10 +118,7 @@ class ConversationCog(commands.Cog):
             return
         db = self.bot.runtime.db
         try:
-            episode = plan.get_episode(db, int(match[1]))
-            project = projects.get_project(db, episode.project_id)
-            plan_gate.check_may_accept(interaction.user, project)
-            episode = plan.accept_plan(db, episode.id, int(match[2]), interaction.user.id)
+            episode = plan_gate.accept_by(db, interaction.user, int(match[1]), int(match[2]))
         except ShowrunnerError as error:
             await interaction.response.send_message(f"⚠️ {error}", ephemeral=True)
             return

@@ -254,10 +254,7 @@ class ProductionCog(commands.Cog):
             return
         db = self.bot.runtime.db
         try:
-            episode = plan.get_episode(db, int(match[1]))
-            project = projects.get_project(db, episode.project_id)
-            plan_gate.check_may_accept(interaction.user, project)
-            plan.accept_plan(db, episode.id, int(match[2]), interaction.user.id)
+            episode = plan_gate.accept_by(db, interaction.user, int(match[1]), int(match[2]))
             await self.queue_render(interaction, episode.id, update=True)
         except ShowrunnerError as error:
             await interaction.response.send_message(f"⚠️ {error}", ephemeral=True)
