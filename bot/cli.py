@@ -22,13 +22,19 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     produce_parser = commands.add_parser("produce", help="premise -> finished episode MP4")
     produce_parser.add_argument("premise")
-    produce_parser.add_argument("--engine", choices=["animatic", "diffusers"])
-    produce_parser.add_argument("--model", help="Hugging Face id or folder (diffusers engine)")
+    produce_parser.add_argument("--engine", choices=["animatic", "diffusers", "video"])
+    produce_parser.add_argument("--model", help="keyframe model: Hugging Face id or folder")
+    produce_parser.add_argument("--video-model", help="video engine's model: HF id or folder")
     produce_parser.add_argument("--data-dir", type=Path)
     commands.add_parser("bot", help="run the Discord bot (needs DISCORD_TOKEN)")
     commands.add_parser("worker", help="run the generation worker: showrunner worker --port N")
     tiny = commands.add_parser("make-tiny-model", help="write a tiny random diffusers pipeline")
     tiny.add_argument("directory", type=Path)
+    kind = tiny.add_mutually_exclusive_group()
+    kind.add_argument("--video", action="store_true", help="a tiny LTX image-to-video model")
+    kind.add_argument(
+        "--ip-adapter", action="store_true", help="give the keyframe model a tiny IP-Adapter"
+    )
     args = parser.parse_args(argv)
 
     from bot.settings import Settings
@@ -49,14 +55,23 @@ def main(argv: list[str] | None = None) -> None:
 
             asyncio.run(run_bot(settings))
         elif args.command == "make-tiny-model":
-            from pipeline.tiny_model import make_tiny_model
-
-            print(make_tiny_model(args.directory))
+            print(make_tiny(args))
     except ShowrunnerError as error:
         print(f"showrunner: {error}", file=sys.stderr)
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+
+
+def make_tiny(args: argparse.Namespace) -> Path:
+    from pipeline import tiny_model
+
+    if args.video:
+        return tiny_model.make_tiny_video_model(args.directory)
+    folder = tiny_model.make_tiny_model(args.directory)
+    if args.ip_adapter:
+        tiny_model.add_tiny_ip_adapter(folder)
+    return folder
 
 
 def run_produce(settings, args: argparse.Namespace) -> None:
@@ -68,6 +83,8 @@ def run_produce(settings, args: argparse.Namespace) -> None:
     if args.model:
         updates["showrunner_model"] = args.model
         updates.setdefault("showrunner_engine", "diffusers")
+    if args.video_model:
+        updates["showrunner_video_model"] = args.video_model
     if args.data_dir:
         updates["showrunner_data_dir"] = args.data_dir
     settings = settings.model_copy(update=updates)

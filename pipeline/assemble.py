@@ -227,8 +227,9 @@ def _bounded(jobs: Sequence[Awaitable[T]], limit: int) -> list[Awaitable[T]]:
 
 
 def _concat_listing(segments: Sequence[Segment]) -> str:
-    # the concat demuxer's quoting: inside '...', a quote is written '\''
-    quoted = (str(segment.path).replace("'", "'\\''") for segment in segments)
+    # the concat demuxer resolves relative paths against the listing's folder, not ours: absolute
+    # paths; its quoting: inside '...', a quote is written '\''
+    quoted = (str(segment.path.resolve()).replace("'", "'\\''") for segment in segments)
     return "ffconcat version 1.0\n" + "".join(f"file '{path}'\n" for path in quoted)
 
 

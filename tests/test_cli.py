@@ -110,3 +110,24 @@ def test_produce_on_the_embedded_llm_and_the_animatic_engine(tmp_path: Path) -> 
     )
     assert abs(info.duration - sum(shot.duration for shot in shots)) <= 0.5
     assert path.with_suffix(".srt").read_text().strip()
+
+
+def test_make_tiny_model_writes_video_and_ip_adapter_models(tmp_path: Path) -> None:
+    import json
+
+    for option, folder in (("--ip-adapter", "keyframe"), ("--video", "video")):
+        result = subprocess.run(
+            [sys.executable, "-m", "bot", "make-tiny-model", option, str(tmp_path / folder)],
+            env=clean_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().endswith(folder)
+    keyframe = json.loads((tmp_path / "keyframe" / "model_index.json").read_text())
+    video = json.loads((tmp_path / "video" / "model_index.json").read_text())
+    assert keyframe["_class_name"] == "StableDiffusionPipeline"
+    assert (tmp_path / "keyframe" / "ip_adapter" / "ip-adapter.safetensors").is_file()
+    assert video["_class_name"].startswith("LTX")

@@ -323,3 +323,17 @@ async def test_scheduler_cut_has_the_projects_cards_and_music(
     srt = out.with_suffix(".srt").read_text(encoding="utf-8")
     assert srt.startswith("1\n00:00:01,000 --> 00:00:02,000\nLine 0\n")
     assert os.path.getsize(out.with_suffix(".png")) > 0
+
+
+async def test_a_cut_with_relative_folders_works(
+    tmp_path: Path, shots: list[CutShot], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SHOWRUNNER_DATA_DIR defaults to the relative "data": the concat listing must still resolve
+    monkeypatch.chdir(tmp_path)
+    relative = [CutShot(s.media_path.relative_to(tmp_path), s.duration, s.dialogue) for s in shots]
+    cache = SegmentCache(Path("data/media/cache"))
+    out = Path("data/media/episodes/episode.mp4")
+
+    await cut_episode(relative, out, cache=cache, **SMALL)
+
+    assert frame_count(tmp_path / out) == 72
