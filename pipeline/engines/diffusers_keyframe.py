@@ -163,6 +163,26 @@ def _halvings(count: int) -> Iterator[int]:
         count = (count + 1) // 2
 
 
+def render_in_batches(
+    count: int, run: Callable[[int, int], list[Any]], device: str, what: str, failure: str
+) -> list[Any]:
+    """run(first, size) renders items first..first+size-1 in one pipeline call; all count items
+    go in one call, then in halved batches while the GPU runs out of memory. `failure` is the
+    message when even one at a time does not fit."""
+    for batch in _halvings(count):
+        items: list[Any] = []
+        try:
+            for first in range(0, count, batch):
+                items.extend(run(first, min(batch, count - first)))
+            return items
+        except torch.OutOfMemoryError:
+            log.warning("out of GPU memory with %d %s per batch", batch, what)
+        # out of the except block, so the error's traceback no longer holds its tensors
+        del items
+        _free_memory(device)
+    raise RenderOutOfMemory(failure)
+
+
 def _free_memory(device: str) -> None:
     # collect first: a dropped pipeline or a failed batch may sit in reference cycles
     gc.collect()
@@ -452,31 +472,27 @@ class DiffusersKeyframeEngine:
         GPU memory. Each seed has its own generator, so a take does not depend on its batch."""
         accepted = inspect.signature(pipe.__call__).parameters
         takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-        for batch in _halvings(len(seeds)):
-            images: list[Any] = []
-            try:
-                for first in range(0, len(seeds), batch):
-                    chunk = seeds[first : first + batch]
-                    call = {
-                        **options,
-                        "num_images_per_prompt": len(chunk),
-                        "generator": [self._generator(seed) for seed in chunk],
-                        "callback_on_step_end": progress.callback(first, len(chunk)),
-                    }
-                    # not every pipeline takes every option (Flux has no negative prompt)
-                    if not takes_any:
-                        call = {key: value for key, value in call.items() if key in accepted}
-                    images.extend(pipe(**call).images)
-                return images
-            except torch.OutOfMemoryError:
-                log.warning("out of GPU memory with %d takes per batch", batch)
-            # out of the except block, so the error's traceback no longer holds its tensors
-            del images
-            _free_memory(self.device)
-        raise RenderOutOfMemory(
+
+        def run(first: int, size: int) -> list[Any]:
+            call = {
+                **options,
+                "num_images_per_prompt": size,
+                "generator": [self._generator(seed) for seed in seeds[first : first + size]],
+                "callback_on_step_end": progress.callback(first, size),
+            }
+            # not every pipeline takes every option (Flux has no negative prompt)
+            if not takes_any:
+                call = {key: value for key, value in call.items() if key in accepted}
+            return list(pipe(**call).images)
+
+        return render_in_batches(
+            len(seeds),
+            run,
+            self.device,
+            "takes",
             f"out of GPU memory rendering 1 take of {options['width']}x{options['height']} "
             f"with {model}: use a smaller keyframe (keyframe_width, keyframe_height) "
-            "or set SHOWRUNNER_CPU_OFFLOAD=1 or SHOWRUNNER_VAE_TILING=1"
+            "or set SHOWRUNNER_CPU_OFFLOAD=1 or SHOWRUNNER_VAE_TILING=1",
         )
 
     def render(

@@ -43,9 +43,7 @@ from pipeline.engines import ProgressCallback, check_request_basics
 from pipeline.engines.diffusers_keyframe import (
     MAX_STEPS,
     DiffusersKeyframeEngine,
-    RenderOutOfMemory,
-    _free_memory,
-    _halvings,
+    render_in_batches,
 )
 from pipeline.ffmpeg import FfmpegError, _tail, ffmpeg_binary
 from pipeline.requests import RenderedTake, RenderRequest
@@ -350,33 +348,27 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
         if it runs out of GPU memory. Each seed has its own generator."""
         seeds = request.seeds
         steps = options["num_inference_steps"]
-        for batch in _halvings(len(seeds)):
-            videos: list[np.ndarray] = []
-            try:
-                for first in range(0, len(seeds), batch):
-                    chunk = seeds[first : first + batch]
-                    call = {
-                        **options,
-                        "num_videos_per_prompt": len(chunk),
-                        "generator": [self._generator(seed) for seed in chunk],
-                        "callback_on_step_end": self._step_callback(
-                            stages, steps, first, len(chunk), len(seeds)
-                        ),
-                    }
-                    if images is not None:
-                        # one conditioning image per video: the pipeline pairs image[i] with
-                        # generator[i]
-                        call["image"] = list(images[first : first + batch])
-                    videos.extend(np.asarray(pipe(**call).frames))
-                return videos
-            except torch.OutOfMemoryError:
-                log.warning("out of GPU memory with %d clips per batch", batch)
-            del videos
-            _free_memory(self.device)
-        raise RenderOutOfMemory(
+
+        def run(first: int, size: int) -> list[np.ndarray]:
+            call = {
+                **options,
+                "num_videos_per_prompt": size,
+                "generator": [self._generator(seed) for seed in seeds[first : first + size]],
+                "callback_on_step_end": self._step_callback(stages, steps, first, size, len(seeds)),
+            }
+            if images is not None:
+                # one conditioning image per video: the pipeline pairs image[i] with generator[i]
+                call["image"] = list(images[first : first + size])
+            return list(np.asarray(pipe(**call).frames))
+
+        return render_in_batches(
+            len(seeds),
+            run,
+            self.device,
+            "clips",
             f"out of GPU memory rendering 1 clip of {options['width']}x{options['height']}, "
             f"{options['num_frames']} frames with {request.video_model}: use a smaller "
-            "video_width/video_height or num_frames, or set SHOWRUNNER_CPU_OFFLOAD=1"
+            "video_width/video_height or num_frames, or set SHOWRUNNER_CPU_OFFLOAD=1",
         )
 
     @staticmethod
