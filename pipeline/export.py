@@ -7,6 +7,7 @@ file work can run in a thread while the bot's SQLite connection stays on the eve
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import secrets
@@ -17,6 +18,7 @@ from pathlib import Path
 import opentimelineio as otio
 import sqlite_utils
 
+from pipeline.segments import frame_bounds
 from pipeline.subtitles import srt_timestamp
 from storage import plan, projects, takes
 from storage.errors import InvalidState
@@ -116,17 +118,10 @@ def plan_export(db: sqlite_utils.Database, episode_id: int) -> ExportPlan:
 
 
 def frame_counts(durations: list[float], fps: int) -> list[int]:
-    """Whole frames per shot, rounded on the running total so the sum never drifts (the cut
-    times its shots the same way)."""
-    counts = []
-    start = 0
-    elapsed = 0.0
-    for duration in durations:
-        elapsed += duration
-        end = max(start + 1, round(elapsed * fps))
-        counts.append(end - start)
-        start = end
-    return counts
+    """Whole frames per shot, rounded on the running total so the sum never drifts: the cut's
+    own shot boundaries (segments.frame_bounds)."""
+    bounds = frame_bounds(durations, fps)
+    return [end - start for start, end in itertools.pairwise(bounds)]
 
 
 def build_timeline(export: ExportPlan, *, media_in_zip: bool) -> otio.schema.Timeline:

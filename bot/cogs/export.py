@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.cogs.delivery import UPLOAD_MARGIN
 from bot.formatting import clip
 from pipeline.export import ExportResult, plan_export, write_export
 from storage import plan, projects
@@ -20,7 +21,6 @@ from storage.models import Project
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
 
-UPLOAD_MARGIN = 64 * 1024  # the upload also carries the message JSON and multipart framing
 MIB = 1024 * 1024
 
 
