@@ -1,18 +1,19 @@
-"""Diffusers video engine: keyframe first, then a clip from it (LTX-Video image-to-video).
+"""Diffusers video engine: keyframe first, then a clip from it (image-to-video).
 
 Per request (one batched pipeline call for all seeds, halved on CUDA out-of-memory):
   output="keyframe"            stills only, by the keyframe engine (keyframe-first review)
   init_image given             image-to-video from that image (an approved keyframe, or the
                                previous shot's last frame for continuity), no keyframe stage
   model (keyframe model) given keyframes with the keyframe engine, then image-to-video from each
-  neither                      plain text-to-video (LTXPipeline)
+  neither                      plain text-to-video
 
-The pipeline renders num_frames = 8k+1 frames (extra["num_frames"], else the fewest that cover
-duration x fps, at most DEFAULT_MAX_FRAMES). When that is fewer than the clip needs, the frames
-are resampled in time (spread evenly over the duration, each shown a little longer), never a
-held last frame. It renders at extra["video_width"] x extra["video_height"] (multiples of 32),
-else at the request's aspect with the long side at most DEFAULT_LONG_SIDE; ffmpeg then scales
-(cover + centre crop) to the request's size.
+The video model's family (video_families.py: LTX-Video, ...) sets the rules below. The
+pipeline renders num_frames = mk+1 frames (extra["num_frames"], else the fewest that cover
+duration x fps, at most the family's default). When that is fewer than the clip needs, the
+frames are resampled in time (spread evenly over the duration, each shown a little longer),
+never a held last frame. It renders at extra["video_width"] x extra["video_height"] (multiples
+of the family's size step), else at the request's aspect with the long side at most the
+family's default; ffmpeg then scales (cover + centre crop) to the request's size.
 
 Worker side only: imports torch and diffusers. Memory settings as in diffusers_keyframe; the
 SHOWRUNNER_MAX_MODELS bound applies to keyframe and video pipelines separately, and on CUDA the
@@ -36,14 +37,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from diffusers import DiffusionPipeline, LTXImageToVideoPipeline, LTXPipeline
+from diffusers import DiffusionPipeline
 from PIL import Image, UnidentifiedImageError
 
 from pipeline.engines import ProgressCallback, check_request_basics
 from pipeline.engines.diffusers_keyframe import (
     MAX_STEPS,
     DiffusersKeyframeEngine,
+    decode_references,
     render_in_batches,
+)
+from pipeline.engines.video_families import (
+    LOOSEST,
+    VideoFamily,
+    family_named,
+    family_on_disk,
 )
 from pipeline.ffmpeg import FfmpegError, _tail, ffmpeg_binary
 from pipeline.requests import RenderedTake, RenderRequest
@@ -52,23 +60,11 @@ log = logging.getLogger(__name__)
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
 OUTPUTS = ("keyframe", "clip")
-# LTX-Video: the VAE compresses 32x in space and 8x in time
-SIZE_MULTIPLE = 32
-FRAME_MULTIPLE = 8
-MIN_FRAMES, MAX_FRAMES = 9, 257
-DEFAULT_MAX_FRAMES = 121
 MAX_SIDE = 2048
-DEFAULT_LONG_SIDE = 768
 MAX_INIT_IMAGE_SIDE = 4096
 # progress bar shares: keyframes, then denoising the clips, then encoding
 _KEYFRAME_SHARE = 0.3
 _ENCODE_SHARE = 0.1
-
-# a loaded pipeline class -> (text-to-video class, image-to-video class) sharing its components
-_FAMILIES: dict[str, tuple[type, type]] = {
-    "LTXPipeline": (LTXPipeline, LTXImageToVideoPipeline),
-    "LTXImageToVideoPipeline": (LTXPipeline, LTXImageToVideoPipeline),
-}
 
 
 def decode_image(data: str, label: str = "init_image") -> Image.Image:
@@ -102,28 +98,55 @@ def frames_needed(request: RenderRequest) -> int:
     return round(request.duration * request.fps)
 
 
-def video_frames(request: RenderRequest) -> int:
-    """Frames the pipeline renders: extra["num_frames"], else the fewest 8k+1 covering the clip."""
+def video_frames(request: RenderRequest, family: VideoFamily) -> int:
+    """Frames the pipeline renders: extra["num_frames"], else the fewest mk+1 covering the clip."""
     if "num_frames" in request.extra:
         return int(request.extra["num_frames"])
-    needed = frames_needed(request)
-    count = FRAME_MULTIPLE * math.ceil(max(needed - 1, 0) / FRAME_MULTIPLE) + 1
-    return max(MIN_FRAMES, min(count, DEFAULT_MAX_FRAMES))
+    step = family.frame_multiple
+    count = step * math.ceil(max(frames_needed(request) - 1, 0) / step) + 1
+    return max(family.min_frames, min(count, family.default_max_frames))
 
 
-def video_size(request: RenderRequest) -> tuple[int, int]:
+def video_size(request: RenderRequest, family: VideoFamily) -> tuple[int, int]:
     """(width, height) the pipeline renders: extra["video_width"/"video_height"], else the
-    request's aspect with its long side at most DEFAULT_LONG_SIDE, in multiples of 32."""
+    request's aspect with its long side at most the family's default, in its size steps."""
     width = request.extra.get("video_width")
     height = request.extra.get("video_height")
     if width and height:
         return int(width), int(height)
-    scale = min(1.0, DEFAULT_LONG_SIDE / max(request.width, request.height))
+    scale = min(1.0, family.default_long_side / max(request.width, request.height))
+    step = family.size_multiple
 
     def snap(value: float) -> int:
-        return max(SIZE_MULTIPLE, round(value * scale / SIZE_MULTIPLE) * SIZE_MULTIPLE)
+        return max(step, round(value * scale / step) * step)
 
     return snap(request.width), snap(request.height)
+
+
+def check_video_shape(request: RenderRequest, family: VideoFamily) -> None:
+    """extra's video_width/video_height/num_frames against the family's rules."""
+    step = family.size_multiple
+    for key in ("video_width", "video_height"):
+        value = request.extra.get(key)
+        if value is not None and not (
+            _whole(value) and step <= value <= MAX_SIDE and value % step == 0
+        ):
+            raise ValueError(
+                f"{key} {value!r} must be a multiple of {step} from {step} to {MAX_SIDE} "
+                f"({family.label})"
+            )
+    if ("video_width" in request.extra) != ("video_height" in request.extra):
+        raise ValueError("give video_width and video_height together, or neither")
+    frames = request.extra.get("num_frames")
+    if frames is not None and not (
+        _whole(frames)
+        and family.min_frames <= frames <= family.max_frames
+        and (frames - 1) % family.frame_multiple == 0
+    ):
+        raise ValueError(
+            f"num_frames {frames!r} must be {family.frame_multiple}k+1 from {family.min_frames} "
+            f"to {family.max_frames} ({family.label})"
+        )
 
 
 def encode_clip(
@@ -204,7 +227,7 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
         super().__init__(device=device)
         self.keyframes = DiffusersKeyframeEngine(device=device)
         if device.startswith("cuda") and not os.environ.get("SHOWRUNNER_DTYPE", "").strip():
-            # the diffusers docs recommend bfloat16 for every LTX-Video checkpoint
+            # the diffusers docs recommend bfloat16 for the LTX-Video, Wan and CogVideoX models
             self.memory = replace(self.memory, dtype=torch.bfloat16)
 
     def check_inputs(self, request: RenderRequest) -> None:
@@ -221,28 +244,12 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
             )
         if request.model.strip():
             self.keyframes.check_inputs(request)
+        family = LOOSEST
         if request.output == "clip":
             check_model_name(request.video_model, "video_model")
-        for key in ("video_width", "video_height"):
-            value = request.extra.get(key)
-            if value is not None and not (
-                _whole(value) and SIZE_MULTIPLE <= value <= MAX_SIDE and value % SIZE_MULTIPLE == 0
-            ):
-                raise ValueError(
-                    f"{key} {value!r} must be a multiple of {SIZE_MULTIPLE} "
-                    f"from {SIZE_MULTIPLE} to {MAX_SIDE} (LTX-Video)"
-                )
-        if ("video_width" in request.extra) != ("video_height" in request.extra):
-            raise ValueError("give video_width and video_height together, or neither")
-        frames = request.extra.get("num_frames")
-        if frames is not None and not (
-            _whole(frames)
-            and MIN_FRAMES <= frames <= MAX_FRAMES
-            and (frames - 1) % FRAME_MULTIPLE == 0
-        ):
-            raise ValueError(
-                f"num_frames {frames!r} must be 8k+1 from {MIN_FRAMES} to {MAX_FRAMES} (LTX-Video)"
-            )
+            # a local folder's family is known now; a hub id's once it is loaded (render checks)
+            family = family_on_disk(request.video_model) or LOOSEST
+        check_video_shape(request, family)
         if request.init_image:
             decode_image(request.init_image)
 
@@ -250,12 +257,9 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
         return [*self.keyframes.loaded_models(), *super().loaded_models()]
 
     def _load(self, model: str) -> Any:
+        family_on_disk(model)  # refuse a folder of another kind before loading it
         pipe = DiffusionPipeline.from_pretrained(model, dtype=self.memory.dtype)
-        if type(pipe).__name__ not in _FAMILIES:
-            raise ValueError(
-                f"video_model {model!r} is a {type(pipe).__name__}; the video engine renders "
-                f"with {', '.join(_FAMILIES)}"
-            )
+        family_named(type(pipe).__name__, model)
         self._place(pipe)
         if self.memory.vae_tiling:
             pipe.vae.enable_tiling()
@@ -263,12 +267,14 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
         log.info("loaded video model %s (%s on %s)", model, self.memory.dtype, self.device)
         return pipe
 
+    def video_family(self, model: str) -> VideoFamily:
+        return family_named(type(self.pipeline(model)).__name__, model)
+
     def video_pipeline(self, model: str, from_image: bool) -> Any:
         """The image-to-video (from_image) or text-to-video pipeline of model; both share the
         loaded components. render() gets video pipelines only from here: tests may wrap it."""
         pipe = self.pipeline(model)
-        text_class, image_class = _FAMILIES[type(pipe).__name__]
-        wanted = image_class if from_image else text_class
+        wanted = self.video_family(model).pipeline_class(from_image)
         return pipe if isinstance(pipe, wanted) else wanted.from_pipe(pipe)
 
     def render(
@@ -294,25 +300,33 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
             notes = [dict(take.parameters) for take in keyframe_takes]
             images = [Image.open(path).convert("RGB") for path in stills]
 
+        family = self.video_family(request.video_model)
+        check_video_shape(request, family)  # a hub model's family is first known here
         pipe = self.video_pipeline(request.video_model, from_image=images is not None)
-        width, height = video_size(request)
+        width, height = video_size(request, family)
         options: dict[str, Any] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt or None,
             "width": width,
             "height": height,
-            "num_frames": video_frames(request),
-            "frame_rate": request.fps,
+            "num_frames": video_frames(request, family),
             "num_inference_steps": request.steps,
             "output_type": "np",
         }
+        if family.takes_frame_rate:
+            options["frame_rate"] = request.fps
         if "guidance_scale" in request.extra:
             options["guidance_scale"] = float(request.extra["guidance_scale"])
-        if request.reference_images and not stills:
+        references: list[Image.Image] = []
+        if request.reference_images and family.takes_references:
+            references = decode_references(request.reference_images)
             for note in notes:
-                note["references_unused"] = "the video model takes no reference images"
+                note["references"] = len(references)
+        elif request.reference_images and not stills:
+            for note in notes:
+                note["references_unused"] = f"{family.label} takes no reference images"
         stages.report("clip", 0.0)
-        videos = self._clips(request, pipe, options, images, stages)
+        videos = self._clips(request, pipe, family, options, images, references, stages)
 
         takes = []
         for number, (seed, frames) in enumerate(zip(request.seeds, videos, strict=True), start=1):
@@ -340,8 +354,10 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
         self,
         request: RenderRequest,
         pipe: Any,
+        family: VideoFamily,
         options: dict[str, Any],
         images: Sequence[Image.Image] | None,
+        references: Sequence[Image.Image],
         stages: _Stages,
     ) -> list[np.ndarray]:
         """One clip (frames, h, w, 3) per seed, in seed order: one batched call, smaller ones
@@ -355,10 +371,10 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
                 "num_videos_per_prompt": size,
                 "generator": [self._generator(seed) for seed in seeds[first : first + size]],
                 "callback_on_step_end": self._step_callback(stages, steps, first, size, len(seeds)),
+                **family.conditioning(
+                    None if images is None else images[first : first + size], references
+                ),
             }
-            if images is not None:
-                # one conditioning image per video: the pipeline pairs image[i] with generator[i]
-                call["image"] = list(images[first : first + size])
             return list(np.asarray(pipe(**call).frames))
 
         return render_in_batches(
