@@ -22,6 +22,7 @@ from pipeline.engines import create_engine, no_progress
 from pipeline.ffmpeg import run_ffmpeg
 from pipeline.requests import RenderRequest
 from storage import plan, projects, takes
+from storage.db import open_db
 from tests.discord_emulator import DiscordEmulator
 from tests.fakes import say, scripted
 from tests.test_discord_bot import Studio, open_studio, running_bot
@@ -164,6 +165,11 @@ async def test_a_post_with_several_takes_leads_with_the_sheet(tmp_path: Path) ->
         assert sheet.size == (3 * CELL_WIDTH + 4 * GAP, CELL_HEIGHT + 2 * GAP)
     assert list(world.emulator.message(post["id"])["reactions"]) == ["1️⃣", "2️⃣", "3️⃣", "👎", "🔁"]
     assert "not attached" not in post["content"]
+    ids = [
+        take.id
+        for take in takes.takes_for_message(open_db(world.settings.database_path), post["id"])
+    ]
+    assert f"Take ids: 1️⃣ {ids[0]} · 2️⃣ {ids[1]} · 3️⃣ {ids[2]}" in post["content"]
 
 
 @pytest.fixture(scope="module")

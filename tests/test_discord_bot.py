@@ -260,6 +260,8 @@ async def test_votes_cast_while_the_bot_is_down_are_counted_once_on_restart(stud
     db = open_db(world.settings.database_path)
     for draft in (first, second):
         take = takes.takes_for_message(db, draft["id"])[0]
+        # the post names its take, for /character reference take:
+        assert f"Take id: {take.id}" in draft["content"]
         assert takes.get_take(db, take.id).status == "approved"
         votes = db.execute(
             "SELECT user_id, emoji FROM votes WHERE take_id = ?", [take.id]

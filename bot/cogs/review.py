@@ -87,6 +87,12 @@ class ReviewCog(commands.Cog):
         else:
             lines.append("Vote 👍 / 👎, or 🔁 for a retake.")
         shown = shot_takes[: len(NUMBERS)]
+        # ids let a take's picture become a character's reference (/character reference take:)
+        if len(shown) > 1:
+            ids = " · ".join(f"{NUMBERS[i]} {take.id}" for i, take in enumerate(shown))
+            lines.append(f"Take ids: {ids}")
+        else:
+            lines.append(f"Take id: {shown[0].id}")
         sheet = None
         if len(shown) > 1:
             sheet_path = self.bot.runtime.settings.media_dir / "sheets" / f"shot{shot.id}.png"
