@@ -114,7 +114,9 @@ async def open_runtime(
             settings=settings,
             db=db,
             session=session,
-            scheduler=Scheduler(db, workers, settings.media_dir),
+            scheduler=Scheduler(
+                db, workers, settings.media_dir, segment_cache_bytes=settings.cut_cache_bytes
+            ),
             director=Director(chat_model, mode, compact_plans=compact),
             engine=engine,
         )

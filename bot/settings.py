@@ -46,6 +46,8 @@ class Settings(BaseSettings):
 
     # Files
     showrunner_data_dir: Path = Path("data")
+    # normalised shots kept for fast re-cuts (media/cache), least recently used deleted beyond it
+    showrunner_cut_cache_mib: float = Field(default=4096, ge=0)
     ffmpeg_binary: str = ""
     showrunner_log_level: str = "INFO"
 
@@ -63,6 +65,10 @@ class Settings(BaseSettings):
     @property
     def max_draft_bytes(self) -> int:
         return int(self.showrunner_max_draft_mib * 1024 * 1024)
+
+    @property
+    def cut_cache_bytes(self) -> int:
+        return int(self.showrunner_cut_cache_mib * 1024 * 1024)
 
     @property
     def media_dir(self) -> Path:

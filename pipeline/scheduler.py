@@ -49,6 +49,7 @@ class Scheduler:
         workers: list[WorkerClient],
         media_dir: Path,
         listener: JobListener | None = None,
+        segment_cache_bytes: int | None = None,
     ) -> None:
         self.db = db
         self.workers = workers
@@ -66,7 +67,7 @@ class Scheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._renders: dict[str, asyncio.Task[Any]] = {}  # job id -> the task following it
         # approved takes are normalised for the cut while no cut runs (see _prewarm)
-        self.segments = SegmentCache(media_dir / "cache")
+        self.segments = SegmentCache(media_dir / "cache", max_bytes=segment_cache_bytes)
         self._warming: asyncio.Task[None] | None = None
         self._warmed: set[tuple[object, ...]] = set()
 
@@ -391,6 +392,8 @@ class Scheduler:
                 plan.set_cut_path(self.db, episode.id, str(out))
                 jobs.finish_job(self.db, job.id)
                 events.emit(self.db, "episode_cut", episode_id=episode.id, path=str(out))
+            # after the cut, so its own segments are the most recently used
+            await asyncio.to_thread(self.segments.prune)
         except (AssembleError, FfmpegError, OSError, ShowrunnerError) as error:
             log.warning("cut job %s failed: %s", job.id, error)
             self._cut_failed(job, str(error))

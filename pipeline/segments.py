@@ -12,6 +12,8 @@ Segments live in a cache folder under names that hash everything they are made f
 file's path, size and mtime, the frames, the dialogue, the format, the font, the encoder
 settings), so a changed take or line makes a new segment. A sidecar JSON with the segment's size
 and SHA-256 is written after the segment itself: a segment without a valid sidecar is rebuilt.
+The cache keeps at most max_bytes: prune() deletes the least recently used segments beyond it
+(a deleted segment is only re-encoded when a cut needs it again).
 """
 
 from __future__ import annotations
@@ -105,9 +107,10 @@ def audio_samples(frames: int, fps: int) -> int:
 class SegmentCache:
     """Segments under `root`, made at most `parallel` at a time, each key made once."""
 
-    def __init__(self, root: Path, parallel: int = 2) -> None:
+    def __init__(self, root: Path, parallel: int = 2, max_bytes: int | None = None) -> None:
         self.root = Path(root)
         self.parallel = parallel
+        self.max_bytes = max_bytes
         self._slots: asyncio.Semaphore | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self.encoded = 0  # segments made by this cache object
@@ -126,6 +129,7 @@ class SegmentCache:
         try:
             meta = json.loads(sidecar.read_text(encoding="utf-8"))
             if path.stat().st_size == meta["bytes"] and _sha256(path) == meta["sha256"]:
+                os.utime(sidecar)  # the sidecar's mtime is the segment's last use (see prune)
                 return Segment(path, meta["signature"])
         except FileNotFoundError:
             if not path.exists():
@@ -152,6 +156,32 @@ class SegmentCache:
                 segment = await self._make(key, make)
             self.encoded += 1
             return segment
+
+    def prune(self) -> int:
+        """Delete the least recently used complete segments until the cache holds at most
+        max_bytes; the number deleted. Partial files (a segment being made) are left alone."""
+        if self.max_bytes is None or not self.root.is_dir():
+            return 0
+        entries = []
+        for sidecar in self.root.glob("[!.]*.json"):
+            segment = sidecar.with_suffix(".mov")
+            try:
+                entries.append((sidecar.stat().st_mtime, segment.stat().st_size, segment))
+            except FileNotFoundError:
+                continue  # deleted meanwhile, or a sidecar without its segment (rebuilt on use)
+        total = sum(size for _, size, _ in entries)
+        deleted = 0
+        for _, size, segment in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            # sidecar first: a segment without its sidecar is never used
+            segment.with_suffix(".json").unlink(missing_ok=True)
+            segment.unlink(missing_ok=True)
+            total -= size
+            deleted += 1
+        if deleted:
+            log.info("segment cache: %d least recently used segments deleted", deleted)
+        return deleted
 
     async def _make(self, key: str, make: Callable[[Path], Awaitable[None]]) -> Segment:
         self.root.mkdir(parents=True, exist_ok=True)

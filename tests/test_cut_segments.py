@@ -290,6 +290,49 @@ async def test_scheduler_prepares_approved_takes_so_the_cut_only_joins(
     assert episode.cut_path and frame_count(Path(episode.cut_path)) == 72
 
 
+async def test_after_a_cut_the_least_recently_used_segments_beyond_the_bound_are_deleted(
+    fresh_db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    media = tmp_path / "media"
+    episode_id = approved_episode(fresh_db, media)
+    # a segment of a take no episode uses any more, last used a day ago
+    stale = await prepare_segment(
+        SegmentCache(media / "cache"),
+        make_take(media / "old.mp4"),
+        24,
+        "an old line",
+        VideoFormat(180, 320, 24),
+    )
+    day_ago = stale.path.stat().st_mtime - 86400
+    os.utime(stale.path.with_suffix(".json"), (day_ago, day_ago))
+    scheduler = Scheduler(fresh_db, [], media, segment_cache_bytes=10**9)
+    running = asyncio.create_task(scheduler.run())
+    async with asyncio.timeout(60):
+        while len(list((media / "cache").glob("*.json"))) < 4:
+            await asyncio.sleep(0.1)
+    scheduler.stop()
+    await running
+    episode_segments = [path for path in segments_on_disk(scheduler.segments) if path != stale.path]
+    assert len(episode_segments) == 3
+    # room for this episode's segments only
+    scheduler.segments.max_bytes = sum(path.stat().st_size for path in episode_segments)
+
+    cut = queue_episode_cut(fresh_db, episode_id)
+    assert cut is not None
+    await run_until_idle(scheduler, timeout=60)
+
+    assert jobs.get_job(fresh_db, cut.id).status == "done"
+    assert not stale.path.exists() and not stale.path.with_suffix(".json").exists()
+    assert sorted(segments_on_disk(scheduler.segments)) == sorted(episode_segments)
+    # what is left is what the next cut needs: it encodes nothing
+    again = queue_episode_cut(fresh_db, episode_id)
+    assert again is not None
+    encoded = scheduler.segments.encoded
+    await run_until_idle(scheduler, timeout=60)
+    assert jobs.get_job(fresh_db, again.id).status == "done"
+    assert scheduler.segments.encoded == encoded
+
+
 async def test_scheduler_cut_has_the_projects_cards_and_music(
     fresh_db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
