@@ -7,6 +7,8 @@ API (JSON; errors are {"error": message}):
   GET  /v1/jobs/{id}/media/{n}  a file it produced
   DELETE /v1/jobs/{id}          cancel it: a queued job at once, a running one at its next step
                                 (it reports 'cancelled' once its render has really stopped)
+                                (404 for an id not seen yet, whose next submit then ends
+                                'cancelled' unrendered: the cancel overtook the submit)
   GET  /v1/health               device, loaded engines, what it is doing
 
 With SHOWRUNNER_WORKER_TOKEN set, every call needs "Authorization: Bearer <token>".
@@ -40,6 +42,8 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024
 TERMINAL = {"done", "failed", "cancelled"}
 # finished jobs (and their media) kept for clients that come back late; older ones are dropped
 MAX_FINISHED_JOBS = 200
+# ids cancelled before their submit arrived (a cancel racing the submit), newest kept
+MAX_EARLY_CANCELS = 1000
 
 
 @dataclass
@@ -90,6 +94,9 @@ class WorkerService:
         self.device = device
         self.token = token
         self.jobs: dict[str, WorkerJob] = {}
+        # a DELETE can overtake its job's POST (the client cancelled while submitting): the
+        # submit that follows then ends cancelled instead of rendering a job nobody follows
+        self.cancelled_early: dict[str, None] = {}
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.engines: dict[str, Any] = {}
         self._engine_lock = asyncio.Lock()
@@ -163,6 +170,11 @@ class WorkerService:
             return _error(400, str(error))
         job = WorkerJob(render)
         self.jobs[render.job_id] = job
+        if render.job_id in self.cancelled_early:
+            del self.cancelled_early[render.job_id]  # a later submit of the id runs again
+            job.status = "cancelled"
+            log.info("job %s was cancelled before it arrived: not rendered", render.job_id)
+            return web.json_response(job.state())
         await self.queue.put(render.job_id)
         return web.json_response(job.state(), status=202)
 
@@ -177,6 +189,9 @@ class WorkerService:
     async def cancel(self, request: web.Request) -> web.Response:
         job = self._job_or_404(request)
         if isinstance(job, web.Response):
+            self.cancelled_early[request.match_info["id"]] = None
+            while len(self.cancelled_early) > MAX_EARLY_CANCELS:
+                del self.cancelled_early[next(iter(self.cancelled_early))]
             return job
         job.cancel_requested.set()
         if job.status == "queued":

@@ -201,6 +201,29 @@ async def test_a_worker_with_a_token_refuses_calls_without_it(tmp_path):
         await local.stop()
 
 
+async def test_a_cancel_that_overtakes_its_submit_stops_the_job_before_it_renders(tmp_path):
+    from aiohttp.test_utils import TestServer
+
+    import pipeline.worker as worker_module
+
+    service = worker_module.WorkerService(tmp_path / "worker-media")
+    server = TestServer(service.app())
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            worker = WorkerClient(str(server.make_url("")).rstrip("/"), session)
+            await worker.cancel("job1")  # the bot cancelled while its submit was on the way
+            accepted = await worker.submit(request("job1", seeds=(1,)))
+            assert accepted["status"] == "cancelled"
+            assert [s["status"] async for s in worker.follow("job1")] == ["cancelled"]
+            assert not (tmp_path / "worker-media" / "job1").exists()  # nothing rendered
+            # only that one submit is cancelled: the id can be submitted again and runs
+            await worker.submit(request("job1", seeds=(1,)))
+            assert [s async for s in worker.follow("job1")][-1]["status"] == "done"
+    finally:
+        await server.close()
+
+
 async def test_a_worker_forgets_its_oldest_finished_jobs_and_their_media(tmp_path, monkeypatch):
     from aiohttp.test_utils import TestServer
 
