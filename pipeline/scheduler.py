@@ -60,6 +60,8 @@ class Scheduler:
         # leaves the dict when it answers a health check or takes a job again
         self._cooldown: dict[str, float] = {}
         self._reattach: dict[str, str] = {}  # recovered job id -> the worker that may have it
+        # worker -> the models of the last job it rendered: what its pipeline cache holds warm
+        self._warm: dict[str, tuple[str, ...]] = {}
         self._cutting = False
         self._wake = asyncio.Event()
         self.settled = asyncio.Event()  # set whenever a job task ends
@@ -150,6 +152,7 @@ class Scheduler:
         # job cannot take that worker and leave the recovered one to be rendered twice
         queued = jobs.jobs_with_status(self.db, "queued")
         queued.sort(key=lambda job: job.id not in self._reattach)
+        wanted = {models_of(job) for job in queued if job.kind != "assemble"}
         for job in queued:
             if job.kind == "assemble":
                 if self._cutting:
@@ -157,7 +160,7 @@ class Scheduler:
                 self._cutting = True
                 self._spawn(self._run_cut(job))
             else:
-                worker = self._free_worker(self._reattach.get(job.id))
+                worker = self._free_worker(self._reattach.get(job.id), models_of(job), wanted)
                 if worker is None:
                     waiting = True
                     continue
@@ -168,8 +171,15 @@ class Scheduler:
             self._probe_suspects()
         self._prewarm()
 
-    def _free_worker(self, preferred: str | None = None) -> WorkerClient | None:
-        """A free worker: `preferred` if it is free, else the first free one in order."""
+    def _free_worker(
+        self,
+        preferred: str | None = None,
+        models: tuple[str, ...] = (),
+        wanted: set[tuple[str, ...]] | None = None,
+    ) -> WorkerClient | None:
+        """A free worker: `preferred` if it is free, else one with the job's models warm, else
+        one whose warm models no queued job wants (loading evicts them), else the first free
+        one in order."""
         now = time.monotonic()
         # Suspects get no job while some worker is trusted: a dead or broken worker fails at
         # once and would otherwise burn the attempts of every queued job; a health check
@@ -183,8 +193,13 @@ class Scheduler:
             and self._cooldown.get(worker.base_url, 0) <= now
             and not (trusted_left and worker.base_url in self._cooldown)
         ]
-        chosen = next((worker for worker in free if worker.base_url == preferred), None)
-        return chosen or next(iter(free), None)
+        wanted = wanted or set()
+
+        def rank(worker: WorkerClient) -> tuple[bool, bool, bool]:
+            warm = self._warm.get(worker.base_url)
+            return (worker.base_url != preferred, warm != models, warm in wanted)
+
+        return min(free, key=rank, default=None)
 
     def _suspect(self, worker: WorkerClient, cooldown: float) -> None:
         self._cooldown[worker.base_url] = time.monotonic() + cooldown
@@ -256,6 +271,7 @@ class Scheduler:
                     self._notify(job.id)
             if final.get("status") != "done":
                 raise WorkerError(final.get("error") or f"job ended as {final.get('status')}")
+            self._warm[worker.base_url] = models_of(job)
             await self._record_takes(job, worker, request.engine, request.model, final, note)
         except WORKER_GONE:
             # give an unreachable worker a rest instead of burning every attempt at once
@@ -454,6 +470,13 @@ class Scheduler:
             after = jobs.fail_job(self.db, job.id, reason)
             if after.status == "failed":
                 events.emit(self.db, "job_failed", job_id=job.id, error=reason[:300])
+
+
+def models_of(job: Job) -> tuple[str, ...]:
+    """The engine and models a render job loads on its worker."""
+    payload = job.payload
+    video = payload.get("video_model", "") if payload.get("output") != "keyframe" else ""
+    return (str(payload.get("engine", "")), str(payload.get("model", "")), str(video))
 
 
 async def run_until_idle(scheduler: Scheduler, timeout: float | None = None) -> None:

@@ -13,7 +13,7 @@ import sqlite_utils
 
 from bot.cogs.queue import queue_text
 from pipeline.render_queue import EngineChoice, queue_episode_render
-from pipeline.scheduler import Scheduler
+from pipeline.scheduler import Scheduler, run_until_idle
 from pipeline.worker_client import LocalWorker, WorkerClient
 from storage import jobs, plan, projects, takes
 from storage.db import open_db
@@ -291,3 +291,36 @@ async def test_a_director_cancels_the_episode_including_the_running_render(studi
     assert statuses == [("cancelled",)]
     assert {shot[0] for shot in db.execute("SELECT status FROM shots")} == {"planned"}
     assert db.table("takes").count == 0
+
+
+async def test_a_job_goes_to_the_free_worker_that_has_its_model_warm(
+    fresh_db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    pair = [LocalWorker(tmp_path / f"worker{number}") for number in (1, 2)]
+    await asyncio.gather(*(local.start() for local in pair))
+    try:
+        async with aiohttp.ClientSession() as session:
+            clients = [WorkerClient(local.url, session) for local in pair]
+            scheduler = Scheduler(fresh_db, clients, tmp_path / "media")
+
+            channels = iter(range(1, 10))
+
+            def queue(model: str) -> Job:
+                episode = make_episode(fresh_db, make_project(fresh_db, next(channels)), (1.0,))
+                _, (job,) = queue_episode_render(fresh_db, episode.id, EngineChoice(model=model))
+                return job
+
+            first = queue("keyframes-a")
+            await run_until_idle(scheduler, timeout=60)
+            # both workers are free; the first in the queue wants a model neither has loaded
+            other, same = queue("keyframes-b"), queue("keyframes-a")
+            await run_until_idle(scheduler, timeout=60)
+    finally:
+        await asyncio.gather(*(local.stop() for local in pair))
+
+    done = {job.id: jobs.get_job(fresh_db, job.id) for job in (first, other, same)}
+    assert {job.status for job in done.values()} == {"done"}
+    assert done[first.id].worker == pair[0].url
+    # the job on the warm model went back to that worker; the other job took the cold one
+    assert done[same.id].worker == pair[0].url
+    assert done[other.id].worker == pair[1].url
