@@ -27,6 +27,7 @@ from pipeline.render_queue import (
     queue_episode_cut,
 )
 from pipeline.segments import SegmentCache, VideoFormat, frame_bounds, prepare_segment
+from pipeline.subtitles import needs_cjk
 from pipeline.worker_client import WorkerClient, WorkerError
 from storage import events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
@@ -437,8 +438,9 @@ class Scheduler:
         for episode_id in [row["episode_id"] for row in rows]:
             episode = plan.get_episode(self.db, episode_id)
             project = projects.get_project(self.db, episode.project_id)
-            fmt = VideoFormat(project.width, project.height, project.fps)
             shots = plan.list_shots(self.db, episode.id)
+            cjk = any(needs_cjk(shot.dialogue) for shot in shots)
+            fmt = VideoFormat(project.width, project.height, project.fps, cjk)
             bounds = frame_bounds([shot.duration for shot in shots], fmt.fps)
             for index, shot in enumerate(shots):
                 if shot.approved_take_id is None or shot.duration <= 0:

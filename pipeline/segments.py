@@ -34,6 +34,7 @@ import ffmpeg
 
 from pipeline.ffmpeg import FfmpegError, ffmpeg_binary, run_ffmpeg_async
 from pipeline.subtitles import (
+    FontFile,
     find_font,
     fonts_dir,
     force_style,
@@ -80,6 +81,12 @@ class VideoFormat:
     width: int
     height: int
     fps: int
+    # every line of the episode in one CJK-capable font when any line needs one, so an episode
+    # that mixes languages does not switch fonts between shots
+    cjk_subtitles: bool = False
+
+    def subtitle_font(self, text: str) -> FontFile | None:
+        return find_font(cjk=self.cjk_subtitles or needs_cjk(text))
 
 
 @dataclass(frozen=True)
@@ -327,7 +334,7 @@ def take_key(take: Path, frames: int, dialogue: str, fmt: VideoFormat) -> str:
     """The cache key of a take's segment; stats the take file (OSError when it is gone)."""
     stat = take.stat()
     text = dialogue.strip()
-    font = find_font(cjk=needs_cjk(text)) if text else None
+    font = fmt.subtitle_font(text) if text else None
     return cache_key(
         "take",
         take=[str(take), stat.st_size, stat.st_mtime_ns],
@@ -378,7 +385,7 @@ async def encode_take(take: Path, frames: int, dialogue: str, fmt: VideoFormat, 
     text = dialogue.strip()
     with tempfile.TemporaryDirectory(prefix="showrunner-segment-") as folder:
         if text:
-            font = find_font(cjk=needs_cjk(text))
+            font = fmt.subtitle_font(text)
             font_size, _, margin_h, _ = subtitle_metrics(fmt.width, fmt.height)
             srt = Path(folder) / "line.srt"
             end = srt_timestamp(frames / fmt.fps)

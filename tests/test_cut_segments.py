@@ -20,6 +20,7 @@ from pipeline.ffmpeg import ffmpeg_binary, probe, run_ffmpeg
 from pipeline.render_queue import queue_episode_cut
 from pipeline.scheduler import Scheduler, run_until_idle
 from pipeline.segments import VideoFormat, prepare_segment, take_key
+from pipeline.subtitles import find_font
 from storage import jobs, plan, projects, takes
 
 SMALL = {"width": 180, "height": 320, "fps": 24}
@@ -83,7 +84,8 @@ def decode_errors(video: Path) -> str:
 
 
 def segment_of(cache: SegmentCache, shot: CutShot, frames: int = 24) -> Path:
-    fmt = VideoFormat(SMALL["width"], SMALL["height"], SMALL["fps"])
+    # the shots fixture has a Chinese line: the whole episode is subtitled in a CJK font
+    fmt = VideoFormat(SMALL["width"], SMALL["height"], SMALL["fps"], cjk_subtitles=True)
     return cache.path(take_key(shot.media_path.resolve(), frames, shot.dialogue, fmt))
 
 
@@ -183,7 +185,7 @@ async def test_segments_prepared_ahead_make_the_cut_encode_nothing(
     tmp_path: Path, shots: list[CutShot]
 ) -> None:
     cache = SegmentCache(tmp_path / "cache")
-    fmt = VideoFormat(180, 320, 24)
+    fmt = VideoFormat(180, 320, 24, cjk_subtitles=True)  # shot 3's line is Chinese
     # as the scheduler does on approval, in any order and at once
     await asyncio.gather(
         *[prepare_segment(cache, shot.media_path, 24, shot.dialogue, fmt) for shot in shots]
@@ -194,6 +196,40 @@ async def test_segments_prepared_ahead_make_the_cut_encode_nothing(
 
     assert (cache.encoded, cache.reused) == (3, 3)
     assert frame_count(tmp_path / "episode.mp4") == 72
+
+
+def first_frame(video: Path) -> bytes:
+    """The first frame's raw RGB pixels."""
+    args = ["-v", "error", "-i", str(video), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt"]
+    completed = subprocess.run([ffmpeg_binary(), *args, "rgb24", "-"], capture_output=True)
+    assert completed.returncode == 0 and completed.stdout
+    return completed.stdout
+
+
+async def test_an_episode_with_one_chinese_line_subtitles_every_line_in_one_font(
+    tmp_path: Path,
+) -> None:
+    latin, cjk = find_font(cjk=False), find_font(cjk=True)
+    if latin is None or cjk is None or latin.path == cjk.path:
+        pytest.skip("needs a Latin and a separate CJK font")
+    take = make_take(tmp_path / "a.mp4", source="color")
+    english = CutShot(take, 1.0, "Run now!", "Shot 1")
+    chinese = CutShot(make_take(tmp_path / "b.mp4", source="color"), 1.0, "快跑！", "Shot 2")
+    english_only, mixed = SegmentCache(tmp_path / "english"), SegmentCache(tmp_path / "mixed")
+
+    await cut_episode([english], tmp_path / "e1.mp4", cache=english_only, **SMALL)
+    await cut_episode([english, chinese], tmp_path / "e2.mp4", cache=mixed, **SMALL)
+
+    # the English line drawn by itself in the CJK font, and in the Latin font
+    in_cjk = await prepare_segment(
+        SegmentCache(tmp_path / "cjk"), take, 24, english.dialogue, VideoFormat(180, 320, 24, True)
+    )
+    (alone,) = segments_on_disk(english_only)
+    in_mixed = {first_frame(path) for path in segments_on_disk(mixed)}
+    # in the mixed episode the English line is in the CJK font, like the Chinese line
+    assert first_frame(in_cjk.path) in in_mixed
+    # an all-English episode keeps the Latin font
+    assert first_frame(alone) != first_frame(in_cjk.path)
 
 
 async def test_two_cuts_at_once_share_segments(tmp_path: Path, shots: list[CutShot]) -> None:
