@@ -7,13 +7,18 @@ Per request (one batched pipeline call for all seeds, halved on CUDA out-of-memo
   model (keyframe model) given keyframes with the keyframe engine, then image-to-video from each
   neither                      plain text-to-video
 
-The video model's family (video_families.py: LTX-Video, ...) sets the rules below. The
+The video model's family (video_families.py: LTX-Video, CogVideoX, ...) sets the rules below. The
 pipeline renders num_frames = mk+1 frames (extra["num_frames"], else the fewest that cover
 duration x fps, at most the family's default). When that is fewer than the clip needs, the
 frames are resampled in time (spread evenly over the duration, each shown a little longer),
 never a held last frame. It renders at extra["video_width"] x extra["video_height"] (multiples
 of the family's size step), else at the request's aspect with the long side at most the
-family's default; ffmpeg then scales (cover + centre crop) to the request's size.
+family's default; ffmpeg then scales (cover + centre crop) to the request's size. A model
+trained at one size and length (CogVideoX-5b-I2V) renders only at those, from start images
+centre-cropped to its aspect; a folder that does only image-to-video or only text-to-video
+(CogVideoX, Wan 2.1) is refused for the other. Some pipelines render a batch in several calls
+(the family's `calls`): Wan image-to-video takes one start image per call, Wan VACE (which
+gets the characters' reference images) one video per call.
 
 Worker side only: imports torch and diffusers. Memory settings as in diffusers_keyframe; the
 SHOWRUNNER_MAX_MODELS bound applies to keyframe and video pipelines separately, and on CUDA the
@@ -102,6 +107,8 @@ def video_frames(request: RenderRequest, family: VideoFamily) -> int:
     """Frames the pipeline renders: extra["num_frames"], else the fewest mk+1 covering the clip."""
     if "num_frames" in request.extra:
         return int(request.extra["num_frames"])
+    if family.only_frames:
+        return family.only_frames
     step = family.frame_multiple
     count = step * math.ceil(max(frames_needed(request) - 1, 0) / step) + 1
     return max(family.min_frames, min(count, family.default_max_frames))
@@ -114,6 +121,8 @@ def video_size(request: RenderRequest, family: VideoFamily) -> tuple[int, int]:
     height = request.extra.get("video_height")
     if width and height:
         return int(width), int(height)
+    if family.only_size:
+        return family.only_size
     scale = min(1.0, family.default_long_side / max(request.width, request.height))
     step = family.size_multiple
 
@@ -147,6 +156,38 @@ def check_video_shape(request: RenderRequest, family: VideoFamily) -> None:
             f"num_frames {frames!r} must be {family.frame_multiple}k+1 from {family.min_frames} "
             f"to {family.max_frames} ({family.label})"
         )
+    only = dict(zip(("video_width", "video_height"), family.only_size or (), strict=False))
+    if family.only_frames:
+        only["num_frames"] = family.only_frames
+    for key, value in only.items():
+        if key in request.extra and request.extra[key] != value:
+            raise ValueError(
+                f"{key} {request.extra[key]!r} must be {value}: this {family.label} model "
+                "renders only at the size and length it was trained at"
+            )
+
+
+def check_task(family: VideoFamily, from_image: bool, model: str) -> None:
+    """A folder that does only image-to-video or only text-to-video, asked for the other."""
+    if family.task == "image-to-video" and not from_image:
+        raise ValueError(
+            f"video_model {model!r} is a {family.label} image-to-video model: give a keyframe "
+            "model or an init_image to start the clip from"
+        )
+    if family.task == "text-to-video" and from_image:
+        raise ValueError(
+            f"video_model {model!r} is a {family.label} text-to-video model: it cannot start "
+            "from a keyframe or an init_image (leave model and init_image empty, or use an "
+            "image-to-video model)"
+        )
+
+
+def crop_to_aspect(image: Image.Image, width: int, height: int) -> Image.Image:
+    """The centre of image with the aspect of width x height."""
+    scale = min(image.width / width, image.height / height)
+    crop_width, crop_height = round(width * scale), round(height * scale)
+    left, top = (image.width - crop_width) // 2, (image.height - crop_height) // 2
+    return image.crop((left, top, left + crop_width, top + crop_height))
 
 
 def encode_clip(
@@ -249,6 +290,8 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
             check_model_name(request.video_model, "video_model")
             # a local folder's family is known now; a hub id's once it is loaded (render checks)
             family = family_on_disk(request.video_model) or LOOSEST
+            from_image = bool(request.init_image or request.model.strip())
+            check_task(family, from_image, request.video_model)
         check_video_shape(request, family)
         if request.init_image:
             decode_image(request.init_image)
@@ -268,7 +311,11 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
         return pipe
 
     def video_family(self, model: str) -> VideoFamily:
-        return family_named(type(self.pipeline(model)).__name__, model)
+        """The rules of model as loaded: its family's, narrowed by its transformer's config."""
+        pipe = self.pipeline(model)
+        transformer = getattr(pipe, "transformer", None)
+        config = transformer.config if transformer is not None else {}
+        return family_named(type(pipe).__name__, model).for_model(config)
 
     def video_pipeline(self, model: str, from_image: bool) -> Any:
         """The image-to-video (from_image) or text-to-video pipeline of model; both share the
@@ -302,8 +349,12 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
 
         family = self.video_family(request.video_model)
         check_video_shape(request, family)  # a hub model's family is first known here
+        check_task(family, images is not None, request.video_model)
         pipe = self.video_pipeline(request.video_model, from_image=images is not None)
         width, height = video_size(request, family)
+        if family.only_size and images is not None:
+            # the pipeline would stretch a start image of another aspect to the model's size
+            images = [crop_to_aspect(image, width, height) for image in images]
         options: dict[str, Any] = {
             "prompt": request.prompt,
             "negative_prompt": request.negative_prompt or None,
@@ -322,6 +373,9 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
             references = decode_references(request.reference_images)
             for note in notes:
                 note["references"] = len(references)
+                # the clip took them even where the keyframe model could not
+                if "references_unused" in note:
+                    note["keyframe_references_unused"] = note.pop("references_unused")
         elif request.reference_images and not stills:
             for note in notes:
                 note["references_unused"] = f"{family.label} takes no reference images"
@@ -360,22 +414,35 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
         references: Sequence[Image.Image],
         stages: _Stages,
     ) -> list[np.ndarray]:
-        """One clip (frames, h, w, 3) per seed, in seed order: one batched call, smaller ones
-        if it runs out of GPU memory. Each seed has its own generator."""
+        """One clip (frames, h, w, 3) per seed, in seed order: one batched call (or the calls
+        the family's pipeline needs for a batch), smaller ones if it runs out of GPU memory.
+        Each seed has its own generator."""
         seeds = request.seeds
         steps = options["num_inference_steps"]
 
-        def run(first: int, size: int) -> list[np.ndarray]:
+        def render(first: int, size: int) -> list[np.ndarray]:
+            generators = [self._generator(seed) for seed in seeds[first : first + size]]
             call = {
                 **options,
                 "num_videos_per_prompt": size,
-                "generator": [self._generator(seed) for seed in seeds[first : first + size]],
+                "generator": generators[0] if family.single_generator else generators,
                 "callback_on_step_end": self._step_callback(stages, steps, first, size, len(seeds)),
                 **family.conditioning(
-                    None if images is None else images[first : first + size], references
+                    None if images is None else images[first : first + size], references, options
                 ),
             }
+            if family.prompt_per_video:
+                # the pipeline renders one video per prompt, whatever num_videos_per_prompt says
+                call["prompt"] = [options["prompt"]] * size
+                call["num_videos_per_prompt"] = 1
             return list(np.asarray(pipe(**call).frames))
+
+        def run(first: int, size: int) -> list[np.ndarray]:
+            clips: list[np.ndarray] = []
+            batch = None if images is None else images[first : first + size]
+            for count in family.calls(pipe, batch, size):
+                clips.extend(render(first + len(clips), count))
+            return clips
 
         return render_in_batches(
             len(seeds),

@@ -1,0 +1,286 @@
+"""The video engine with the CogVideoX family: tiny random CogVideoX models (1.0 and 1.5,
+image-to-video and text-to-video) and a tiny SD keyframe model, real diffusers and ffmpeg."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.engines import Engine, create_engine
+from pipeline.ffmpeg import ffmpeg_binary, probe
+from pipeline.requests import RenderRequest
+from pipeline.worker_client import LocalWorker, WorkerClient, WorkerError
+
+
+@dataclass(frozen=True)
+class Models:
+    keyframe: str
+    i2v: str  # CogVideoX 1.5 image-to-video: any size, 16k+1 frames
+    i2v_trained: str  # CogVideoX-5b-I2V-like: learned positional embeddings for 96x64, 9 frames
+    t2v: str  # CogVideoX 1.0 text-to-video
+
+
+class Spy:
+    """Wraps a real pipeline: records each call's keyword arguments and its frames, then
+    returns the real output (or runs out of memory with more than fail_over videos)."""
+
+    def __init__(self, pipe: Any, calls: list[dict[str, Any]], fail_over: int = 0) -> None:
+        self.pipe = pipe
+        self.calls = calls
+        self.fail_over = fail_over
+
+    def __call__(self, **kwargs: Any) -> Any:
+        call = {**kwargs, "pipeline": type(self.pipe).__name__}
+        self.calls.append(call)
+        if self.fail_over and len(kwargs["generator"]) > self.fail_over:
+            import torch
+
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        output = self.pipe(**kwargs)
+        call["frames"] = np.asarray(output.frames)
+        return output
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pipe, name)
+
+
+def spy_on(
+    engine: Any, monkeypatch: pytest.MonkeyPatch, fail_over: int = 0
+) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    original = engine.video_pipeline
+
+    def wrapped(model: str, from_image: bool) -> Spy:
+        return Spy(original(model, from_image), calls, fail_over)
+
+    monkeypatch.setattr(engine, "video_pipeline", wrapped)
+    return calls
+
+
+def frame_count(path: str) -> int:
+    """Frames in a video, by decoding it to 8x8 grey pictures."""
+    decode = ["-vf", "scale=8:8", "-f", "rawvideo", "-pix_fmt", "gray", "-"]
+    completed = subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-i", path, *decode], capture_output=True, check=True
+    )
+    return len(completed.stdout) // 64
+
+
+def assert_clip(path: str, width: int, height: int, seconds: float, frames: int) -> None:
+    info = probe(path)
+    assert (info.width, info.height, info.video_codec) == (width, height, "h264")
+    assert abs(info.duration - seconds) < 0.05
+    assert frame_count(path) == frames
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
+    import torch
+
+    torch.set_num_threads(1)
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    from pipeline.tiny_model import make_tiny_cogvideox_model, make_tiny_model
+
+    folder = tmp_path_factory.mktemp("models")
+    return Models(
+        keyframe=str(make_tiny_model(folder / "tiny-sd")),
+        i2v=str(make_tiny_cogvideox_model(folder / "cog15-i2v", version="1.5")),
+        i2v_trained=str(make_tiny_cogvideox_model(folder / "cog-i2v")),
+        t2v=str(make_tiny_cogvideox_model(folder / "cog-t2v", image_to_video=False)),
+    )
+
+
+@pytest.fixture(scope="module")
+def engine(models: Models) -> Engine:
+    return create_engine("video")
+
+
+def make_request(models: Models, **changes: Any) -> RenderRequest:
+    request = RenderRequest(
+        job_id="cog1",
+        engine="video",
+        prompt="a red door in the rain, cinematic",
+        seeds=(1, 2),
+        duration=1.5,
+        width=96,
+        height=160,
+        fps=8,
+        steps=2,
+        model=models.keyframe,
+        video_model=models.i2v,
+    )
+    return replace(request, **changes)
+
+
+def test_keyframes_then_image_to_video_clips_in_one_batched_call(
+    engine: Engine, models: Models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = spy_on(engine, monkeypatch)
+
+    takes = engine.render(make_request(models), tmp_path, lambda fraction, stage: None)
+
+    (call,) = calls  # both takes in one image-to-video call
+    assert call["pipeline"] == "CogVideoXImageToVideoPipeline"
+    # CogVideoX renders one video per prompt: two prompts, two generators with the seeds
+    assert call["prompt"] == ["a red door in the rain, cinematic"] * 2
+    assert [generator.initial_seed() for generator in call["generator"]] == [1, 2]
+    assert "frame_rate" not in call
+    # CogVideoX 1.5: 16k+1 frames, the fewest covering 1.5 s x 8 fps = 12
+    assert (call["width"], call["height"], call["num_frames"]) == (96, 160, 17)
+    assert call["frames"].shape == (2, 17, 160, 96, 3)
+    assert not np.array_equal(call["frames"][0], call["frames"][1])
+    assert [take.seed for take in takes] == [1, 2]
+    for take, image in zip(takes, call["image"], strict=True):
+        # each clip starts from its own keyframe, the still shown as the take's preview
+        with Image.open(take.preview_path) as still:
+            assert np.array_equal(np.asarray(still.convert("RGB")), np.asarray(image))
+        assert_clip(take.media_path, 96, 160, 1.5, 12)
+    assert not np.array_equal(np.asarray(call["image"][0]), np.asarray(call["image"][1]))
+
+
+def test_a_model_trained_at_one_size_renders_at_it_from_cropped_keyframes(
+    engine: Engine, models: Models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = spy_on(engine, monkeypatch)
+    request = make_request(models, video_model=models.i2v_trained)
+
+    takes = engine.render(request, tmp_path, lambda fraction, stage: None)
+
+    (call,) = calls
+    assert call["pipeline"] == "CogVideoXImageToVideoPipeline"
+    # its trained size and length, not the request's aspect nor the fewest frames covering it
+    assert (call["width"], call["height"], call["num_frames"]) == (96, 64, 9)
+    for take, image in zip(takes, call["image"], strict=True):
+        with Image.open(take.preview_path) as still:
+            keyframe = np.asarray(still.convert("RGB"))
+        # the middle of the 64x112 keyframe at the model's 3:2, not the whole of it squashed
+        assert image.size == (64, 43)
+        top = (keyframe.shape[0] - 43) // 2
+        assert np.array_equal(np.asarray(image), keyframe[top : top + 43])
+        # 9 frames stretched over 1.5 s, cover-cropped to the request's 96x160
+        assert_clip(take.media_path, 96, 160, 1.5, 12)
+
+
+def test_text_to_video_from_a_text_to_video_folder(
+    engine: Engine, models: Models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = spy_on(engine, monkeypatch)
+    request = make_request(
+        models,
+        model="",
+        video_model=models.t2v,
+        negative_prompt="blurry",
+        seeds=(5, 7),
+        duration=2.0,
+        width=64,
+        height=96,
+        extra={"guidance_scale": 3.0},
+    )
+
+    takes = engine.render(request, tmp_path, lambda fraction, stage: None)
+
+    (call,) = calls
+    assert call["pipeline"] == "CogVideoXPipeline"
+    assert "image" not in call and len(call["prompt"]) == 2
+    assert (call["negative_prompt"], call["guidance_scale"]) == ("blurry", 3.0)
+    assert [generator.initial_seed() for generator in call["generator"]] == [5, 7]
+    # 8k+1 frames covering 2 s x 8 fps = 16, at the request's size
+    assert (call["width"], call["height"], call["num_frames"]) == (64, 96, 17)
+    assert call["frames"].shape == (2, 17, 96, 64, 3)
+    assert [take.seed for take in takes] == [5, 7]
+    for take in takes:
+        assert_clip(take.media_path, 64, 96, 2.0, 16)
+        with Image.open(take.preview_path) as still:
+            assert still.size == (64, 96)
+
+
+def test_out_of_memory_retries_one_take_at_a_time(
+    engine: Engine, models: Models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = spy_on(engine, monkeypatch, fail_over=1)
+    request = make_request(models, model="", video_model=models.t2v, extra={"num_frames": 9})
+
+    takes = engine.render(request, tmp_path, lambda fraction, stage: None)
+
+    assert [len(call["prompt"]) for call in calls] == [2, 1, 1]
+    assert [[g.initial_seed() for g in call["generator"]] for call in calls] == [[1, 2], [1], [2]]
+    assert [take.seed for take in takes] == [1, 2]
+    for take in takes:
+        assert_clip(take.media_path, 96, 160, 1.5, 12)
+
+
+# (which model, request changes, what the message names)
+BAD_REQUESTS = [
+    ("i2v", {"extra": {"video_width": 100, "video_height": 160}}, "video_width 100"),
+    ("i2v", {"extra": {"num_frames": 25}}, "num_frames 25"),  # 1.5: 16k+1
+    ("i2v", {"extra": {"num_frames": 177}}, "num_frames 177"),  # 1.5: at most 161
+    ("t2v", {"model": "", "extra": {"num_frames": 13}}, "num_frames 13"),  # 1.0: 8k+1
+    ("t2v", {"model": "", "extra": {"num_frames": 57}}, "num_frames 57"),  # 1.0: at most 49
+    ("i2v_trained", {"extra": {"video_width": 128, "video_height": 64}}, "video_width 128"),
+    ("i2v_trained", {"extra": {"video_width": 96, "video_height": 96}}, "video_height 96"),
+    ("i2v_trained", {"extra": {"num_frames": 17}}, "num_frames 17"),
+    ("t2v", {}, "text-to-video model"),  # asked to start from keyframes
+    ("i2v", {"model": ""}, "image-to-video model"),  # nothing to start from
+]
+
+
+@pytest.mark.parametrize(("which", "changes", "named"), BAD_REQUESTS)
+def test_check_inputs_refuses_what_the_model_cannot_render(
+    engine: Engine, models: Models, which: str, changes: dict[str, Any], named: str
+) -> None:
+    request = make_request(models, video_model=getattr(models, which), **changes)
+    with pytest.raises(ValueError, match=named) as error:
+        engine.check_inputs(request)
+    assert "CogVideoX" in str(error.value)
+
+
+def test_the_rules_hold_for_a_model_whose_family_is_known_only_once_loaded(
+    engine: Any, models: Models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a Hugging Face id's family is unknown before loading: render checks after it loads
+    import pipeline.engines.diffusers_video as video
+
+    monkeypatch.setattr(video, "family_on_disk", lambda model: None)
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), (200, 40, 30)).save(buffer, format="PNG")
+    request = make_request(
+        models,
+        model="",
+        init_image=base64.b64encode(buffer.getvalue()).decode(),
+        video_model=models.i2v_trained,
+        extra={"num_frames": 17},
+    )
+    engine.check_inputs(request)  # passes: the loosest rules allow 17 frames
+
+    with pytest.raises(ValueError, match="num_frames 17 must be 9"):
+        engine.render(request, tmp_path, lambda fraction, stage: None)
+    assert not list(tmp_path.glob("*.mp4"))
+
+
+async def test_worker_answers_400_naming_the_bad_value(models: Models, tmp_path: Path) -> None:
+    local = LocalWorker(tmp_path / "worker-media")
+    url = await local.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            worker = WorkerClient(url, session)
+            bad = make_request(models, job_id="badcog", extra={"num_frames": 25})
+            with pytest.raises(WorkerError, match="num_frames 25"):
+                await worker.submit(bad)
+            assert await worker.state("badcog") is None
+            text_only = make_request(models, job_id="badcog2", video_model=models.t2v)
+            async with session.post(f"{url}/v1/jobs", json=text_only.to_json()) as response:
+                assert response.status == 400
+                error = (await response.json())["error"]
+                assert "CogVideoX text-to-video model" in error and models.t2v in error
+    finally:
+        await local.stop()

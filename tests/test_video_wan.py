@@ -1,0 +1,337 @@
+"""The video engine on tiny random Wan models (Wan 2.2 TI2V-shaped and Wan VACE): real
+diffusers, real ffmpeg, a real tiny SD keyframe model, and the real worker service."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from pipeline.engines import Engine, create_engine
+from pipeline.ffmpeg import ffmpeg_binary, probe
+from pipeline.requests import RenderRequest
+from pipeline.worker_client import LocalWorker, WorkerClient, WorkerError
+
+
+class Spy:
+    """Wraps a real pipeline: records the keyword arguments of each call, then runs it."""
+
+    def __init__(self, pipe: Any, calls: list[dict[str, Any]]) -> None:
+        self.pipe = pipe
+        self.calls = calls
+
+    def __call__(self, **kwargs: Any) -> Any:
+        self.calls.append({**kwargs, "pipeline": type(self.pipe).__name__})
+        return self.pipe(**kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pipe, name)
+
+
+def spy_on(engine: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    original = engine.video_pipeline
+
+    def wrapped(model: str, from_image: bool) -> Spy:
+        return Spy(original(model, from_image), calls)
+
+    monkeypatch.setattr(engine, "video_pipeline", wrapped)
+    return calls
+
+
+def frame_count(path: str) -> int:
+    """Frames in a video, by decoding it to 8x8 grey pictures."""
+    decode = ["-vf", "scale=8:8", "-f", "rawvideo", "-pix_fmt", "gray", "-"]
+    completed = subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-i", path, *decode], capture_output=True, check=True
+    )
+    return len(completed.stdout) // 64
+
+
+def png_base64(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"))
+
+
+def seeds_of(call: dict[str, Any]) -> list[int]:
+    generator = call["generator"]
+    generators = generator if isinstance(generator, list) else [generator]
+    return [g.initial_seed() for g in generators]
+
+
+def check_clip(path: str, width: int, height: int, seconds: float, frames: int) -> None:
+    info = probe(path)
+    assert (info.width, info.height, info.video_codec) == (width, height, "h264")
+    assert abs(info.duration - seconds) < 0.05
+    assert frame_count(path) == frames
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    import torch
+
+    torch.set_num_threads(1)
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    from pipeline.tiny_model import make_tiny_model, make_tiny_wan_model
+
+    folder = tmp_path_factory.mktemp("models")
+    return {
+        "keyframe": str(make_tiny_model(folder / "tiny-sd")),
+        "wan": str(make_tiny_wan_model(folder / "tiny-wan", kind="ti2v")),
+        "vace": str(make_tiny_wan_model(folder / "tiny-wan-vace", kind="vace")),
+        "i2v": str(make_tiny_wan_model(folder / "tiny-wan21-i2v", kind="i2v")),
+        "t2v": str(make_tiny_wan_model(folder / "tiny-wan21-t2v", kind="t2v")),
+    }
+
+
+@pytest.fixture(scope="module")
+def engine(models: dict[str, str]) -> Engine:
+    return create_engine("video")
+
+
+def make_request(models: dict[str, str], **changes: Any) -> RenderRequest:
+    request = RenderRequest(
+        job_id="wan1",
+        engine="video",
+        prompt="a red door in the rain, cinematic",
+        seeds=(1, 2),
+        duration=1.5,
+        width=96,
+        height=160,
+        fps=8,
+        steps=2,
+        model=models["keyframe"],
+        video_model=models["wan"],
+        extra={"video_width": 64, "video_height": 96},
+    )
+    return replace(request, **changes)
+
+
+def test_keyframes_then_one_image_to_video_call_per_keyframe(
+    engine: Engine, models: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = spy_on(engine, monkeypatch)
+
+    takes = engine.render(make_request(models), tmp_path, lambda *_: None)
+
+    # WanImageToVideoPipeline takes one start image per call: one call per keyframe
+    assert [call["pipeline"] for call in calls] == ["WanImageToVideoPipeline"] * 2
+    assert [call["num_videos_per_prompt"] for call in calls] == [1, 1]
+    assert [seeds_of(call) for call in calls] == [[1], [2]]
+    assert [take.seed for take in takes] == [1, 2]
+    for call, take in zip(calls, takes, strict=True):
+        assert (call["width"], call["height"], call["num_frames"]) == (64, 96, 13)
+        assert "frame_rate" not in call  # Wan's pipelines take no frame rate
+        # each clip starts from its own keyframe, the still shown as the take's preview
+        with Image.open(take.preview_path) as still:
+            assert np.array_equal(pixels(still), pixels(call["image"]))
+        # 1.5 s x 8 fps = 12 frames, from 13 rendered, scaled to the request's 96x160
+        check_clip(take.media_path, 96, 160, 1.5, 12)
+    assert not np.array_equal(pixels(calls[0]["image"]), pixels(calls[1]["image"]))
+
+
+def test_one_init_image_starts_all_takes_in_one_call(
+    engine: Engine, models: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = spy_on(engine, monkeypatch)
+    start = Image.new("RGB", (90, 160), (200, 40, 30))
+    request = make_request(models, model="", init_image=png_base64(start), seeds=(7, 8))
+
+    takes = engine.render(request, tmp_path, lambda *_: None)
+
+    (call,) = calls
+    assert call["pipeline"] == "WanImageToVideoPipeline"
+    assert call["num_videos_per_prompt"] == 2 and seeds_of(call) == [7, 8]
+    assert np.array_equal(pixels(call["image"]), pixels(start))
+    # different seeds, different clips
+    assert [take.seed for take in takes] == [7, 8]
+    assert Path(takes[0].media_path).read_bytes() != Path(takes[1].media_path).read_bytes()
+
+
+def test_text_to_video_renders_all_seeds_in_one_call(
+    engine: Engine, models: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = spy_on(engine, monkeypatch)
+    # 9 rendered frames stretched over 2 s at 8 fps = 16 frames
+    request = make_request(
+        models, model="", duration=2.0, extra={"num_frames": 9, "guidance_scale": 3.0}
+    )
+
+    takes = engine.render(request, tmp_path, lambda *_: None)
+
+    (call,) = calls
+    assert call["pipeline"] == "WanPipeline"
+    assert "image" not in call and call["num_frames"] == 9 and call["guidance_scale"] == 3.0
+    assert call["num_videos_per_prompt"] == 2 and seeds_of(call) == [1, 2]
+    # no video_width/video_height: the request's size, in multiples of 16
+    assert (call["width"], call["height"]) == (96, 160)
+    for take in takes:
+        check_clip(take.media_path, 96, 160, 2.0, 16)
+        with Image.open(take.preview_path) as still:
+            assert still.size == (96, 160)  # the clip's first frame, as rendered
+
+
+def test_wan21_image_to_video_renders_one_video_per_call(
+    engine: Engine, models: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Wan 2.1's image-to-video pipeline (CLIP image embeddings) renders one video per call
+    calls = spy_on(engine, monkeypatch)
+    start = Image.new("RGB", (90, 160), (30, 40, 200))
+    request = make_request(
+        models, model="", video_model=models["i2v"], init_image=png_base64(start), seeds=(5, 6)
+    )
+
+    takes = engine.render(request, tmp_path, lambda *_: None)
+
+    assert [call["pipeline"] for call in calls] == ["WanImageToVideoPipeline"] * 2
+    assert [call["num_videos_per_prompt"] for call in calls] == [1, 1]
+    assert [seeds_of(call) for call in calls] == [[5], [6]]
+    for call in calls:
+        assert np.array_equal(pixels(call["image"]), pixels(start))
+    for take in takes:
+        check_clip(take.media_path, 96, 160, 1.5, 12)
+
+
+def test_a_one_task_wan_model_is_refused_for_the_other(
+    engine: Engine, models: dict[str, str], tmp_path: Path
+) -> None:
+    # Wan2.1-I2V's transformer needs a start image: known from its folder, before rendering
+    with pytest.raises(ValueError, match="image-to-video model"):
+        engine.check_inputs(make_request(models, model="", video_model=models["i2v"]))
+    # Wan2.1-T2V's cannot take one: known once loaded, before any clip renders
+    start = png_base64(Image.new("RGB", (90, 160), (30, 40, 200)))
+    request = make_request(models, model="", video_model=models["t2v"], init_image=start)
+    with pytest.raises(ValueError, match="text-to-video model cannot start from"):
+        engine.render(request, tmp_path, lambda *_: None)
+    assert list(tmp_path.iterdir()) == []
+    # and it renders text-to-video
+    (take,) = engine.render(replace(request, init_image="", seeds=(9,)), tmp_path, lambda *_: None)
+    check_clip(take.media_path, 96, 160, 1.5, 12)
+
+
+def test_wan_size_and_frame_rules(engine: Engine, models: dict[str, str]) -> None:
+    from pipeline.engines.diffusers_video import video_frames, video_size
+    from pipeline.engines.video_families import family_on_disk
+
+    for changes, named in [
+        ({"extra": {"video_width": 100, "video_height": 96}}, "video_width 100"),
+        ({"extra": {"video_width": 64, "video_height": 72}}, "video_height 72"),
+        ({"extra": {"num_frames": 10}}, "num_frames 10"),
+        ({"extra": {"num_frames": 125}}, "num_frames 125"),
+    ]:
+        with pytest.raises(ValueError, match=named) as refused:
+            engine.check_inputs(make_request(models, **changes))
+        assert "Wan" in str(refused.value)
+    # Wan's rules, not LTX-Video's: 4k+1 frames and multiples of 16 pass
+    engine.check_inputs(make_request(models, extra={"video_width": 80, "video_height": 144}))
+    engine.check_inputs(make_request(models, extra={"num_frames": 13}))
+
+    family = family_on_disk(models["wan"])
+    assert family is not None and family.label == "Wan"
+    # a 9:16 1080x1920 clip of 10 s at 24 fps renders at 480p, 81 frames (5 s at 16 fps)
+    full_hd = make_request(models, width=1080, height=1920, duration=10.0, fps=24, extra={})
+    assert video_size(full_hd, family) == (464, 832)
+    assert video_frames(full_hd, family) == 81
+    # 1.5 s at 8 fps: the fewest 4k+1 frames that cover the 12 frames
+    assert video_frames(make_request(models, extra={}), family) == 13
+
+
+def test_vace_passes_the_character_reference_with_each_seed(
+    engine: Engine, models: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = spy_on(engine, monkeypatch)
+    reference = Image.new("RGB", (48, 80), (20, 180, 60))
+    request = make_request(
+        models,
+        model="",
+        video_model=models["vace"],
+        seeds=(3, 4),
+        reference_images=(png_base64(reference),),
+    )
+
+    takes = engine.render(request, tmp_path, lambda *_: None)
+
+    # WanVACEPipeline renders one video per call, from one generator (not a list)
+    assert [call["pipeline"] for call in calls] == ["WanVACEPipeline"] * 2
+    assert [call["num_videos_per_prompt"] for call in calls] == [1, 1]
+    assert [seeds_of(call) for call in calls] == [[3], [4]]
+    for call in calls:
+        assert not isinstance(call["generator"], list)
+        (given,) = call["reference_images"]
+        assert np.array_equal(pixels(given), pixels(reference))
+        assert "video" not in call and "mask" not in call  # text-to-video
+    assert [take.seed for take in takes] == [3, 4]
+    assert [take.parameters["references"] for take in takes] == [1, 1]
+    for take in takes:
+        check_clip(take.media_path, 96, 160, 1.5, 12)
+
+
+def test_vace_starts_each_clip_from_its_keyframe_by_video_and_mask(
+    engine: Engine, models: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = spy_on(engine, monkeypatch)
+    reference = Image.new("RGB", (48, 80), (20, 180, 60))
+    request = make_request(
+        models, video_model=models["vace"], reference_images=(png_base64(reference),)
+    )
+
+    takes = engine.render(request, tmp_path, lambda *_: None)
+
+    assert [seeds_of(call) for call in calls] == [[1], [2]]
+    for call, take in zip(calls, takes, strict=True):
+        assert len(call["reference_images"]) == 1
+        video, mask = call["video"], call["mask"]
+        assert len(video) == len(mask) == call["num_frames"] == 13
+        # first frame: the take's keyframe at the render size, kept (black mask)
+        with Image.open(take.preview_path) as still:
+            keyframe = ImageOps.fit(still.convert("RGB"), (64, 96), Image.Resampling.LANCZOS)
+        assert np.array_equal(pixels(video[0]), pixels(keyframe))
+        assert video[0].size == mask[0].size == (64, 96)
+        assert not np.asarray(mask[0]).any()
+        # the rest: neutral grey, generated (white mask)
+        for frame, frame_mask in zip(video[1:], mask[1:], strict=True):
+            assert (np.asarray(frame) == 128).all() and (np.asarray(frame_mask) == 255).all()
+        check_clip(take.media_path, 96, 160, 1.5, 12)
+    assert not np.array_equal(pixels(calls[0]["video"][0]), pixels(calls[1]["video"][0]))
+    # the clips took the reference; the tiny keyframe model (no IP-Adapter) could not
+    for take in takes:
+        assert take.parameters["references"] == 1
+        assert "references_unused" not in take.parameters
+        assert "IP-Adapter" in take.parameters["keyframe_references_unused"]
+
+
+async def test_worker_answers_400_naming_the_bad_wan_value(
+    models: dict[str, str], tmp_path: Path
+) -> None:
+    local = LocalWorker(tmp_path / "worker-media")
+    url = await local.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            worker = WorkerClient(url, session)
+            request = make_request(models, extra={"video_width": 100, "video_height": 96})
+            with pytest.raises(WorkerError, match=r"video_width 100.*Wan"):
+                await worker.submit(request)
+            assert await worker.state(request.job_id) is None
+            async with session.post(
+                f"{url}/v1/jobs",
+                json=make_request(models, job_id="wan2", extra={"num_frames": 10}).to_json(),
+            ) as response:
+                assert response.status == 400
+                error = (await response.json())["error"]
+                assert "num_frames 10" in error and "4k+1" in error
+    finally:
+        await local.stop()
