@@ -10,6 +10,8 @@ from pathlib import Path
 
 from storage.errors import ShowrunnerError
 
+TINY_VIDEO_MODELS = ("ltx", "wan", "wan-vace", "cogvideox")
+
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
@@ -31,9 +33,12 @@ def main(argv: list[str] | None = None) -> None:
     tiny = commands.add_parser("make-tiny-model", help="write a tiny random diffusers pipeline")
     tiny.add_argument("directory", type=Path)
     kind = tiny.add_mutually_exclusive_group()
-    kind.add_argument("--video", action="store_true", help="a tiny LTX image-to-video model")
+    kind.add_argument("--video", action="store_true", help="a tiny video model instead")
     kind.add_argument(
         "--ip-adapter", action="store_true", help="give the keyframe model a tiny IP-Adapter"
+    )
+    tiny.add_argument(
+        "--family", choices=TINY_VIDEO_MODELS, default="ltx", help="the --video model's family"
     )
     args = parser.parse_args(argv)
 
@@ -66,8 +71,16 @@ def main(argv: list[str] | None = None) -> None:
 def make_tiny(args: argparse.Namespace) -> Path:
     from pipeline import tiny_model
 
-    if args.video:
+    if args.video and args.family == "ltx":
         return tiny_model.make_tiny_video_model(args.directory)
+    if args.video and args.family == "wan":  # like Wan2.2-TI2V-5B: text- and image-to-video
+        return tiny_model.make_tiny_wan_model(args.directory, kind="ti2v")
+    if args.video and args.family == "wan-vace":
+        return tiny_model.make_tiny_wan_model(args.directory, kind="vace")
+    if (
+        args.video and args.family == "cogvideox"
+    ):  # like CogVideoX1.5-5B-I2V: image-to-video at any size
+        return tiny_model.make_tiny_cogvideox_model(args.directory, version="1.5")
     folder = tiny_model.make_tiny_model(args.directory)
     if args.ip_adapter:
         tiny_model.add_tiny_ip_adapter(folder)

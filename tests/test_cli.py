@@ -115,9 +115,14 @@ def test_produce_on_the_embedded_llm_and_the_animatic_engine(tmp_path: Path) -> 
 def test_make_tiny_model_writes_video_and_ip_adapter_models(tmp_path: Path) -> None:
     import json
 
-    for option, folder in (("--ip-adapter", "keyframe"), ("--video", "video")):
+    made = (
+        (["--ip-adapter"], "keyframe"),
+        (["--video"], "video"),
+        (["--video", "--family", "wan-vace"], "vace"),
+    )
+    for options, folder in made:
         result = subprocess.run(
-            [sys.executable, "-m", "bot", "make-tiny-model", option, str(tmp_path / folder)],
+            [sys.executable, "-m", "bot", "make-tiny-model", *options, str(tmp_path / folder)],
             env=clean_env(tmp_path),
             capture_output=True,
             text=True,
@@ -131,3 +136,5 @@ def test_make_tiny_model_writes_video_and_ip_adapter_models(tmp_path: Path) -> N
     assert keyframe["_class_name"] == "StableDiffusionPipeline"
     assert (tmp_path / "keyframe" / "ip_adapter" / "ip-adapter.safetensors").is_file()
     assert video["_class_name"].startswith("LTX")
+    vace = json.loads((tmp_path / "vace" / "model_index.json").read_text())
+    assert vace["_class_name"] == "WanVACEPipeline"
