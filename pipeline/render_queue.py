@@ -226,10 +226,13 @@ def build_render_request(
     job: Job,
     *,
     init_image: str = "",
+    continuity: bool = False,
     references: tuple[str, ...] | None = None,
 ) -> RenderRequest:
     """The worker request for a job. Character seeds go on record with it; they do not replace
-    the take seeds, so a retake still differs and each take re-renders from its own seed."""
+    the take seeds, so a retake still differs and each take re-renders from its own seed.
+    continuity marks init_image as the previous shot's last frame, which a model that cannot
+    start from an image may leave out (an approved keyframe it may not)."""
     assert job.shot_id is not None
     shot = plan.get_shot(db, job.shot_id)
     episode = plan.get_episode(db, job.episode_id)
@@ -259,7 +262,8 @@ def build_render_request(
         dialogue=shot.dialogue,
         reference_images=references,
         max_draft_bytes=payload.get("max_draft_bytes", RenderRequest.max_draft_bytes),
-        extra={"character_seeds": character_seeds},
+        extra={"character_seeds": character_seeds}
+        | ({"start": "continuity"} if continuity else {}),
         output=payload.get("output", "clip"),
         video_model=payload.get("video_model", ""),
         init_image=init_image,
@@ -367,8 +371,10 @@ async def prepare_render_request(db: sqlite_utils.Database, job: Job) -> tuple[R
     cast = shot_cast(db, episode.project_id, shot.characters)
     references = await asyncio.to_thread(encode_references, cast)
 
-    def request(init_image: str = "") -> RenderRequest:
-        return build_render_request(db, job, init_image=init_image, references=references)
+    def request(init_image: str = "", continuity: bool = False) -> RenderRequest:
+        return build_render_request(
+            db, job, init_image=init_image, continuity=continuity, references=references
+        )
 
     source_take_id = job.payload.get("source_take_id")
     if source_take_id is not None:
@@ -397,4 +403,4 @@ async def prepare_render_request(db: sqlite_utils.Database, job: Job) -> tuple[R
         note = f"continuous, but shot {before.number}'s take is unreadable: starting fresh"
         return request(), note
     init_image = base64.b64encode(frame).decode("ascii")
-    return request(init_image), ""
+    return request(init_image, continuity=True), ""

@@ -3,10 +3,7 @@ image-to-video and text-to-video) and a tiny SD keyframe model, real diffusers a
 
 from __future__ import annotations
 
-import base64
-import io
 import os
-import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -17,9 +14,9 @@ import pytest
 from PIL import Image
 
 from pipeline.engines import Engine, create_engine
-from pipeline.ffmpeg import ffmpeg_binary, probe
 from pipeline.requests import RenderRequest
 from pipeline.worker_client import LocalWorker, WorkerClient, WorkerError
+from tests.video_helpers import assert_clip, spy_on
 
 
 @dataclass(frozen=True)
@@ -28,59 +25,6 @@ class Models:
     i2v: str  # CogVideoX 1.5 image-to-video: any size, 16k+1 frames
     i2v_trained: str  # CogVideoX-5b-I2V-like: learned positional embeddings for 96x64, 9 frames
     t2v: str  # CogVideoX 1.0 text-to-video
-
-
-class Spy:
-    """Wraps a real pipeline: records each call's keyword arguments and its frames, then
-    returns the real output (or runs out of memory with more than fail_over videos)."""
-
-    def __init__(self, pipe: Any, calls: list[dict[str, Any]], fail_over: int = 0) -> None:
-        self.pipe = pipe
-        self.calls = calls
-        self.fail_over = fail_over
-
-    def __call__(self, **kwargs: Any) -> Any:
-        call = {**kwargs, "pipeline": type(self.pipe).__name__}
-        self.calls.append(call)
-        if self.fail_over and len(kwargs["generator"]) > self.fail_over:
-            import torch
-
-            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        output = self.pipe(**kwargs)
-        call["frames"] = np.asarray(output.frames)
-        return output
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.pipe, name)
-
-
-def spy_on(
-    engine: Any, monkeypatch: pytest.MonkeyPatch, fail_over: int = 0
-) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-    original = engine.video_pipeline
-
-    def wrapped(model: str, from_image: bool) -> Spy:
-        return Spy(original(model, from_image), calls, fail_over)
-
-    monkeypatch.setattr(engine, "video_pipeline", wrapped)
-    return calls
-
-
-def frame_count(path: str) -> int:
-    """Frames in a video, by decoding it to 8x8 grey pictures."""
-    decode = ["-vf", "scale=8:8", "-f", "rawvideo", "-pix_fmt", "gray", "-"]
-    completed = subprocess.run(
-        [ffmpeg_binary(), "-v", "error", "-i", path, *decode], capture_output=True, check=True
-    )
-    return len(completed.stdout) // 64
-
-
-def assert_clip(path: str, width: int, height: int, seconds: float, frames: int) -> None:
-    info = probe(path)
-    assert (info.width, info.height, info.video_codec) == (width, height, "h264")
-    assert abs(info.duration - seconds) < 0.05
-    assert frame_count(path) == frames
 
 
 @pytest.fixture(scope="module")
@@ -135,9 +79,10 @@ def test_keyframes_then_image_to_video_clips_in_one_batched_call(
     assert call["prompt"] == ["a red door in the rain, cinematic"] * 2
     assert [generator.initial_seed() for generator in call["generator"]] == [1, 2]
     assert "frame_rate" not in call
-    # CogVideoX 1.5: 16k+1 frames, the fewest covering 1.5 s x 8 fps = 12
-    assert (call["width"], call["height"], call["num_frames"]) == (96, 160, 17)
-    assert call["frames"].shape == (2, 17, 160, 96, 3)
+    # CogVideoX 1.5 moves at 16 fps, whatever the project's: 16k+1 frames, the fewest
+    # covering 1.5 s x 16 fps = 24
+    assert (call["width"], call["height"], call["num_frames"]) == (96, 160, 33)
+    assert call["frames"].shape == (2, 33, 160, 96, 3)
     assert not np.array_equal(call["frames"][0], call["frames"][1])
     assert [take.seed for take in takes] == [1, 2]
     for take, image in zip(takes, call["image"], strict=True):
@@ -152,23 +97,33 @@ def test_a_model_trained_at_one_size_renders_at_it_from_cropped_keyframes(
     engine: Engine, models: Models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = spy_on(engine, monkeypatch)
-    request = make_request(models, video_model=models.i2v_trained)
+    # a landscape project, near the model's 3:2
+    request = make_request(models, video_model=models.i2v_trained, width=100, height=64)
 
     takes = engine.render(request, tmp_path, lambda fraction, stage: None)
 
     (call,) = calls
     assert call["pipeline"] == "CogVideoXImageToVideoPipeline"
-    # its trained size and length, not the request's aspect nor the fewest frames covering it
+    # its trained size and length, not the request's nor the fewest frames covering it
     assert (call["width"], call["height"], call["num_frames"]) == (96, 64, 9)
     for take, image in zip(takes, call["image"], strict=True):
         with Image.open(take.preview_path) as still:
             keyframe = np.asarray(still.convert("RGB"))
-        # the middle of the 64x112 keyframe at the model's 3:2, not the whole of it squashed
-        assert image.size == (64, 43)
-        top = (keyframe.shape[0] - 43) // 2
-        assert np.array_equal(np.asarray(image), keyframe[top : top + 43])
-        # 9 frames stretched over 1.5 s, cover-cropped to the request's 96x160
-        assert_clip(take.media_path, 96, 160, 1.5, 12)
+        # the middle of the keyframe at the model's 3:2, not the whole of it squashed
+        width, height = image.size
+        assert abs(width / height - 1.5) < 0.05 and width < keyframe.shape[1]
+        left, top = (keyframe.shape[1] - width) // 2, (keyframe.shape[0] - height) // 2
+        assert np.array_equal(np.asarray(image), keyframe[top : top + height, left : left + width])
+        # 9 frames stretched over 1.5 s, cover-cropped to the request's 100x64
+        assert_clip(take.media_path, 100, 64, 1.5, 12)
+
+
+def test_a_model_trained_at_one_size_is_refused_for_a_frame_of_another_shape(
+    engine: Engine, models: Models
+) -> None:
+    # 3:2 cover-cropped to 9:16 keeps a sixth of the picture: refused, with the reason
+    with pytest.raises(ValueError, match="would keep 16% of the picture"):
+        engine.check_inputs(make_request(models, video_model=models.i2v_trained))
 
 
 def test_text_to_video_from_a_text_to_video_folder(
@@ -219,6 +174,7 @@ def test_out_of_memory_retries_one_take_at_a_time(
         assert_clip(take.media_path, 96, 160, 1.5, 12)
 
 
+LANDSCAPE = {"width": 96, "height": 64}
 # (which model, request changes, what the message names)
 BAD_REQUESTS = [
     ("i2v", {"extra": {"video_width": 100, "video_height": 160}}, "video_width 100"),
@@ -226,9 +182,10 @@ BAD_REQUESTS = [
     ("i2v", {"extra": {"num_frames": 177}}, "num_frames 177"),  # 1.5: at most 161
     ("t2v", {"model": "", "extra": {"num_frames": 13}}, "num_frames 13"),  # 1.0: 8k+1
     ("t2v", {"model": "", "extra": {"num_frames": 57}}, "num_frames 57"),  # 1.0: at most 49
-    ("i2v_trained", {"extra": {"video_width": 128, "video_height": 64}}, "video_width 128"),
-    ("i2v_trained", {"extra": {"video_width": 96, "video_height": 96}}, "video_height 96"),
-    ("i2v_trained", {"extra": {"num_frames": 17}}, "num_frames 17"),
+    ("i2v_trained", {**LANDSCAPE, "extra": {"video_width": 128, "video_height": 64}}, "width 128"),
+    ("i2v_trained", {**LANDSCAPE, "extra": {"video_width": 96, "video_height": 96}}, "height 96"),
+    ("i2v_trained", {**LANDSCAPE, "extra": {"num_frames": 17}}, "num_frames 17"),
+    ("i2v_trained", {}, "renders only 96x64"),  # a 9:16 frame
     ("t2v", {}, "text-to-video model"),  # asked to start from keyframes
     ("i2v", {"model": ""}, "image-to-video model"),  # nothing to start from
 ]
@@ -251,20 +208,15 @@ def test_the_rules_hold_for_a_model_whose_family_is_known_only_once_loaded(
     import pipeline.engines.diffusers_video as video
 
     monkeypatch.setattr(video, "family_on_disk", lambda model: None)
-    buffer = io.BytesIO()
-    Image.new("RGB", (96, 64), (200, 40, 30)).save(buffer, format="PNG")
     request = make_request(
-        models,
-        model="",
-        init_image=base64.b64encode(buffer.getvalue()).decode(),
-        video_model=models.i2v_trained,
-        extra={"num_frames": 17},
+        models, video_model=models.i2v_trained, extra={"num_frames": 17}, **LANDSCAPE
     )
     engine.check_inputs(request)  # passes: the loosest rules allow 17 frames
 
     with pytest.raises(ValueError, match="num_frames 17 must be 9"):
         engine.render(request, tmp_path, lambda fraction, stage: None)
-    assert not list(tmp_path.glob("*.mp4"))
+    # refused before anything was rendered, keyframes included
+    assert not list(tmp_path.iterdir())
 
 
 async def test_worker_answers_400_naming_the_bad_value(models: Models, tmp_path: Path) -> None:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import os
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,9 +13,10 @@ import pytest
 from PIL import Image
 
 from pipeline.engines import Engine, create_engine
-from pipeline.ffmpeg import ffmpeg_binary, probe
+from pipeline.ffmpeg import probe
 from pipeline.requests import RenderRequest
 from pipeline.worker_client import LocalWorker, WorkerClient, WorkerError
+from tests.video_helpers import frame_count, png_base64, spy_on
 
 
 class Recorder:
@@ -27,53 +25,6 @@ class Recorder:
 
     def __call__(self, fraction: float, stage: str) -> None:
         self.calls.append((fraction, stage))
-
-
-class Spy:
-    """Wraps a real pipeline: records the keyword arguments of each call, then runs it."""
-
-    def __init__(self, pipe: Any, calls: list[dict[str, Any]], fail_over: int = 0) -> None:
-        self.pipe = pipe
-        self.calls = calls
-        self.fail_over = fail_over
-
-    def __call__(self, **kwargs: Any) -> Any:
-        # what the pipeline was called with, and which pipeline it was
-        self.calls.append({**kwargs, "pipeline": type(self.pipe).__name__})
-        if self.fail_over and kwargs["num_videos_per_prompt"] > self.fail_over:
-            import torch
-
-            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return self.pipe(**kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.pipe, name)
-
-
-def spy_on(engine: Any, monkeypatch: pytest.MonkeyPatch, fail_over: int = 0) -> list[dict]:
-    calls: list[dict[str, Any]] = []
-    original = engine.video_pipeline
-
-    def wrapped(model: str, from_image: bool) -> Spy:
-        return Spy(original(model, from_image), calls, fail_over)
-
-    monkeypatch.setattr(engine, "video_pipeline", wrapped)
-    return calls
-
-
-def frame_count(path: str) -> int:
-    """Frames in a video, by decoding it to 8x8 grey pictures."""
-    decode = ["-vf", "scale=8:8", "-f", "rawvideo", "-pix_fmt", "gray", "-"]
-    completed = subprocess.run(
-        [ffmpeg_binary(), "-v", "error", "-i", path, *decode], capture_output=True, check=True
-    )
-    return len(completed.stdout) // 64
-
-
-def png_base64(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
 
 
 @pytest.fixture(scope="module")

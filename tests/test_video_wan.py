@@ -3,10 +3,7 @@ diffusers, real ffmpeg, a real tiny SD keyframe model, and the real worker servi
 
 from __future__ import annotations
 
-import base64
-import io
 import os
-import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,67 +14,13 @@ import pytest
 from PIL import Image, ImageOps
 
 from pipeline.engines import Engine, create_engine
-from pipeline.ffmpeg import ffmpeg_binary, probe
 from pipeline.requests import RenderRequest
 from pipeline.worker_client import LocalWorker, WorkerClient, WorkerError
-
-
-class Spy:
-    """Wraps a real pipeline: records the keyword arguments of each call, then runs it."""
-
-    def __init__(self, pipe: Any, calls: list[dict[str, Any]]) -> None:
-        self.pipe = pipe
-        self.calls = calls
-
-    def __call__(self, **kwargs: Any) -> Any:
-        self.calls.append({**kwargs, "pipeline": type(self.pipe).__name__})
-        return self.pipe(**kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.pipe, name)
-
-
-def spy_on(engine: Any, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-    original = engine.video_pipeline
-
-    def wrapped(model: str, from_image: bool) -> Spy:
-        return Spy(original(model, from_image), calls)
-
-    monkeypatch.setattr(engine, "video_pipeline", wrapped)
-    return calls
-
-
-def frame_count(path: str) -> int:
-    """Frames in a video, by decoding it to 8x8 grey pictures."""
-    decode = ["-vf", "scale=8:8", "-f", "rawvideo", "-pix_fmt", "gray", "-"]
-    completed = subprocess.run(
-        [ffmpeg_binary(), "-v", "error", "-i", path, *decode], capture_output=True, check=True
-    )
-    return len(completed.stdout) // 64
-
-
-def png_base64(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode()
+from tests.video_helpers import assert_clip, png_base64, seeds_of, spy_on
 
 
 def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
-
-
-def seeds_of(call: dict[str, Any]) -> list[int]:
-    generator = call["generator"]
-    generators = generator if isinstance(generator, list) else [generator]
-    return [g.initial_seed() for g in generators]
-
-
-def check_clip(path: str, width: int, height: int, seconds: float, frames: int) -> None:
-    info = probe(path)
-    assert (info.width, info.height, info.video_codec) == (width, height, "h264")
-    assert abs(info.duration - seconds) < 0.05
-    assert frame_count(path) == frames
 
 
 @pytest.fixture(scope="module")
@@ -134,13 +77,15 @@ def test_keyframes_then_one_image_to_video_call_per_keyframe(
     assert [seeds_of(call) for call in calls] == [[1], [2]]
     assert [take.seed for take in takes] == [1, 2]
     for call, take in zip(calls, takes, strict=True):
-        assert (call["width"], call["height"], call["num_frames"]) == (64, 96, 13)
-        assert "frame_rate" not in call  # Wan's pipelines take no frame rate
+        # Wan's pipelines take no frame rate: frames are counted at the model's own (Wan2.2
+        # TI2V: 24 fps), 1.5 s -> 37, so the motion plays at its speed in the 8 fps project
+        assert (call["width"], call["height"], call["num_frames"]) == (64, 96, 37)
+        assert "frame_rate" not in call
         # each clip starts from its own keyframe, the still shown as the take's preview
         with Image.open(take.preview_path) as still:
             assert np.array_equal(pixels(still), pixels(call["image"]))
-        # 1.5 s x 8 fps = 12 frames, from 13 rendered, scaled to the request's 96x160
-        check_clip(take.media_path, 96, 160, 1.5, 12)
+        # 1.5 s x 8 fps = 12 frames, resampled from 37, scaled to the request's 96x160
+        assert_clip(take.media_path, 96, 160, 1.5, 12)
     assert not np.array_equal(pixels(calls[0]["image"]), pixels(calls[1]["image"]))
 
 
@@ -177,10 +122,10 @@ def test_text_to_video_renders_all_seeds_in_one_call(
     assert call["pipeline"] == "WanPipeline"
     assert "image" not in call and call["num_frames"] == 9 and call["guidance_scale"] == 3.0
     assert call["num_videos_per_prompt"] == 2 and seeds_of(call) == [1, 2]
-    # no video_width/video_height: the request's size, in multiples of 16
+    # no video_width/video_height: the request's size, in multiples of 32 (Wan2.2 TI2V)
     assert (call["width"], call["height"]) == (96, 160)
     for take in takes:
-        check_clip(take.media_path, 96, 160, 2.0, 16)
+        assert_clip(take.media_path, 96, 160, 2.0, 16)
         with Image.open(take.preview_path) as still:
             assert still.size == (96, 160)  # the clip's first frame, as rendered
 
@@ -203,7 +148,7 @@ def test_wan21_image_to_video_renders_one_video_per_call(
     for call in calls:
         assert np.array_equal(pixels(call["image"]), pixels(start))
     for take in takes:
-        check_clip(take.media_path, 96, 160, 1.5, 12)
+        assert_clip(take.media_path, 96, 160, 1.5, 12)
 
 
 def test_a_one_task_wan_model_is_refused_for_the_other(
@@ -212,15 +157,18 @@ def test_a_one_task_wan_model_is_refused_for_the_other(
     # Wan2.1-I2V's transformer needs a start image: known from its folder, before rendering
     with pytest.raises(ValueError, match="image-to-video model"):
         engine.check_inputs(make_request(models, model="", video_model=models["i2v"]))
-    # Wan2.1-T2V's cannot take one: known once loaded, before any clip renders
+    # Wan2.1-T2V's cannot take one (known from its folder too), nor start from a keyframe
     start = png_base64(Image.new("RGB", (90, 160), (30, 40, 200)))
     request = make_request(models, model="", video_model=models["t2v"], init_image=start)
-    with pytest.raises(ValueError, match="text-to-video model cannot start from"):
-        engine.render(request, tmp_path, lambda *_: None)
+    for asked in (request, replace(request, init_image="", model=models["keyframe"])):
+        with pytest.raises(ValueError, match="text-to-video model: it cannot start from"):
+            engine.render(asked, tmp_path, lambda *_: None)
     assert list(tmp_path.iterdir()) == []
-    # and it renders text-to-video
-    (take,) = engine.render(replace(request, init_image="", seeds=(9,)), tmp_path, lambda *_: None)
-    check_clip(take.media_path, 96, 160, 1.5, 12)
+    # a continuous shot's start (the previous shot's last frame) is left out, and says so
+    continuous = replace(request, seeds=(9,), extra={"start": "continuity", "num_frames": 9})
+    (take,) = engine.render(continuous, tmp_path, lambda *_: None)
+    assert "text-to-video only" in take.parameters["continuity_unused"]
+    assert_clip(take.media_path, 96, 160, 1.5, 12)
 
 
 def test_wan_size_and_frame_rules(engine: Engine, models: dict[str, str]) -> None:
@@ -236,18 +184,26 @@ def test_wan_size_and_frame_rules(engine: Engine, models: dict[str, str]) -> Non
         with pytest.raises(ValueError, match=named) as refused:
             engine.check_inputs(make_request(models, **changes))
         assert "Wan" in str(refused.value)
-    # Wan's rules, not LTX-Video's: 4k+1 frames and multiples of 16 pass
-    engine.check_inputs(make_request(models, extra={"video_width": 80, "video_height": 144}))
+    # Wan's rules, not LTX-Video's: 4k+1 frames pass, and multiples of 16 for Wan 2.1
+    wan21 = make_request(models, model="", video_model=models["t2v"])
+    engine.check_inputs(replace(wan21, extra={"video_width": 80, "video_height": 144}))
     engine.check_inputs(make_request(models, extra={"num_frames": 13}))
+    # Wan2.2 TI2V's VAE compresses 16x: multiples of 32
+    with pytest.raises(ValueError, match="video_width 80 must be a multiple of 32"):
+        engine.check_inputs(make_request(models, extra={"video_width": 80, "video_height": 96}))
 
-    family = family_on_disk(models["wan"])
-    assert family is not None and family.label == "Wan"
-    # a 9:16 1080x1920 clip of 10 s at 24 fps renders at 480p, 81 frames (5 s at 16 fps)
+    ti2v, t2v = family_on_disk(models["wan"]), family_on_disk(models["t2v"])
+    assert ti2v is not None and t2v is not None and ti2v.label == t2v.label == "Wan"
+    # a 9:16 1080x1920 clip of 10 s at 24 fps renders at 480p, 81 frames (5 s at 16 fps;
+    # 3.4 s at TI2V's 24), stretched over the 10 s
     full_hd = make_request(models, width=1080, height=1920, duration=10.0, fps=24, extra={})
-    assert video_size(full_hd, family) == (464, 832)
-    assert video_frames(full_hd, family) == 81
-    # 1.5 s at 8 fps: the fewest 4k+1 frames that cover the 12 frames
-    assert video_frames(make_request(models, extra={}), family) == 13
+    assert video_size(full_hd, t2v) == (464, 832)
+    assert video_size(full_hd, ti2v) == (480, 832)
+    assert video_frames(full_hd, t2v) == video_frames(full_hd, ti2v) == 81
+    # 1.5 s: the fewest 4k+1 frames that cover it at the model's own rate, whatever the
+    # project's (8 fps here): 16 fps -> 25, 24 fps -> 37
+    assert video_frames(make_request(models, extra={}), t2v) == 25
+    assert video_frames(make_request(models, extra={}), ti2v) == 37
 
 
 def test_vace_passes_the_character_reference_with_each_seed(
@@ -277,7 +233,7 @@ def test_vace_passes_the_character_reference_with_each_seed(
     assert [take.seed for take in takes] == [3, 4]
     assert [take.parameters["references"] for take in takes] == [1, 1]
     for take in takes:
-        check_clip(take.media_path, 96, 160, 1.5, 12)
+        assert_clip(take.media_path, 96, 160, 1.5, 12)
 
 
 def test_vace_starts_each_clip_from_its_keyframe_by_video_and_mask(
@@ -295,7 +251,7 @@ def test_vace_starts_each_clip_from_its_keyframe_by_video_and_mask(
     for call, take in zip(calls, takes, strict=True):
         assert len(call["reference_images"]) == 1
         video, mask = call["video"], call["mask"]
-        assert len(video) == len(mask) == call["num_frames"] == 13
+        assert len(video) == len(mask) == call["num_frames"] == 25  # 1.5 s at VACE's 16 fps
         # first frame: the take's keyframe at the render size, kept (black mask)
         with Image.open(take.preview_path) as still:
             keyframe = ImageOps.fit(still.convert("RGB"), (64, 96), Image.Resampling.LANCZOS)
@@ -305,7 +261,7 @@ def test_vace_starts_each_clip_from_its_keyframe_by_video_and_mask(
         # the rest: neutral grey, generated (white mask)
         for frame, frame_mask in zip(video[1:], mask[1:], strict=True):
             assert (np.asarray(frame) == 128).all() and (np.asarray(frame_mask) == 255).all()
-        check_clip(take.media_path, 96, 160, 1.5, 12)
+        assert_clip(take.media_path, 96, 160, 1.5, 12)
     assert not np.array_equal(pixels(calls[0]["video"][0]), pixels(calls[1]["video"][0]))
     # the clips took the reference; the tiny keyframe model (no IP-Adapter) could not
     for take in takes:

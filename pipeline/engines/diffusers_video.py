@@ -99,18 +99,26 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def frames_needed(request: RenderRequest) -> int:
-    return round(request.duration * request.fps)
+def frames_needed(request: RenderRequest, fps: int | None = None) -> int:
+    """Frames that fill the clip at fps (the request's by default)."""
+    return round(request.duration * (fps or request.fps))
+
+
+def source_fps(request: RenderRequest, family: VideoFamily) -> int:
+    """The rate the family's frames move at: its own, or the project's when it is told that."""
+    return family.native_fps or request.fps
 
 
 def video_frames(request: RenderRequest, family: VideoFamily) -> int:
-    """Frames the pipeline renders: extra["num_frames"], else the fewest mk+1 covering the clip."""
+    """Frames the pipeline renders: extra["num_frames"], else the fewest mk+1 covering the clip
+    at the rate the model moves at."""
     if "num_frames" in request.extra:
         return int(request.extra["num_frames"])
     if family.only_frames:
         return family.only_frames
     step = family.frame_multiple
-    count = step * math.ceil(max(frames_needed(request) - 1, 0) / step) + 1
+    needed = frames_needed(request, source_fps(request, family))
+    count = step * math.ceil(max(needed - 1, 0) / step) + 1
     return max(family.min_frames, min(count, family.default_max_frames))
 
 
@@ -156,6 +164,8 @@ def check_video_shape(request: RenderRequest, family: VideoFamily) -> None:
             f"num_frames {frames!r} must be {family.frame_multiple}k+1 from {family.min_frames} "
             f"to {family.max_frames} ({family.label})"
         )
+    if family.only_size and request.output == "clip":
+        check_aspect(request, family)
     only = dict(zip(("video_width", "video_height"), family.only_size or (), strict=False))
     if family.only_frames:
         only["num_frames"] = family.only_frames
@@ -165,6 +175,35 @@ def check_video_shape(request: RenderRequest, family: VideoFamily) -> None:
                 f"{key} {request.extra[key]!r} must be {value}: this {family.label} model "
                 "renders only at the size and length it was trained at"
             )
+
+
+# how far a project's aspect may be from a fixed-size model's before its clip loses too much
+ASPECT_TOLERANCE = 0.1
+
+
+def check_aspect(request: RenderRequest, family: VideoFamily) -> None:
+    """A model that renders only one size, for a project of another shape: cover-cropping its
+    clip to the project's frame would keep only a sliver of it (3:2 in 9:16: 14%)."""
+    assert family.only_size is not None
+    width, height = family.only_size
+    theirs, ours = width / height, request.width / request.height
+    if abs(math.log(theirs / ours)) > math.log(1 + ASPECT_TOLERANCE):
+        kept = min(theirs / ours, ours / theirs) ** 2
+        raise ValueError(
+            f"video_model renders only {width}x{height} ({family.label}, the size it was "
+            f"trained at); in this project's {request.width}x{request.height} frame its clip "
+            f"would keep {kept:.0%} of the picture: use a video model that renders any size "
+            "(LTX-Video, Wan, CogVideoX 1.5)"
+        )
+
+
+def uses_start_image(request: RenderRequest, family: VideoFamily) -> bool:
+    """Whether the clip starts from an image: a keyframe, or the request's init_image unless
+    that is only continuity (the previous shot's last frame) and the model cannot take it."""
+    if request.model.strip():
+        return True
+    continuity_only = request.extra.get("start") == "continuity"
+    return bool(request.init_image) and not (continuity_only and family.task == "text-to-video")
 
 
 def check_task(family: VideoFamily, from_image: bool, model: str) -> None:
@@ -191,15 +230,22 @@ def crop_to_aspect(image: Image.Image, width: int, height: int) -> Image.Image:
 
 
 def encode_clip(
-    frames: np.ndarray, out_path: Path, request: RenderRequest, *, max_seconds: float = 600
+    frames: np.ndarray,
+    out_path: Path,
+    request: RenderRequest,
+    *,
+    fps: int | None = None,
+    max_seconds: float = 600,
 ) -> None:
-    """Write frames (n, h, w, 3 floats in 0..1) as an H.264 MP4 of the request's size, fps and
-    duration: raw RGB piped to ffmpeg, cover-scaled and centre-cropped, resampled in time when
-    there are fewer frames than the clip needs."""
+    """Write frames (n, h, w, 3 floats in 0..1) that move at fps (the request's by default) as
+    an H.264 MP4 of the request's size, fps and duration: raw RGB piped to ffmpeg,
+    cover-scaled and centre-cropped, resampled in time to the request's rate, and stretched
+    over the duration when there are too few."""
     count, height, width, _ = frames.shape
     needed = frames_needed(request)
-    # enough frames: play at the clip's rate and stop; too few: stretch them over the duration
-    rate = request.fps if count >= needed else count / request.duration
+    fps = fps or request.fps
+    # enough frames: play at their rate and stop; too few: stretch them over the duration
+    rate = fps if count >= frames_needed(request, fps) else count / request.duration
     pixels = (np.clip(frames, 0.0, 1.0) * 255).round().astype(np.uint8)
     filters = (
         f"scale={request.width}:{request.height}:force_original_aspect_ratio=increase,"
@@ -290,8 +336,7 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
             check_model_name(request.video_model, "video_model")
             # a local folder's family is known now; a hub id's once it is loaded (render checks)
             family = family_on_disk(request.video_model) or LOOSEST
-            from_image = bool(request.init_image or request.model.strip())
-            check_task(family, from_image, request.video_model)
+            check_task(family, uses_start_image(request, family), request.video_model)
         check_video_shape(request, family)
         if request.init_image:
             decode_image(request.init_image)
@@ -311,11 +356,12 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
         return pipe
 
     def video_family(self, model: str) -> VideoFamily:
-        """The rules of model as loaded: its family's, narrowed by its transformer's config."""
+        """The rules of model as loaded: its family's, narrowed by its configs."""
         pipe = self.pipeline(model)
-        transformer = getattr(pipe, "transformer", None)
+        # Wan 2.2 A14B's transformer is in two halves; either may be absent
+        transformer = getattr(pipe, "transformer", None) or getattr(pipe, "transformer_2", None)
         config = transformer.config if transformer is not None else {}
-        return family_named(type(pipe).__name__, model).for_model(config)
+        return family_named(type(pipe).__name__, model).for_model(pipe.config, config)
 
     def video_pipeline(self, model: str, from_image: bool) -> Any:
         """The image-to-video (from_image) or text-to-video pipeline of model; both share the
@@ -332,12 +378,23 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
             return self.keyframes.render(request, out_dir, progress)
         out_dir.mkdir(parents=True, exist_ok=True)
         count = len(request.seeds)
+        # a hub model's family is first known here: its rules are checked before any keyframe
+        family = self.video_family(request.video_model)
+        check_video_shape(request, family)
+        from_image = uses_start_image(request, family)
+        check_task(family, from_image, request.video_model)
         stills: list[Path] = []
         images: list[Image.Image] | None = None
         # what each take records about itself (the keyframe engine's notes, e.g. references)
         notes: list[dict[str, Any]] = [{} for _ in request.seeds]
+        if request.init_image and not from_image:
+            for note in notes:
+                note["continuity_unused"] = (
+                    f"this {family.label} model does text-to-video only: the clip does not "
+                    "start from the previous shot's last frame"
+                )
         stages = _Stages(progress, keyframes=bool(request.model and not request.init_image))
-        if request.init_image:
+        if request.init_image and from_image:
             images = [decode_image(request.init_image)] * count
         elif request.model:
             # the keyframe engine's own path (batched, references, OOM fallback); its slow-move
@@ -347,9 +404,6 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
             notes = [dict(take.parameters) for take in keyframe_takes]
             images = [Image.open(path).convert("RGB") for path in stills]
 
-        family = self.video_family(request.video_model)
-        check_video_shape(request, family)  # a hub model's family is first known here
-        check_task(family, images is not None, request.video_model)
         pipe = self.video_pipeline(request.video_model, from_image=images is not None)
         width, height = video_size(request, family)
         if family.only_size and images is not None:
@@ -385,7 +439,7 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
         takes = []
         for number, (seed, frames) in enumerate(zip(request.seeds, videos, strict=True), start=1):
             clip_path = out_dir / f"{request.job_id}_take{number}.mp4"
-            encode_clip(frames, clip_path, request)
+            encode_clip(frames, clip_path, request, fps=source_fps(request, family))
             if stills:
                 still_path = stills[number - 1]
             else:

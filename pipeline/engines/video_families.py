@@ -48,7 +48,9 @@ def one_call(pipe: Any, images: Sequence[Image.Image] | None, count: int) -> lis
     return [count]
 
 
-def as_is(family: VideoFamily, transformer_config: Mapping[str, Any]) -> VideoFamily:
+def as_is(
+    family: VideoFamily, pipeline_config: Mapping[str, Any], transformer_config: Mapping[str, Any]
+) -> VideoFamily:
     return family
 
 
@@ -66,6 +68,9 @@ class VideoFamily:
     default_max_frames: int
     default_long_side: int
     takes_frame_rate: bool = False
+    # the frame rate a model not told the rate (takes_frame_rate) moves at: its frames are
+    # counted at this rate, so motion plays at its natural speed at any project fps
+    native_fps: int | None = None
     # whether reference images (characters) reach the pipeline call
     takes_references: bool = False
     conditioning: Conditioning = start_images
@@ -77,8 +82,9 @@ class VideoFamily:
     # a model trained at one (width, height) / frame count renders only at that
     only_size: tuple[int, int] | None = None
     only_frames: int | None = None
-    # (family, the model's transformer config) -> the rules for that very model
-    narrow: Callable[[VideoFamily, Mapping[str, Any]], VideoFamily] = as_is
+    # (family, the model's pipeline config (model_index.json), its transformer's config) ->
+    # the rules for that very model
+    narrow: Callable[[VideoFamily, Mapping[str, Any], Mapping[str, Any]], VideoFamily] = as_is
     calls: CallPlan = one_call
     # the pipeline takes one torch.Generator, not a list (so it renders one video per call)
     single_generator: bool = False
@@ -87,9 +93,11 @@ class VideoFamily:
     def min_frames(self) -> int:
         return self.frame_multiple + 1
 
-    def for_model(self, transformer_config: Mapping[str, Any]) -> VideoFamily:
-        """These rules narrowed to one model, from its transformer's config."""
-        return self.narrow(self, transformer_config)
+    def for_model(
+        self, pipeline_config: Mapping[str, Any], transformer_config: Mapping[str, Any]
+    ) -> VideoFamily:
+        """These rules narrowed to one model, from its pipeline's and transformer's configs."""
+        return self.narrow(self, pipeline_config, transformer_config)
 
     def pipeline_class(self, from_image: bool) -> type:
         return self.image_to_video if from_image else self.text_to_video
@@ -108,7 +116,9 @@ LTX = VideoFamily(
 )
 
 
-def cogvideox_rules(family: VideoFamily, config: Mapping[str, Any]) -> VideoFamily:
+def cogvideox_rules(
+    family: VideoFamily, pipeline_config: Mapping[str, Any], config: Mapping[str, Any]
+) -> VideoFamily:
     """CogVideoX 1.0 (2B, 5B, 5B-I2V) or 1.5, and text- or image-to-video, from the config."""
     in_channels, out_channels = config.get("in_channels"), config.get("out_channels")
     if in_channels and out_channels:
@@ -127,6 +137,7 @@ def cogvideox_rules(family: VideoFamily, config: Mapping[str, Any]) -> VideoFami
             max_frames=161,
             default_max_frames=81,
             default_long_side=1360,
+            native_fps=16,
         )
     if config.get("use_learned_positional_embeddings"):
         # CogVideoX-5b-I2V: its positional embeddings are learned for one latent size and
@@ -151,17 +162,27 @@ COGVIDEOX = VideoFamily(
     max_frames=49,
     default_max_frames=49,
     default_long_side=720,
+    native_fps=8,
     prompt_per_video=True,
     narrow=cogvideox_rules,
 )
 
 
-def wan_rules(family: VideoFamily, config: Mapping[str, Any]) -> VideoFamily:
-    """Wan 2.1/2.2 image-to-video transformers (I2V-14B, I2V-A14B) take the start image's
-    latents and mask beside the noise (36 channels in, 16 out): they do image-to-video only."""
+def wan_rules(
+    family: VideoFamily, pipeline_config: Mapping[str, Any], config: Mapping[str, Any]
+) -> VideoFamily:
+    """Which Wan model: Wan2.2-TI2V-5B (expand_timesteps) does text- and image-to-video at
+    24 fps, with a VAE that compresses 16x (sizes in multiples of 32); the image-to-video
+    transformers (Wan2.1-I2V, Wan2.2-I2V-A14B) take the start image's latents and mask beside
+    the noise (36 channels in, 16 out): image-to-video only; the others (Wan2.1-T2V,
+    Wan2.2-T2V-A14B) text-to-video only."""
+    if pipeline_config.get("expand_timesteps"):
+        return replace(family, size_multiple=32, native_fps=24)
     in_channels, out_channels = config.get("in_channels"), config.get("out_channels")
     if in_channels and out_channels and in_channels != out_channels:
         return replace(family, task="image-to-video")
+    if in_channels and out_channels:
+        return replace(family, task="text-to-video")
     return family
 
 
@@ -174,14 +195,6 @@ def wan_calls(pipe: Any, images: Sequence[Image.Image] | None, count: int) -> li
         return [count]
     # Wan 2.2 A14B's transformer is in two halves; either may be absent
     transformer = pipe.transformer if pipe.transformer is not None else pipe.transformer_2
-    if not pipe.config.expand_timesteps and (
-        transformer.config.in_channels == transformer.config.out_channels
-    ):
-        raise ValueError(
-            "this Wan text-to-video model cannot start from a keyframe or an init_image "
-            "(leave model and init_image empty, or use an image-to-video model such as "
-            "Wan2.2-TI2V-5B or Wan2.1-I2V)"
-        )
     if transformer.config.image_dim is not None:
         return [1] * count
     sizes = [1]
@@ -215,6 +228,7 @@ WAN = VideoFamily(
     max_frames=121,
     default_max_frames=81,
     default_long_side=832,
+    native_fps=16,
     conditioning=wan_image,
     narrow=wan_rules,
     calls=wan_calls,
@@ -302,10 +316,13 @@ def family_on_disk(model: str) -> VideoFamily | None:
     if not index.is_file():
         return None
     try:
-        class_name = json.loads(index.read_text(encoding="utf-8"))["_class_name"]
+        pipeline_config = json.loads(index.read_text(encoding="utf-8"))
+        class_name = pipeline_config["_class_name"]
     except (OSError, ValueError, KeyError, TypeError):
         raise ValueError(f"video_model {model!r} has an unreadable model_index.json") from None
-    return family_named(str(class_name), model).for_model(_transformer_config(model))
+    return family_named(str(class_name), model).for_model(
+        pipeline_config, _transformer_config(model)
+    )
 
 
 def _transformer_config(model: str) -> dict[str, Any]:
