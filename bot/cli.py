@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     kind.add_argument(
         "--ip-adapter", action="store_true", help="give the keyframe model a tiny IP-Adapter"
     )
-    tiny.add_argument(
-        "--family", choices=TINY_VIDEO_MODELS, default="ltx", help="the --video model's family"
-    )
+    tiny.add_argument("--family", choices=TINY_VIDEO_MODELS, help="the --video model's family")
     args = parser.parse_args(argv)
+    if args.command == "make-tiny-model" and args.family and not args.video:
+        parser.error("--family picks the family of a --video model: add --video")
 
     from bot.settings import Settings
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
 def make_tiny(args: argparse.Namespace) -> Path:
     from pipeline import tiny_model
 
-    if args.video and args.family == "ltx":
+    if args.video and args.family in (None, "ltx"):
         return tiny_model.make_tiny_video_model(args.directory)
     if args.video and args.family == "wan":  # like Wan2.2-TI2V-5B: text- and image-to-video
         return tiny_model.make_tiny_wan_model(args.directory, kind="ti2v")

@@ -28,7 +28,7 @@ from pipeline.render_queue import (
 )
 from pipeline.segments import SegmentCache, VideoFormat, frame_bounds, prepare_segment
 from pipeline.subtitles import needs_cjk
-from pipeline.worker_client import WorkerClient, WorkerError
+from pipeline.worker_client import BadRequest, WorkerClient, WorkerError
 from storage import events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
 from storage.models import Job
@@ -257,6 +257,8 @@ class Scheduler:
             if note:
                 jobs.report_progress(self.db, job.id, 0.0, note)
                 self._notify(job.id)
+            # what the worker holds warm is unknown until this job is done
+            self._warm.pop(worker.base_url, None)
             await worker.submit(request)
             self._cooldown.pop(worker.base_url, None)  # it answered: trusted again
             final: dict = {}
@@ -271,9 +273,15 @@ class Scheduler:
                     )
                     self._notify(job.id)
             if final.get("status") != "done":
-                raise WorkerError(final.get("error") or f"job ended as {final.get('status')}")
+                reason = final.get("error") or f"job ended as {final.get('status')}"
+                if final.get("retryable") is False:
+                    raise BadRequest(reason)
+                raise WorkerError(reason)
             self._warm[worker.base_url] = models_of(job)
             await self._record_takes(job, worker, request.engine, request.model, final, note)
+        except BadRequest as error:
+            # a value the engine cannot render: the same request would fail again anywhere
+            self._render_failed(job, str(error), retry=False)
         except WORKER_GONE:
             # give an unreachable worker a rest instead of burning every attempt at once
             self._suspect(worker, WORKER_COOLDOWN)
@@ -350,13 +358,13 @@ class Scheduler:
             with contextlib.suppress(ShowrunnerError):
                 queue_episode_cut(self.db, job.episode_id)
 
-    def _render_failed(self, job: Job, reason: str) -> None:
+    def _render_failed(self, job: Job, reason: str, *, retry: bool = True) -> None:
         log.warning("render job %s failed: %s", job.id, reason)
         current = jobs.get_job(self.db, job.id)
         if current.status != "running":
             return
         with self.db.atomic():
-            after = jobs.fail_job(self.db, job.id, reason)
+            after = jobs.fail_job(self.db, job.id, reason, retry=retry)
             if job.shot_id is not None:
                 shot = plan.get_shot(self.db, job.shot_id)
                 target = "queued" if after.status == "queued" else "planned"
@@ -409,8 +417,6 @@ class Scheduler:
                 plan.set_cut_path(self.db, episode.id, str(out))
                 jobs.finish_job(self.db, job.id)
                 events.emit(self.db, "episode_cut", episode_id=episode.id, path=str(out))
-            # after the cut, so its own segments are the most recently used
-            await asyncio.to_thread(self.segments.prune)
         except (AssembleError, FfmpegError, OSError, ShowrunnerError) as error:
             log.warning("cut job %s failed: %s", job.id, error)
             self._cut_failed(job, str(error))
@@ -420,6 +426,11 @@ class Scheduler:
         finally:
             self._cutting = False
             self._notify(job.id)
+        try:
+            # after the cut, so its own segments are the most recently used
+            await asyncio.to_thread(self.segments.prune)
+        except OSError as error:
+            log.warning("could not prune the segment cache: %s", error)
 
     def _prewarm(self) -> None:
         """Start normalising approved takes into cut segments, unless a cut runs or one is
@@ -478,7 +489,9 @@ def models_of(job: Job) -> tuple[str, ...]:
     """The engine and models a render job loads on its worker."""
     payload = job.payload
     video = payload.get("video_model", "") if payload.get("output") != "keyframe" else ""
-    return (str(payload.get("engine", "")), str(payload.get("model", "")), str(video))
+    # a clip from an approved keyframe skips the keyframe stage and its model
+    model = "" if payload.get("source_take_id") is not None else payload.get("model", "")
+    return (str(payload.get("engine", "")), str(model), str(video))
 
 
 async def run_until_idle(scheduler: Scheduler, timeout: float | None = None) -> None:

@@ -19,6 +19,7 @@ The cache keeps at most max_bytes: prune() deletes the least recently used segme
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,6 +27,7 @@ import os
 import re
 import secrets
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +113,9 @@ def audio_samples(frames: int, fps: int) -> int:
     return round(frames * AUDIO_RATE / fps)
 
 
+LEFTOVER_SECONDS = 3600
+
+
 class SegmentCache:
     """Segments under `root`, made at most `parallel` at a time, each key made once."""
 
@@ -166,9 +171,18 @@ class SegmentCache:
 
     def prune(self) -> int:
         """Delete the least recently used complete segments until the cache holds at most
-        max_bytes; the number deleted. Partial files (a segment being made) are left alone."""
+        max_bytes; the number deleted. Leftovers of a process killed mid-segment (partial
+        files, a segment without its sidecar) go once they are an hour old; younger ones may
+        be a segment being made right now."""
         if self.max_bytes is None or not self.root.is_dir():
             return 0
+        stale = time.time() - LEFTOVER_SECONDS
+        for path in self.root.iterdir():
+            orphan = path.suffix == ".mov" and not path.with_suffix(".json").exists()
+            if orphan or ".partial." in path.name:
+                with contextlib.suppress(FileNotFoundError):
+                    if path.stat().st_mtime < stale:
+                        path.unlink()
         entries = []
         for sidecar in self.root.glob("[!.]*.json"):
             segment = sidecar.with_suffix(".mov")

@@ -53,6 +53,8 @@ class WorkerJob:
     progress: float = 0.0
     stage: str = ""
     error: str | None = None
+    # False when the engine refused a value of the request (ValueError): a retry cannot help
+    retryable: bool = True
     takes: list[RenderedTake] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     # set by DELETE; the render thread checks it at every progress report (each denoising step)
@@ -66,6 +68,7 @@ class WorkerJob:
             "progress": round(self.progress, 4),
             "stage": self.stage,
             "error": self.error,
+            "retryable": self.retryable,
             "takes": [
                 {
                     "seed": take.seed,
@@ -306,6 +309,7 @@ class WorkerService:
             except Exception as error:  # the job fails, the worker goes on
                 log.exception("job %s failed", job_id)
                 job.status, job.error = "failed", f"{type(error).__name__}: {error}"[:500]
+                job.retryable = not isinstance(error, ValueError)
             finally:
                 self.current = None
                 job.touch()

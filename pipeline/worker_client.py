@@ -25,6 +25,10 @@ class WorkerError(RuntimeError):
     """The worker refused a job, broke, or could not be reached; the message says which."""
 
 
+class BadRequest(WorkerError):
+    """The worker refused the request itself (a value it cannot render): a retry cannot help."""
+
+
 @dataclass
 class WorkerClient:
     base_url: str
@@ -45,6 +49,8 @@ class WorkerClient:
             ) from None
         if not isinstance(data, dict):
             raise WorkerError(f"worker {self.base_url} answered with unexpected JSON")
+        if response.status == 400:
+            raise BadRequest(f"worker refused the job: {data.get('error', response.status)}")
         if response.status >= 400:
             raise WorkerError(f"worker refused the job: {data.get('error', response.status)}")
         return data

@@ -139,10 +139,11 @@ def finish_job(db: sqlite_utils.Database, job_id: str) -> Job:
     return _set_status(db, job_id, "done", progress=1.0, stage="done", finished_at=utc_now())
 
 
-def fail_job(db: sqlite_utils.Database, job_id: str, error: str) -> Job:
-    """Fail for good, or requeue while attempts remain (the error is kept either way)."""
+def fail_job(db: sqlite_utils.Database, job_id: str, error: str, *, retry: bool = True) -> Job:
+    """Fail for good, or requeue while attempts remain and retry is allowed (the error is kept
+    either way)."""
     job = get_job(db, job_id)
-    if job.status == "running" and job.attempts < MAX_ATTEMPTS:
+    if retry and job.status == "running" and job.attempts < MAX_ATTEMPTS:
         return _set_status(db, job_id, "queued", error=error[:500], progress=0.0, stage="")
     return _set_status(db, job_id, "failed", error=error[:500], finished_at=utc_now())
 

@@ -138,3 +138,14 @@ def test_make_tiny_model_writes_video_and_ip_adapter_models(tmp_path: Path) -> N
     assert video["_class_name"].startswith("LTX")
     vace = json.loads((tmp_path / "vace" / "model_index.json").read_text())
     assert vace["_class_name"] == "WanVACEPipeline"
+    # a family without --video would silently write a keyframe model: refused instead
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "make-tiny-model", "--family", "wan", str(tmp_path / "x")],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2 and "add --video" in result.stderr
+    assert not (tmp_path / "x").exists()

@@ -10,6 +10,7 @@ import asyncio
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -367,6 +368,23 @@ async def test_after_a_cut_the_least_recently_used_segments_beyond_the_bound_are
     await run_until_idle(scheduler, timeout=60)
     assert jobs.get_job(fresh_db, again.id).status == "done"
     assert scheduler.segments.encoded == encoded
+
+
+def test_prune_removes_what_a_killed_process_left_once_it_is_an_hour_old(tmp_path: Path) -> None:
+    cache = SegmentCache(tmp_path / "cache", max_bytes=10**9)
+    cache.root.mkdir()
+    old_partial = cache.root / ".take-abc.123-deadbeef.partial.mov"
+    orphan = cache.root / "take-def.mov"  # killed between the segment and its sidecar
+    young_partial = cache.root / ".take-ghi.456-feedface.partial.mov"  # being made now
+    for path in (old_partial, orphan, young_partial):
+        path.write_bytes(b"x" * 1000)
+    two_hours_ago = time.time() - 7200
+    for path in (old_partial, orphan):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    cache.prune()
+
+    assert sorted(cache.root.iterdir()) == [young_partial]
 
 
 async def test_scheduler_cut_has_the_projects_cards_and_music(

@@ -20,11 +20,15 @@ import aiohttp
 import pytest
 import sqlite_utils
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 import pipeline.scheduler as scheduler_module
+from pipeline.engines.animatic import AnimaticEngine
 from pipeline.processes import stop_process
 from pipeline.render_queue import EngineChoice, queue_episode_render
+from pipeline.requests import RenderRequest
 from pipeline.scheduler import Scheduler, run_until_idle
+from pipeline.worker import WorkerService
 from pipeline.worker_client import LocalWorker, WorkerClient
 from storage import events, jobs, plan, projects, takes
 from storage.models import Episode, Job, Shot
@@ -284,3 +288,51 @@ async def test_a_broken_worker_costs_one_attempt_and_the_good_worker_renders_eve
     for job in done:
         assert_one_set_of_takes(fresh_db, job)
     assert [event.kind for event in events.pending_events(fresh_db)] == ["shot_ready"] * 3
+
+
+class LongShotsRefused(AnimaticEngine):
+    """The real animatic engine, except that it refuses shots over 2.5 s when they are
+    submitted (HTTP 400), and finds shots over 1.5 s unrenderable only once it renders them
+    (as the video engine finds a hub model's rules once it has loaded it)."""
+
+    def check_inputs(self, request: RenderRequest) -> None:
+        super().check_inputs(request)
+        if request.duration > 2.5:
+            raise ValueError(f"duration {request.duration} is far too long for this model")
+
+    def render(self, request: RenderRequest, out_dir: Path, progress: Any) -> list[Any]:
+        if request.duration > 1.5:
+            raise ValueError(f"duration {request.duration} is too long for this model")
+        return super().render(request, out_dir, progress)
+
+
+async def test_a_request_the_engine_refuses_fails_once_and_the_worker_goes_on(
+    fresh_db: sqlite_utils.Database, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    service = WorkerService(tmp_path / "worker-media")
+    service.engines["animatic"] = LongShotsRefused()
+    server = TestServer(service.app())
+    await server.start_server()
+    try:
+        episode, _ = make_episode(fresh_db, (2.0, 3.0, 1.0, 1.0), SMALL)
+        _, (refused, refused_at_once, *fine) = queue_episode_render(
+            fresh_db, episode.id, EngineChoice()
+        )
+        log = JobLog()
+        worker = WorkerClient(str(server.make_url("")).rstrip("/"), session)
+        await run_until_idle(Scheduler(fresh_db, [worker], tmp_path / "media", log), timeout=60)
+    finally:
+        await server.close()
+
+    # retrying the same request cannot help: one attempt each, the engine's reason kept
+    for job, reason in (
+        (refused, "duration 2.0 is too long for this model"),
+        (refused_at_once, "duration 3.0 is far too long for this model"),
+    ):
+        failed = jobs.get_job(fresh_db, job.id)
+        assert (failed.status, failed.attempts) == ("failed", 1)
+        assert reason in (failed.error or "")
+        assert log.requeued(job.id) == []
+    # the worker is not to blame: the other shots render on it right after
+    assert [jobs.get_job(fresh_db, job.id).status for job in fine] == ["done", "done"]
+    assert plan.get_shot(fresh_db, refused.shot_id).status == "planned"
