@@ -79,13 +79,15 @@ async def probe_audio(path: Path) -> AudioInfo | None:
 async def store_music(
     data: bytes, filename: str, media_dir: Path, project_id: int
 ) -> tuple[Path, AudioInfo]:
-    """Check an uploaded music file and store it as <media>/music/project<id>.<ext>, replacing
-    the project's previous music; a refused file leaves nothing behind."""
+    """Check an uploaded music file and store it as <media>/music/project<id>-<token>.<ext>,
+    beside the project's previous music, which stays until the project points at the new file
+    (remove_music then); a refused file leaves nothing behind."""
     suffix = check_music_upload(filename, len(data))
     folder = media_dir / "music"
     folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"project{project_id}{suffix}"
-    partial = folder / f".project{project_id}.partial-{secrets.token_hex(4)}{suffix}"
+    token = secrets.token_hex(4)
+    final = folder / f"project{project_id}-{token}{suffix}"
+    partial = folder / f".project{project_id}.partial-{token}{suffix}"
     try:
         await asyncio.to_thread(partial.write_bytes, data)
         info = await probe_audio(partial)
@@ -97,12 +99,13 @@ async def store_music(
         os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)
-    for older in folder.glob(f"project{project_id}.*"):
-        if older != final:
-            older.unlink(missing_ok=True)
     return final, info
 
 
-def remove_music(media_dir: Path, project_id: int) -> None:
-    for path in (media_dir / "music").glob(f"project{project_id}.*"):
-        path.unlink(missing_ok=True)
+def remove_music(media_dir: Path, project_id: int, keep: Path | None = None) -> None:
+    """Delete the project's music files, except keep (the one the project now uses)."""
+    folder = media_dir / "music"
+    for pattern in (f"project{project_id}-*", f"project{project_id}.*"):
+        for path in folder.glob(pattern):
+            if keep is None or path.resolve() != keep.resolve():
+                path.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ against the Discord emulator, with real SQLite and ffmpeg."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -190,7 +191,7 @@ async def test_a_music_upload_is_checked_stored_by_id_and_can_be_removed(
     assert "music: `Our Song (final!).mp3` (new) at volume 0.2" in text
     project = the_project(world)
     # stored relative to the media folder, which is where the cut looks for it
-    assert project.music_path == f"music/project{project.id}.mp3"
+    assert re.fullmatch(rf"music/project{project.id}-[0-9a-f]{{8}}\.mp3", project.music_path)
     stored = world.settings.media_dir / project.music_path
     assert stored.read_bytes() == song.read_bytes()
     assert music_files(world) == [stored.name]  # no partial file left
@@ -200,8 +201,15 @@ async def test_a_music_upload_is_checked_stored_by_id_and_can_be_removed(
     run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=220:duration=2", str(wav)])
     record = await settings(world, world.director, music=(wav.name, wav.read_bytes()))
     await reply_text(record)
-    assert the_project(world).music_path.endswith(f"project{project.id}.wav")
-    assert music_files(world) == [f"project{project.id}.wav"]
+    now = the_project(world).music_path
+    assert now.endswith(".wav") and music_files(world) == [Path(now).name]
+
+    # settings refused after the upload: the project keeps its music, the upload is dropped
+    record = await settings(
+        world, world.director, music=(song.name, song.read_bytes()), title_card_seconds=99
+    )
+    assert "Title card must last 0 to 10 seconds" in await reply_text(record)
+    assert the_project(world).music_path == now and music_files(world) == [Path(now).name]
 
     record = await settings(world, world.director, music_off=True)
     assert "music: none" in await reply_text(record)

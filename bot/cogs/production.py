@@ -143,21 +143,28 @@ class ProductionCog(commands.Cog):
             music_file, _ = await store_music(
                 data, music.filename, runtime.settings.media_dir, current.id
             )
-        updated = projects.update_settings(
-            runtime.db,
-            current.id,
-            quorum=quorum,
-            director_role_id=director_role.id if director_role else None,
-            review_mode=review_mode,
-            title_card_seconds=title_card_seconds,
-            end_card_seconds=end_card_seconds,
-            credits="" if credits is not None and credits.strip() == "-" else credits,
-            music_volume=music_volume,
-        )
+        try:
+            updated = projects.update_settings(
+                runtime.db,
+                current.id,
+                quorum=quorum,
+                director_role_id=director_role.id if director_role else None,
+                review_mode=review_mode,
+                title_card_seconds=title_card_seconds,
+                end_card_seconds=end_card_seconds,
+                credits="" if credits is not None and credits.strip() == "-" else credits,
+                music_volume=music_volume,
+            )
+            if music_file is not None:
+                # relative to the media folder, as the cut reads it (the data dir may be relative)
+                relative = music_file.resolve().relative_to(runtime.settings.media_dir.resolve())
+                updated = projects.set_music(runtime.db, current.id, str(relative))
+        except BaseException:
+            if music_file is not None:
+                music_file.unlink(missing_ok=True)  # the project still uses its old music
+            raise
         if music_file is not None:
-            # relative to the media folder, as the cut reads it (the data dir may be relative)
-            relative = music_file.resolve().relative_to(runtime.settings.media_dir.resolve())
-            updated = projects.set_music(runtime.db, current.id, str(relative))
+            remove_music(runtime.settings.media_dir, current.id, keep=music_file)
         elif music_off:
             updated = projects.set_music(runtime.db, current.id, "")
             remove_music(runtime.settings.media_dir, current.id)
