@@ -259,7 +259,9 @@ class Scheduler:
                 self._notify(job.id)
             # what the worker holds warm is unknown until this job is done
             self._warm.pop(worker.base_url, None)
-            await worker.submit(request)
+            accepted = await worker.submit(request)
+            if accepted.get("reattached"):
+                jobs.reattached(self.db, job.id)
             self._cooldown.pop(worker.base_url, None)  # it answered: trusted again
             final: dict = {}
             async for state in worker.follow(job.id):

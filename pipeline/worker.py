@@ -1,7 +1,8 @@
 """The generation worker: an aiohttp service that renders one job at a time.
 
 API (JSON; errors are {"error": message}):
-  POST /v1/jobs                 submit a RenderRequest; the job id makes it idempotent
+  POST /v1/jobs                 submit a RenderRequest; the job id makes it idempotent (the id
+                                of a live job answers its state with "reattached": true)
   GET  /v1/jobs/{id}            the job's state
   GET  /v1/jobs/{id}/events     its state as NDJSON lines, until it ends
   GET  /v1/jobs/{id}/media/{n}  a file it produced
@@ -163,7 +164,8 @@ class WorkerService:
             return _error(400, f"bad job_id: {render.job_id!r}")
         existing = self.jobs.get(render.job_id)
         if existing is not None and existing.status not in {"failed", "cancelled"}:
-            return web.json_response(existing.state())  # a retry of a live job reattaches
+            # a retry of a live job reattaches to it: no second render
+            return web.json_response({**existing.state(), "reattached": True})
         try:
             # the first use of an engine imports torch/diffusers (seconds): keep the loop free
             async with self._engine_lock:

@@ -131,6 +131,14 @@ def start_job(db: sqlite_utils.Database, job_id: str, worker: str) -> Job:
     )
 
 
+def reattached(db: sqlite_utils.Database, job_id: str) -> Job:
+    """A restarted bot found the job still alive on its worker: the start that found it is
+    not a new attempt."""
+    job = get_job(db, job_id)
+    db.table("jobs").update(job_id, {"attempts": max(1, job.attempts - 1)})
+    return get_job(db, job_id)
+
+
 def report_progress(db: sqlite_utils.Database, job_id: str, progress: float, stage: str) -> None:
     db.table("jobs").update(job_id, {"progress": max(0.0, min(1.0, progress)), "stage": stage})
 
