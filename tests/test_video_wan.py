@@ -270,6 +270,23 @@ def test_vace_starts_each_clip_from_its_keyframe_by_video_and_mask(
         assert "IP-Adapter" in take.parameters["keyframe_references_unused"]
 
 
+def test_in_half_precision_the_wan_vae_stays_in_float32(
+    models: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    monkeypatch.setenv("SHOWRUNNER_DTYPE", "bfloat16")
+    engine = create_engine("video")
+    request = make_request(models, model="", seeds=(1,), extra={"num_frames": 9})
+
+    (take,) = engine.render(request, tmp_path, lambda *_: None)
+
+    pipe = engine.pipeline(models["wan"])  # type: ignore[attr-defined]
+    assert pipe.transformer.dtype == torch.bfloat16
+    assert pipe.vae.dtype == torch.float32
+    assert_clip(take.media_path, 96, 160, 1.5, 12)
+
+
 async def test_worker_answers_400_naming_the_bad_wan_value(
     models: dict[str, str], tmp_path: Path
 ) -> None:

@@ -347,7 +347,8 @@ class DiffusersVideoEngine(DiffusersKeyframeEngine):
     def _load(self, model: str) -> Any:
         family_on_disk(model)  # refuse a folder of another kind before loading it
         pipe = DiffusionPipeline.from_pretrained(model, dtype=self.memory.dtype)
-        family_named(type(pipe).__name__, model)
+        if family_named(type(pipe).__name__, model).vae_in_float32:
+            pipe.vae.to(dtype=torch.float32)
         self._place(pipe)
         if self.memory.vae_tiling:
             pipe.vae.enable_tiling()

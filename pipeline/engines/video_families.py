@@ -88,6 +88,8 @@ class VideoFamily:
     calls: CallPlan = one_call
     # the pipeline takes one torch.Generator, not a list (so it renders one video per call)
     single_generator: bool = False
+    # its VAE stays in float32 when the rest loads in half precision (as its authors run it)
+    vae_in_float32: bool = False
 
     @property
     def min_frames(self) -> int:
@@ -229,6 +231,7 @@ WAN = VideoFamily(
     default_max_frames=81,
     default_long_side=832,
     native_fps=16,
+    vae_in_float32=True,  # diffusers' Wan examples: bfloat16 transformer, float32 VAE
     conditioning=wan_image,
     narrow=wan_rules,
     calls=wan_calls,
