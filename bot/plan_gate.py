@@ -81,16 +81,16 @@ def render_confirm_view(episode: Episode) -> discord.ui.View:
 
 
 async def storyboard_file(
-    db: sqlite_utils.Database, episode_id: int, folder: Path
+    db: sqlite_utils.Database, episode: Episode, folder: Path
 ) -> discord.File | None:
     """The storyboard contact sheet (drawn off the event loop), or None: the post goes without."""
     try:
-        board = load_storyboard(db, episode_id)
+        board = load_storyboard(db, episode.id)
         path = await asyncio.to_thread(
-            draw_storyboard, board, folder / f"storyboard_episode{episode_id}.png"
+            draw_storyboard, board, folder / f"storyboard_episode{episode.number}.png"
         )
     except Exception:
-        log.exception("no storyboard for episode %s", episode_id)
+        log.exception("no storyboard for episode %s", episode.id)
         return None
     return discord.File(path, filename=path.name)
 
@@ -106,7 +106,7 @@ async def post_for_go_ahead(
         + "\nGo ahead with this plan?"
     )
     with tempfile.TemporaryDirectory(prefix="storyboard-") as folder:
-        sheet = await storyboard_file(db, episode.id, Path(folder))
+        sheet = await storyboard_file(db, episode, Path(folder))
         files = [sheet] if sheet else []
         return await channel.send(text, files=files, view=go_ahead_view(episode))
 

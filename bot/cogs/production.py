@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import tempfile
 from pathlib import Path
@@ -16,7 +15,6 @@ from bot import plan_gate
 from bot.formatting import clip
 from bot.permissions import require_director
 from pipeline.render_queue import EngineChoice, keyframes_first, queue_episode_render
-from pipeline.storyboard import draw_storyboard, load_storyboard
 from pipeline.uploads import check_music_upload, remove_music, store_music
 from storage import jobs, plan, projects
 from storage.errors import InvalidInput, NotFound, ShowrunnerError
@@ -189,11 +187,14 @@ class ProductionCog(commands.Cog):
             return
         # drawing dozens of thumbnails may take longer than Discord's 3 s
         await interaction.response.defer(thinking=True)
-        board = load_storyboard(self.bot.runtime.db, episode.id)
         with tempfile.TemporaryDirectory(prefix="showrunner-storyboard-") as folder:
-            sheet = await asyncio.to_thread(draw_storyboard, board, Path(folder) / "sheet.png")
-            name = f"storyboard_episode{episode.number}.png"
-            await interaction.followup.send(text, file=discord.File(sheet, filename=name))
+            sheet = await plan_gate.storyboard_file(self.bot.runtime.db, episode, Path(folder))
+            if sheet is None:
+                await interaction.followup.send(
+                    f"{text[:1900]}\n(The storyboard could not be drawn.)"
+                )
+            else:
+                await interaction.followup.send(text, file=sheet)
 
     @app_commands.command(name="render", description="Render the current episode's shots")
     @app_commands.guild_only()
