@@ -94,32 +94,39 @@ def queue_episode_render(
         raise InvalidInput("Every shot of this episode is already rendered or in the queue.")
     if requester is not None:
         check_queue_limit(db, requester, len(shots), max_queued_per_user)
-    takes = max(1, min(MAX_TAKES, choice.takes))
     with db.atomic():
         render = jobs.create_render(db, episode_id, channel_id=channel_id, requester=requester)
-        queued = []
-        for shot in shots:
-            payload = render_payload(project, shot, choice, takes)
-            priority = 1 if shot.status == "retake" else 0
-            queued.append(
-                jobs.enqueue_job(
-                    db,
-                    kind="render",
-                    episode_id=episode_id,
-                    shot_id=shot.id,
-                    render_id=render.id,
-                    payload=payload,
-                    requester=requester,
-                    priority=priority,
-                )
-            )
-            plan.set_shot_status(db, shot.id, "queued")
+        queued = [enqueue_shot(db, render, project, shot, choice, requester) for shot in shots]
         if episode.status == "writing":
             plan.set_episode_status(db, episode_id, "shooting")
     return render, queued
 
 
 RETAKE_PRIORITY = 1  # a retake runs before first renders: the team is waiting on that one shot
+
+
+def enqueue_shot(
+    db: sqlite_utils.Database,
+    render: Render,
+    project: Project,
+    shot: Shot,
+    choice: EngineChoice,
+    requester: int | None,
+) -> Job:
+    """One shot's render job in `render` (retakes first); the shot becomes 'queued'."""
+    takes = max(1, min(MAX_TAKES, choice.takes))
+    job = jobs.enqueue_job(
+        db,
+        kind="render",
+        episode_id=render.episode_id,
+        shot_id=shot.id,
+        render_id=render.id,
+        payload=render_payload(project, shot, choice, takes),
+        requester=requester,
+        priority=RETAKE_PRIORITY if shot.status == "retake" else 0,
+    )
+    plan.set_shot_status(db, shot.id, "queued")
+    return job
 
 
 def queue_shot_retake(
@@ -136,21 +143,9 @@ def queue_shot_retake(
         raise InvalidInput(f"Shot {shot.number} is {shot.status}, not marked for a retake.")
     episode = plan.get_episode(db, shot.episode_id)
     project = projects.get_project(db, episode.project_id)
-    takes = max(1, min(MAX_TAKES, choice.takes))
-    payload = render_payload(project, shot, choice, takes)
     with db.atomic():
         render = jobs.create_render(db, episode.id, channel_id=channel_id, requester=requester)
-        job = jobs.enqueue_job(
-            db,
-            kind="render",
-            episode_id=episode.id,
-            shot_id=shot.id,
-            render_id=render.id,
-            payload=payload,
-            requester=requester,
-            priority=RETAKE_PRIORITY,
-        )
-        plan.set_shot_status(db, shot.id, "queued")
+        job = enqueue_shot(db, render, project, shot, choice, requester)
         if episode.status != "shooting":
             plan.set_episode_status(db, episode.id, "shooting")
     return render, job
