@@ -8,6 +8,7 @@ but every code path of a real text-to-image render runs. Worker side only: impor
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 # The UNet's native latent size; times the VAE's scale factor (2) this is a 112 px long side,
 # so a default 9:16 keyframe is 64x112.
@@ -182,6 +183,32 @@ def _t5_tokenizer(max_length: int) -> object:
     return T5TokenizerFast(vocab=vocab, extra_ids=0, model_max_length=max_length)
 
 
+def _tiny_t5(max_length: int, umt5: bool = False) -> tuple[Any, Any]:
+    """The offline tokenizer and a one-layer T5 (or UMT5, as Wan uses) text encoder."""
+    import torch
+    from transformers import T5Config, T5EncoderModel, UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(0)
+    tokenizer = _t5_tokenizer(max_length)
+    config_class, model_class = (
+        (UMT5Config, UMT5EncoderModel) if umt5 else (T5Config, T5EncoderModel)
+    )
+    text_encoder = model_class(
+        config_class(
+            vocab_size=len(tokenizer),  # type: ignore[arg-type]
+            d_model=16,
+            d_kv=8,
+            d_ff=32,
+            num_layers=1,
+            num_heads=2,
+            relative_attention_num_buckets=8,
+            pad_token_id=0,
+            eos_token_id=1,
+        )
+    )
+    return tokenizer, text_encoder
+
+
 def make_tiny_video_model(directory: Path) -> Path:
     """Build a tiny LTX-Video image-to-video pipeline, save it to directory, return it.
 
@@ -196,7 +223,6 @@ def make_tiny_video_model(directory: Path) -> Path:
         LTXImageToVideoPipeline,
         LTXVideoTransformer3DModel,
     )
-    from transformers import T5Config, T5EncoderModel
 
     directory = Path(directory)
     torch.manual_seed(0)
@@ -232,21 +258,7 @@ def make_tiny_video_model(directory: Path) -> Path:
         encoder_causal=True,
         decoder_causal=False,
     )
-    torch.manual_seed(0)
-    tokenizer = _t5_tokenizer(max_length=128)
-    text_encoder = T5EncoderModel(
-        T5Config(
-            vocab_size=len(tokenizer),  # type: ignore[arg-type]
-            d_model=16,
-            d_kv=8,
-            d_ff=32,
-            num_layers=1,
-            num_heads=2,
-            relative_attention_num_buckets=8,
-            pad_token_id=0,
-            eos_token_id=1,
-        )
-    )
+    tokenizer, text_encoder = _tiny_t5(max_length=128)
     for model in (transformer, vae, text_encoder):
         model.eval()
     pipeline = LTXImageToVideoPipeline(
@@ -282,7 +294,6 @@ def make_tiny_cogvideox_model(
         CogVideoXPipeline,
         CogVideoXTransformer3DModel,
     )
-    from transformers import T5Config, T5EncoderModel
 
     if version not in ("1.0", "1.5"):
         raise ValueError(f"version {version!r} must be '1.0' or '1.5'")
@@ -321,21 +332,7 @@ def make_tiny_cogvideox_model(
         sample_width=96,
         sample_height=64,
     )
-    torch.manual_seed(0)
-    tokenizer = _t5_tokenizer(max_length=226)
-    text_encoder = T5EncoderModel(
-        T5Config(
-            vocab_size=len(tokenizer),  # type: ignore[arg-type]
-            d_model=16,
-            d_kv=8,
-            d_ff=32,
-            num_layers=1,
-            num_heads=2,
-            relative_attention_num_buckets=8,
-            pad_token_id=0,
-            eos_token_id=1,
-        )
-    )
+    tokenizer, text_encoder = _tiny_t5(max_length=226)
     for model in (transformer, vae, text_encoder):
         model.eval()
     # the scheduler settings of the CogVideoX-5b checkpoints
@@ -392,8 +389,6 @@ def make_tiny_wan_model(directory: Path, kind: str = "ti2v") -> Path:
         CLIPImageProcessor,
         CLIPVisionConfig,
         CLIPVisionModel,
-        UMT5Config,
-        UMT5EncoderModel,
     )
 
     if kind not in ("ti2v", "t2v", "i2v", "vace"):
@@ -430,21 +425,7 @@ def make_tiny_wan_model(directory: Path, kind: str = "ti2v") -> Path:
         num_res_blocks=1,
         temperal_downsample=[False, True, True],
     )
-    torch.manual_seed(0)
-    tokenizer = _t5_tokenizer(max_length=128)
-    text_encoder = UMT5EncoderModel(
-        UMT5Config(
-            vocab_size=len(tokenizer),  # type: ignore[arg-type]
-            d_model=16,
-            d_kv=8,
-            d_ff=32,
-            num_layers=1,
-            num_heads=2,
-            relative_attention_num_buckets=8,
-            pad_token_id=0,
-            eos_token_id=1,
-        )
-    )
+    tokenizer, text_encoder = _tiny_t5(max_length=128, umt5=True)
     for model in (transformer, vae, text_encoder):
         model.eval()
     parts = {"tokenizer": tokenizer, "text_encoder": text_encoder, "vae": vae}
