@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
+
+from pipeline.worker_client import LocalWorker, WorkerClient
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -21,3 +25,24 @@ def fresh_db(tmp_path: Path):
     db = open_db(tmp_path / "studio.db")
     yield db
     db.close()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random Stable-Diffusion-style keyframe model, built from configs."""
+    assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    from pipeline.tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sd")
+
+
+@pytest.fixture
+async def worker(tmp_path: Path) -> AsyncIterator[WorkerClient]:
+    """A real worker subprocess on loopback, and a client for it."""
+    local = LocalWorker(tmp_path / "worker-media")
+    url = await local.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield WorkerClient(url, session)
+    finally:
+        await local.stop()

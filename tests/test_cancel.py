@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import aiohttp
-import pytest
 
 from pipeline.render_queue import EngineChoice, queue_episode_render
 from pipeline.requests import RenderRequest
 from pipeline.scheduler import Scheduler, run_until_idle
-from pipeline.worker_client import LocalWorker, WorkerClient
+from pipeline.worker_client import WorkerClient
 from storage import jobs, plan, projects, takes
 from storage.models import Job
 
 STEPS = 80
 KEYFRAME_SHARE = 0.8  # of the progress bar, spent denoising (pipeline.engines.diffusers_keyframe)
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from pipeline.tiny_model import make_tiny_model
-
-    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sd")
-
-
-@pytest.fixture
-async def worker(tmp_path: Path) -> AsyncIterator[WorkerClient]:
-    local = LocalWorker(tmp_path / "worker-media")
-    url = await local.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield WorkerClient(url, session)
-    finally:
-        await local.stop()
 
 
 def render(job_id: str, model: Path, steps: int, side: int) -> RenderRequest:

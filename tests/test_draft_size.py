@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import aiohttp
-import pytest
 
 from bot.settings import Settings
 from pipeline.ffmpeg import probe
 from pipeline.render_queue import EngineChoice, build_render_request, queue_episode_render
 from pipeline.requests import RenderRequest
-from pipeline.worker_client import LocalWorker, WorkerClient
+from pipeline.worker_client import WorkerClient
 from storage import plan, projects
 
 CAP = 100_000
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from pipeline.tiny_model import make_tiny_model
-
-    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sd")
-
-
-@pytest.fixture
-async def worker(tmp_path: Path) -> AsyncIterator[WorkerClient]:
-    local = LocalWorker(tmp_path / "worker-media")
-    url = await local.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield WorkerClient(url, session)
-    finally:
-        await local.stop()
 
 
 async def test_an_oversize_take_is_reencoded_to_fit_the_cap(

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import numpy as np
 import pytest
 from PIL import Image
@@ -29,7 +28,7 @@ from pipeline.render_queue import (
 )
 from pipeline.requests import RenderRequest
 from pipeline.scheduler import Scheduler, run_until_idle
-from pipeline.worker_client import LocalWorker, WorkerClient
+from pipeline.worker_client import WorkerClient
 from storage import jobs, plan, projects, takes
 from storage.db import open_db
 
@@ -46,15 +45,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
     folder = tmp_path_factory.mktemp("models")
     return str(make_tiny_model(folder / "tiny-sd")), str(make_tiny_video_model(folder / "ltx"))
-
-
-@pytest.fixture
-async def worker(tmp_path: Path):
-    local = LocalWorker(tmp_path / "worker-media")
-    url = await local.start()
-    async with aiohttp.ClientSession() as session:
-        yield WorkerClient(url, session)
-    await local.stop()
 
 
 def make_episode(db, review_mode: str, shots: int = 1):

@@ -19,15 +19,6 @@ from storage import events, jobs, plan, projects, takes
 SMALL = {"width": 180, "height": 320, "fps": 12}
 
 
-@pytest.fixture
-async def worker(tmp_path: Path):
-    local = LocalWorker(tmp_path / "worker-media")
-    url = await local.start()
-    async with aiohttp.ClientSession() as session:
-        yield WorkerClient(url, session)
-    await local.stop()
-
-
 def request(job_id: str = "job1", **changes) -> RenderRequest:
     values = dict(
         job_id=job_id,

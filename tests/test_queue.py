@@ -163,15 +163,6 @@ def test_queue_text_lists_running_then_queued_jobs_within_one_message(
 # --------------------------------------------------------------------------- scheduler
 
 
-@pytest.fixture
-async def worker(tmp_path: Path) -> AsyncIterator[WorkerClient]:
-    local = LocalWorker(tmp_path / "worker-media")
-    url = await local.start()
-    async with aiohttp.ClientSession() as session:
-        yield WorkerClient(url, session)
-    await local.stop()
-
-
 async def test_a_running_render_cancelled_mid_way_ends_cancelled_with_no_takes(
     fresh_db: sqlite_utils.Database, worker: WorkerClient, tmp_path: Path
 ) -> None:

@@ -4,19 +4,18 @@ image-to-video and text-to-video) and a tiny SD keyframe model, real diffusers a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import numpy as np
 import pytest
 from PIL import Image
 
 from pipeline.engines import Engine, create_engine
 from pipeline.requests import RenderRequest
-from pipeline.worker_client import LocalWorker, WorkerClient, WorkerError
-from tests.video_helpers import assert_clip, spy_on
+from pipeline.worker_client import WorkerClient, WorkerError
+from tests.video_helpers import assert_clip, spy_on, video_request
 
 
 @dataclass(frozen=True)
@@ -50,20 +49,8 @@ def engine(models: Models) -> Engine:
 
 
 def make_request(models: Models, **changes: Any) -> RenderRequest:
-    request = RenderRequest(
-        job_id="cog1",
-        engine="video",
-        prompt="a red door in the rain, cinematic",
-        seeds=(1, 2),
-        duration=1.5,
-        width=96,
-        height=160,
-        fps=8,
-        steps=2,
-        model=models.keyframe,
-        video_model=models.i2v,
-    )
-    return replace(request, **changes)
+    defaults = {"job_id": "cog1", "model": models.keyframe, "video_model": models.i2v}
+    return video_request(defaults, changes)
 
 
 def test_keyframes_then_image_to_video_clips_in_one_batched_call(
@@ -219,20 +206,17 @@ def test_the_rules_hold_for_a_model_whose_family_is_known_only_once_loaded(
     assert not list(tmp_path.iterdir())
 
 
-async def test_worker_answers_400_naming_the_bad_value(models: Models, tmp_path: Path) -> None:
-    local = LocalWorker(tmp_path / "worker-media")
-    url = await local.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            worker = WorkerClient(url, session)
-            bad = make_request(models, job_id="badcog", extra={"num_frames": 25})
-            with pytest.raises(WorkerError, match="num_frames 25"):
-                await worker.submit(bad)
-            assert await worker.state("badcog") is None
-            text_only = make_request(models, job_id="badcog2", video_model=models.t2v)
-            async with session.post(f"{url}/v1/jobs", json=text_only.to_json()) as response:
-                assert response.status == 400
-                error = (await response.json())["error"]
-                assert "CogVideoX text-to-video model" in error and models.t2v in error
-    finally:
-        await local.stop()
+async def test_worker_answers_400_naming_the_bad_value(
+    models: Models, worker: WorkerClient
+) -> None:
+    bad = make_request(models, job_id="badcog", extra={"num_frames": 25})
+    with pytest.raises(WorkerError, match="num_frames 25"):
+        await worker.submit(bad)
+    assert await worker.state("badcog") is None
+    text_only = make_request(models, job_id="badcog2", video_model=models.t2v)
+    async with worker.session.post(
+        f"{worker.base_url}/v1/jobs", json=text_only.to_json()
+    ) as response:
+        assert response.status == 400
+        error = (await response.json())["error"]
+        assert "CogVideoX text-to-video model" in error and models.t2v in error

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import numpy as np
 import pytest
 from PIL import Image
@@ -15,8 +13,8 @@ from PIL import Image
 from pipeline.engines import Engine, create_engine
 from pipeline.ffmpeg import probe
 from pipeline.requests import RenderRequest
-from pipeline.worker_client import LocalWorker, WorkerClient, WorkerError
-from tests.video_helpers import frame_count, png_base64, spy_on
+from pipeline.worker_client import WorkerClient, WorkerError
+from tests.video_helpers import frame_count, png_base64, spy_on, video_request
 
 
 class Recorder:
@@ -48,20 +46,7 @@ def engine(models: tuple[str, str]) -> Engine:
 
 def make_request(models: tuple[str, str], **changes: Any) -> RenderRequest:
     keyframe, video = models
-    request = RenderRequest(
-        job_id="job9",
-        engine="video",
-        prompt="a red door in the rain, cinematic",
-        seeds=(1, 2),
-        duration=1.5,
-        width=96,
-        height=160,
-        fps=8,
-        steps=2,
-        model=keyframe,
-        video_model=video,
-    )
-    return replace(request, **changes)
+    return video_request({"job_id": "job9", "model": keyframe, "video_model": video}, changes)
 
 
 def test_keyframes_then_clips_in_one_batched_call(
@@ -181,23 +166,16 @@ def test_check_inputs_names_the_bad_value(
 
 
 async def test_worker_answers_400_naming_the_bad_value(
-    models: tuple[str, str], tmp_path: Path
+    models: tuple[str, str], worker: WorkerClient
 ) -> None:
-    local = LocalWorker(tmp_path / "worker-media")
-    url = await local.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            worker = WorkerClient(url, session)
-            for number, (changes, named) in enumerate(BAD_REQUESTS[:3]):
-                request = make_request(models, job_id=f"bad{number}", **changes)
-                with pytest.raises(WorkerError, match=named):
-                    await worker.submit(request)
-                assert await worker.state(f"bad{number}") is None
-            async with session.post(
-                f"{url}/v1/jobs",
-                json=make_request(models, job_id="bad9", extra={"num_frames": 12}).to_json(),
-            ) as response:
-                assert response.status == 400
-                assert "num_frames 12" in (await response.json())["error"]
-    finally:
-        await local.stop()
+    for number, (changes, named) in enumerate(BAD_REQUESTS[:3]):
+        request = make_request(models, job_id=f"bad{number}", **changes)
+        with pytest.raises(WorkerError, match=named):
+            await worker.submit(request)
+        assert await worker.state(f"bad{number}") is None
+    async with worker.session.post(
+        f"{worker.base_url}/v1/jobs",
+        json=make_request(models, job_id="bad9", extra={"num_frames": 12}).to_json(),
+    ) as response:
+        assert response.status == 400
+        assert "num_frames 12" in (await response.json())["error"]

@@ -8,15 +8,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
 from pipeline.engines import Engine, create_engine
 from pipeline.requests import RenderRequest
-from pipeline.worker_client import LocalWorker, WorkerClient, WorkerError
-from tests.video_helpers import assert_clip, png_base64, seeds_of, spy_on
+from pipeline.worker_client import WorkerClient, WorkerError
+from tests.video_helpers import assert_clip, png_base64, seeds_of, spy_on, video_request
 
 
 def pixels(image: Image.Image) -> np.ndarray:
@@ -47,21 +46,13 @@ def engine(models: dict[str, str]) -> Engine:
 
 
 def make_request(models: dict[str, str], **changes: Any) -> RenderRequest:
-    request = RenderRequest(
-        job_id="wan1",
-        engine="video",
-        prompt="a red door in the rain, cinematic",
-        seeds=(1, 2),
-        duration=1.5,
-        width=96,
-        height=160,
-        fps=8,
-        steps=2,
-        model=models["keyframe"],
-        video_model=models["wan"],
-        extra={"video_width": 64, "video_height": 96},
-    )
-    return replace(request, **changes)
+    defaults = {
+        "job_id": "wan1",
+        "model": models["keyframe"],
+        "video_model": models["wan"],
+        "extra": {"video_width": 64, "video_height": 96},
+    }
+    return video_request(defaults, changes)
 
 
 def test_keyframes_then_one_image_to_video_call_per_keyframe(
@@ -288,23 +279,16 @@ def test_in_half_precision_the_wan_vae_stays_in_float32(
 
 
 async def test_worker_answers_400_naming_the_bad_wan_value(
-    models: dict[str, str], tmp_path: Path
+    models: dict[str, str], worker: WorkerClient
 ) -> None:
-    local = LocalWorker(tmp_path / "worker-media")
-    url = await local.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            worker = WorkerClient(url, session)
-            request = make_request(models, extra={"video_width": 100, "video_height": 96})
-            with pytest.raises(WorkerError, match=r"video_width 100.*Wan"):
-                await worker.submit(request)
-            assert await worker.state(request.job_id) is None
-            async with session.post(
-                f"{url}/v1/jobs",
-                json=make_request(models, job_id="wan2", extra={"num_frames": 10}).to_json(),
-            ) as response:
-                assert response.status == 400
-                error = (await response.json())["error"]
-                assert "num_frames 10" in error and "4k+1" in error
-    finally:
-        await local.stop()
+    request = make_request(models, extra={"video_width": 100, "video_height": 96})
+    with pytest.raises(WorkerError, match=r"video_width 100.*Wan"):
+        await worker.submit(request)
+    assert await worker.state(request.job_id) is None
+    async with worker.session.post(
+        f"{worker.base_url}/v1/jobs",
+        json=make_request(models, job_id="wan2", extra={"num_frames": 10}).to_json(),
+    ) as response:
+        assert response.status == 400
+        error = (await response.json())["error"]
+        assert "num_frames 10" in error and "4k+1" in error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import subprocess
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,25 @@ import pytest
 from PIL import Image
 
 from pipeline.ffmpeg import ffmpeg_binary, probe
+from pipeline.requests import RenderRequest
+
+# the video engine tests' shot: 1.5 s of 96x160 at 8 fps, two takes, two steps
+SHOT = RenderRequest(
+    job_id="video1",
+    engine="video",
+    prompt="a red door in the rain, cinematic",
+    seeds=(1, 2),
+    duration=1.5,
+    width=96,
+    height=160,
+    fps=8,
+    steps=2,
+)
+
+
+def video_request(defaults: dict[str, Any], changes: dict[str, Any]) -> RenderRequest:
+    """SHOT with a test file's defaults (models, job id), then one test's changes."""
+    return replace(SHOT, **(defaults | changes))
 
 
 class Spy:
