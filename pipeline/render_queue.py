@@ -15,7 +15,7 @@ import sqlite_utils
 
 from pipeline.ffmpeg import FfmpegError, run_ffmpeg_async
 from pipeline.references import encode_reference
-from pipeline.requests import RenderRequest
+from pipeline.requests import MAX_REFERENCES, RenderRequest
 from storage import jobs, plan, projects, takes
 from storage.errors import InvalidInput, InvalidState
 from storage.models import Character, Job, Project, Render, Shot
@@ -23,7 +23,6 @@ from storage.models import Character, Job, Project, Render, Shot
 log = logging.getLogger(__name__)
 RENDERABLE = {"planned", "retake"}
 MAX_TAKES = 4
-MAX_REFERENCES = 4  # what the keyframe engine takes (pipeline.engines.diffusers_keyframe)
 
 
 @dataclass(frozen=True)

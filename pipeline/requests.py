@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# character reference images a request carries at most (the bot sends, the engines take these)
+MAX_REFERENCES = 4
+
 
 @dataclass(frozen=True)
 class RenderRequest:

@@ -109,10 +109,6 @@ def make_tiny_model(directory: Path) -> Path:
     return directory
 
 
-IP_ADAPTER_FOLDER = "ip_adapter"
-IP_ADAPTER_WEIGHTS = "ip-adapter.safetensors"
-
-
 def add_tiny_ip_adapter(model_dir: Path) -> Path:
     """Give the tiny model at model_dir a tiny random IP-Adapter; return the weights file.
 
@@ -126,10 +122,12 @@ def add_tiny_ip_adapter(model_dir: Path) -> Path:
     from safetensors.torch import save_file
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
+    from pipeline.engines.diffusers_keyframe import ADAPTER_FOLDER, ADAPTER_WEIGHTS
+
     model_dir = Path(model_dir)
     unet = UNet2DConditionModel.from_pretrained(model_dir, subfolder="unet")
     cross_dim = int(unet.config.cross_attention_dim)
-    folder = model_dir / IP_ADAPTER_FOLDER
+    folder = model_dir / ADAPTER_FOLDER
     torch.manual_seed(0)
     encoder = CLIPVisionModelWithProjection(
         CLIPVisionConfig(
@@ -167,7 +165,7 @@ def add_tiny_ip_adapter(model_dir: Path) -> Path:
         tensors[f"ip_adapter.{key_id}.to_k_ip.weight"] = weights(hidden, cross_dim)
         tensors[f"ip_adapter.{key_id}.to_v_ip.weight"] = weights(hidden, cross_dim)
         key_id += 2
-    path = folder / IP_ADAPTER_WEIGHTS
+    path = folder / ADAPTER_WEIGHTS
     save_file(tensors, str(path))
     return path
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.assemble import FontFile, find_font, needs_cjk, wrap_text
 from pipeline.engines import ProgressCallback, check_request_basics, save_take
 from pipeline.requests import RenderedTake, RenderRequest
+from pipeline.subtitles import FontFile, find_font, needs_cjk, wrap_text
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 

@@ -41,7 +41,7 @@ from PIL import Image, UnidentifiedImageError
 
 from pipeline.clip import MOVES
 from pipeline.engines import ProgressCallback, check_request_basics, save_take
-from pipeline.requests import RenderedTake, RenderRequest
+from pipeline.requests import MAX_REFERENCES, RenderedTake, RenderRequest
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +50,13 @@ MAX_STEPS = 100
 _KEYFRAME_SHARE = 0.8
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 _TRUE = {"1", "true", "yes", "on"}
-MAX_REFERENCES = 4
 MAX_REFERENCE_SIDE = 1024
 # how strongly references steer the picture; IP-Adapter's authors suggest about 0.5-0.7 for
 # keeping a likeness while the prompt still decides the scene
 DEFAULT_REFERENCE_SCALE = 0.6
-_ADAPTER_FOLDER = "ip_adapter"
-_ADAPTER_WEIGHTS = "ip-adapter.safetensors"
+# where a model folder keeps its IP-Adapter (laid out like h94/IP-Adapter)
+ADAPTER_FOLDER = "ip_adapter"
+ADAPTER_WEIGHTS = "ip-adapter.safetensors"
 
 
 class RenderOutOfMemory(ValueError):
@@ -233,9 +233,9 @@ def adapter_source(model: str, env: Mapping[str, str] = os.environ) -> AdapterSo
                 "like h94/IP-Adapter/models/ip-adapter_sd15.safetensors"
             )
         return AdapterSource("/".join(parts[:2]), "/".join(parts[2:-1]), parts[-1])
-    folder = Path(model) / _ADAPTER_FOLDER
-    if (folder / _ADAPTER_WEIGHTS).is_file():
-        return AdapterSource(str(folder), "", _ADAPTER_WEIGHTS)
+    folder = Path(model) / ADAPTER_FOLDER
+    if (folder / ADAPTER_WEIGHTS).is_file():
+        return AdapterSource(str(folder), "", ADAPTER_WEIGHTS)
     return None
 
 
