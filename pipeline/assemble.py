@@ -132,7 +132,7 @@ async def cut_episode(
             raise AssembleError(f"{name}: duration must be positive, got {shot.duration}")
     if music is not None and not Path(music.path).is_file():
         raise AssembleError(f"the music bed file {Path(music.path).name} is missing")
-    fmt = VideoFormat(width, height, fps, any(needs_cjk(shot.dialogue) for shot in shots))
+    fmt = VideoFormat.for_episode(width, height, fps, [shot.dialogue for shot in shots])
     out_path = Path(out_path).resolve()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     token = f"{os.getpid()}-{secrets.token_hex(4)}"

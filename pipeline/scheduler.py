@@ -27,7 +27,6 @@ from pipeline.render_queue import (
     queue_episode_cut,
 )
 from pipeline.segments import SegmentCache, VideoFormat, frame_bounds, prepare_segment
-from pipeline.subtitles import needs_cjk
 from pipeline.worker_client import BadRequest, WorkerClient, WorkerError
 from storage import events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
@@ -452,8 +451,9 @@ class Scheduler:
             episode = plan.get_episode(self.db, episode_id)
             project = projects.get_project(self.db, episode.project_id)
             shots = plan.list_shots(self.db, episode.id)
-            cjk = any(needs_cjk(shot.dialogue) for shot in shots)
-            fmt = VideoFormat(project.width, project.height, project.fps, cjk)
+            fmt = VideoFormat.for_episode(
+                project.width, project.height, project.fps, [shot.dialogue for shot in shots]
+            )
             bounds = frame_bounds([shot.duration for shot in shots], fmt.fps)
             for index, shot in enumerate(shots):
                 if shot.approved_take_id is None or shot.duration <= 0:

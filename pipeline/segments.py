@@ -87,6 +87,14 @@ class VideoFormat:
     # that mixes languages does not switch fonts between shots
     cjk_subtitles: bool = False
 
+    @classmethod
+    def for_episode(
+        cls, width: int, height: int, fps: int, dialogues: Sequence[str]
+    ) -> VideoFormat:
+        """The format of an episode whose shots speak these lines (the cut and the
+        scheduler's pre-encoding must agree, or prepared segments go unused)."""
+        return cls(width, height, fps, any(needs_cjk(line) for line in dialogues))
+
     def subtitle_font(self, text: str) -> FontFile | None:
         return find_font(cjk=self.cjk_subtitles or needs_cjk(text))
 
