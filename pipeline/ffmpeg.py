@@ -66,12 +66,17 @@ def _tail(stderr: bytes, lines: int = 12) -> str:
     return "\n".join(stderr.decode("utf-8", "replace").strip().splitlines()[-lines:])
 
 
-def run_ffmpeg(args: list[str]) -> None:
-    """Run ffmpeg with args (without the binary) and wait; raise FfmpegError on failure."""
+def run_ffmpeg(
+    args: list[str], *, stdin: bytes | None = None, timeout: float | None = None
+) -> None:
+    """Run ffmpeg with args (without the binary), feeding it stdin, and wait; raise FfmpegError
+    on failure (subprocess.TimeoutExpired after timeout seconds)."""
     completed = subprocess.run(
         [ffmpeg_binary(), "-hide_banner", "-nostdin", "-y", *args],
+        input=stdin,
         capture_output=True,
         check=False,
+        timeout=timeout,
     )
     if completed.returncode != 0:
         tail = _tail(completed.stderr)

@@ -34,7 +34,6 @@ import logging
 import math
 import os
 import re
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -58,7 +57,7 @@ from pipeline.engines.video_families import (
     family_named,
     family_on_disk,
 )
-from pipeline.ffmpeg import FfmpegError, _tail, ffmpeg_binary
+from pipeline.ffmpeg import run_ffmpeg
 from pipeline.requests import RenderedTake, RenderRequest
 
 log = logging.getLogger(__name__)
@@ -252,10 +251,6 @@ def encode_clip(
         f"crop={request.width}:{request.height},setsar=1,fps={request.fps},format=yuv420p"
     )
     args = [
-        ffmpeg_binary(),
-        "-hide_banner",
-        "-nostdin",
-        "-y",
         "-f", "rawvideo",
         "-pix_fmt", "rgb24",
         "-s", f"{width}x{height}",
@@ -273,12 +268,7 @@ def encode_clip(
         "-f", "mp4",
         str(out_path),
     ]  # fmt: skip
-    completed = subprocess.run(
-        args, input=pixels.tobytes(), capture_output=True, check=False, timeout=max_seconds
-    )
-    if completed.returncode != 0:
-        tail = _tail(completed.stderr)
-        raise FfmpegError(f"ffmpeg failed ({completed.returncode}): {tail[-300:]}", tail)
+    run_ffmpeg(args, stdin=pixels.tobytes(), timeout=max_seconds)
 
 
 class _Stages:
