@@ -24,6 +24,14 @@ log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's limit for a server without boosts
 UPLOAD_MARGIN = 64 * 1024  # the upload also carries the message JSON and multipart framing
 MIB = 1024 * 1024
+
+
+def upload_limit(bot: discord.Client, project: Project) -> int:
+    """Bytes one message may upload to the project's server (its boost level decides)."""
+    guild = bot.get_guild(project.guild_id or 0)
+    return guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT
+
+
 FIELD_LIMIT = 1024
 APPROVAL_FIELDS = 3
 MORE_ROOM = 24  # kept free in the last approvals field for "… and N more"
@@ -135,8 +143,7 @@ class DeliveryCog(commands.Cog):
         bot_id = self.bot.user.id if self.bot.user else None
         embed = delivery_embed(project, episode, shots, approval_lines(db, shots, bot_id))
 
-        guild = self.bot.get_guild(project.guild_id or 0)
-        limit = guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT
+        limit = upload_limit(self.bot, project)
         master = Path(episode.cut_path).resolve()
         poster = master.with_suffix(".png")
         # the whole upload must fit: the poster goes along only when it costs the video little

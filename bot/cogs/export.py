@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.delivery import UPLOAD_MARGIN
+from bot.cogs.delivery import MIB, UPLOAD_MARGIN
 from bot.formatting import clip
 from pipeline.export import ExportResult, plan_export, write_export
 from storage import plan, projects
@@ -20,8 +20,6 @@ from storage.models import Project
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
-
-MIB = 1024 * 1024
 
 
 def export_project(bot: ShowrunnerBot, channel_id: int | None) -> Project:

@@ -11,7 +11,7 @@ import discord
 from discord.ext import commands
 
 from bot import retakes
-from bot.cogs.delivery import DEFAULT_UPLOAD_LIMIT, UPLOAD_MARGIN
+from bot.cogs.delivery import MIB, UPLOAD_MARGIN, upload_limit
 from bot.formatting import clip, neutralise_mentions
 from pipeline.contact_sheet import contact_sheet_for_takes
 from pipeline.render_queue import queue_clip_from_keyframe, queue_episode_cut
@@ -101,8 +101,7 @@ class ReviewCog(commands.Cog):
                 [(take.preview_path, take.media_path) for take in shown],
                 sheet_path,
             )
-        guild = self.bot.get_guild(project.guild_id or 0)
-        limit = guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT
+        limit = upload_limit(self.bot, project)
         attached, left_out = draft_attachments(
             [Path(take.media_path) for take in shown], sheet, limit - UPLOAD_MARGIN
         )
@@ -112,7 +111,7 @@ class ReviewCog(commands.Cog):
             shows = "; the contact sheet shows them." if sheet else "."
             lines.append(
                 f"{label} {numbers} not attached: over this server's upload limit "
-                f"({limit / 2**20:.0f} MiB){shows}"
+                f"({limit / MIB:.0f} MiB){shows}"
             )
         files = [
             discord.File(path, filename=f"shot{shot.number}_{label}{path.suffix}")
@@ -135,8 +134,7 @@ class ReviewCog(commands.Cog):
         if project.review_channel_id is None:
             return
         clip_path = Path(takes.get_take(db, take_id).media_path)
-        guild = self.bot.get_guild(project.guild_id or 0)
-        limit = (guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT) - UPLOAD_MARGIN
+        limit = upload_limit(self.bot, project) - UPLOAD_MARGIN
         text = (
             f"🎬 **Episode {episode.number} · Shot {shot.number}**: "
             "the clip from the approved keyframe."
