@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 
 from storage.errors import ShowrunnerError
@@ -71,16 +72,16 @@ def main(argv: list[str] | None = None) -> None:
 def make_tiny(args: argparse.Namespace) -> Path:
     from pipeline import tiny_model
 
-    if args.video and args.family in (None, "ltx"):
-        return tiny_model.make_tiny_video_model(args.directory)
-    if args.video and args.family == "wan":  # like Wan2.2-TI2V-5B: text- and image-to-video
-        return tiny_model.make_tiny_wan_model(args.directory, kind="ti2v")
-    if args.video and args.family == "wan-vace":
-        return tiny_model.make_tiny_wan_model(args.directory, kind="vace")
-    if (
-        args.video and args.family == "cogvideox"
-    ):  # like CogVideoX1.5-5B-I2V: image-to-video at any size
-        return tiny_model.make_tiny_cogvideox_model(args.directory, version="1.5")
+    if args.video:
+        makers = {
+            "ltx": tiny_model.make_tiny_video_model,
+            # like Wan2.2-TI2V-5B: text- and image-to-video
+            "wan": partial(tiny_model.make_tiny_wan_model, kind="ti2v"),
+            "wan-vace": partial(tiny_model.make_tiny_wan_model, kind="vace"),
+            # like CogVideoX1.5-5B-I2V: image-to-video at any size
+            "cogvideox": partial(tiny_model.make_tiny_cogvideox_model, version="1.5"),
+        }
+        return makers[args.family or "ltx"](args.directory)
     folder = tiny_model.make_tiny_model(args.directory)
     if args.ip_adapter:
         tiny_model.add_tiny_ip_adapter(folder)

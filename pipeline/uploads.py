@@ -12,6 +12,7 @@ from pathlib import Path
 from pipeline.ffmpeg import ffmpeg_binary
 from storage.errors import InvalidInput
 
+MUSIC_FOLDER = "music"  # under the media folder
 MAX_MUSIC_BYTES = 25 * 1024 * 1024
 MUSIC_SUFFIXES = (".mp3", ".wav", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".flac")
 PROBE_TIMEOUT = 60.0
@@ -83,7 +84,7 @@ async def store_music(
     beside the project's previous music, which stays until the project points at the new file
     (remove_music then); a refused file leaves nothing behind."""
     suffix = check_music_upload(filename, len(data))
-    folder = media_dir / "music"
+    folder = media_dir / MUSIC_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(4)
     final = folder / f"project{project_id}-{token}{suffix}"
@@ -104,7 +105,7 @@ async def store_music(
 
 def remove_music(media_dir: Path, project_id: int, keep: Path | None = None) -> None:
     """Delete the project's music files, except keep (the one the project now uses)."""
-    folder = media_dir / "music"
+    folder = media_dir / MUSIC_FOLDER
     for pattern in (f"project{project_id}-*", f"project{project_id}.*"):
         for path in folder.glob(pattern):
             if keep is None or path.resolve() != keep.resolve():

@@ -15,7 +15,7 @@ from bot import plan_gate
 from bot.formatting import clip
 from bot.permissions import require_director
 from pipeline.render_queue import EngineChoice, keyframes_first, queue_episode_render
-from pipeline.uploads import check_music_upload, remove_music, store_music
+from pipeline.uploads import MUSIC_FOLDER, check_music_upload, remove_music, store_music
 from storage import jobs, plan, projects
 from storage.errors import InvalidInput, NotFound, ShowrunnerError
 from storage.models import Project
@@ -155,7 +155,7 @@ class ProductionCog(commands.Cog):
             )
             if music_file is not None:
                 # relative to the media folder, as the cut reads it (the data dir may be relative)
-                relative = music_file.resolve().relative_to(runtime.settings.media_dir.resolve())
+                relative = Path(MUSIC_FOLDER) / music_file.name
                 updated = projects.set_music(runtime.db, current.id, str(relative))
         except BaseException:
             if music_file is not None:
