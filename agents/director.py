@@ -74,7 +74,13 @@ RETRIED_STATUSES = frozenset({408, 409, 429})
 
 
 def model_failure(error: BaseException, changed: bool) -> ModelFailed:
-    """The user-facing error for a failed call. Never the server's text: it may echo the key."""
+    """The user-facing error for a failed call (logged by type and status only). Never the
+    server's text: it may echo the key."""
+    log.warning(
+        "model call failed: %s (HTTP %s)",
+        type(error).__name__,
+        getattr(error, "status_code", None),
+    )
     outcome = "the changes made so far are saved" if changed else "nothing was changed"
     status = getattr(error, "status_code", None)
     if isinstance(status, int) and 400 <= status < 500 and status not in RETRIED_STATUSES:
@@ -247,8 +253,6 @@ class Director:
         try:
             state = await agent.ainvoke({"messages": messages})
         except (*MODEL_ERRORS, *BROKEN_ANSWER_ERRORS) as error:
-            status = getattr(error, "status_code", None)
-            log.warning("model call failed: %s (HTTP %s)", type(error).__name__, status)
             raise model_failure(error, guard.changed) from error
         last = state["messages"][-1]
         answer = str(last.text) if isinstance(last, AIMessage) else STOPPED
@@ -301,15 +305,11 @@ class Director:
         revised = plan.get_shot(context.db, shot.id)
         return revised if revised.revision > shot.revision and revised.prompt else None
 
-    async def _invoke(
-        self, runnable: Runnable, messages: list[BaseMessage], *, changed: bool = False
-    ) -> Any:
+    async def _invoke(self, runnable: Runnable, messages: list[BaseMessage]) -> Any:
         try:
             return await runnable.ainvoke(messages)
         except (*MODEL_ERRORS, *BROKEN_ANSWER_ERRORS) as error:
-            status = getattr(error, "status_code", None)
-            log.warning("model call failed: %s (HTTP %s)", type(error).__name__, status)
-            raise model_failure(error, changed) from error
+            raise model_failure(error, changed=False) from error
 
     async def _structured(self, schema: type[BaseModel], messages: list[BaseMessage]) -> Any:
         """One call, one repair attempt if the output does not validate, then a clear error."""

@@ -99,11 +99,9 @@ def _editable_shot(context: ToolContext, shot_number: int) -> Shot:
     return shot
 
 
-def edit_shot(context: ToolContext, shot_number: int, *, reason: str = "", **changes: Any) -> str:
+def edit_shot(context: ToolContext, shot_number: int, **changes: Any) -> str:
     shot = _editable_shot(context, shot_number)
-    updated = plans.edit_shot(
-        context.db, shot.id, author_id=context.user_id, reason=reason, **changes
-    )
+    updated = plans.edit_shot(context.db, shot.id, author_id=context.user_id, **changes)
     return f"Shot {updated.number} is now revision {updated.revision}."
 
 

@@ -44,7 +44,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -422,7 +422,7 @@ def run_bench(args: argparse.Namespace, work: Path) -> None:
     run_ffmpeg(take_args(retake + 1, args.seconds, new_take))
     retaken = [
         *shots[:retake],
-        CutShot(new_take, *astuple(shots[retake])[1:]),
+        replace(shots[retake], media_path=new_take),
         *shots[retake + 1 :],
     ]
     save_shots(retaken, work / "shots_retake.json")

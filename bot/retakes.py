@@ -12,7 +12,7 @@ import discord
 from agents.tools import ToolContext
 from bot.formatting import clip, split_message
 from bot.permissions import is_director
-from pipeline.render_queue import check_queue_limit, queue_shot_retake
+from pipeline.render_queue import queue_shot_retake
 from storage import jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
 from storage.models import Shot, Take
@@ -95,15 +95,13 @@ async def _take_note(
             prompt=fallback_prompt(shot, note),
         )
     try:
-        check_queue_limit(
-            db, message.author.id, 1, bot.runtime.settings.showrunner_max_queued_per_user
-        )
         render, job = queue_shot_retake(
             db,
             shot.id,
             bot.runtime.engine,
             requester=message.author.id,
             channel_id=message.channel.id,
+            max_queued_per_user=bot.runtime.settings.showrunner_max_queued_per_user,
         )
     except ShowrunnerError as error:
         await message.reply(f"⚠️ Note stored, but no retake was queued: {error}")

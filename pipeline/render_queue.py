@@ -135,11 +135,15 @@ def queue_shot_retake(
     *,
     requester: int | None = None,
     channel_id: int | None = None,
+    max_queued_per_user: int = 20,
 ) -> tuple[Render, Job]:
-    """One render job for one shot marked for retake (e.g. from a reviewer's note)."""
+    """One render job for one shot marked for retake (e.g. from a reviewer's note), within
+    the member's queue limit as in queue_episode_render."""
     shot = plan.get_shot(db, shot_id)
     if shot.status != "retake":
         raise InvalidInput(f"Shot {shot.number} is {shot.status}, not marked for a retake.")
+    if requester is not None:
+        check_queue_limit(db, requester, 1, max_queued_per_user)
     episode = plan.get_episode(db, shot.episode_id)
     project = projects.get_project(db, episode.project_id)
     with db.atomic():
