@@ -10,6 +10,7 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from langchain_core.language_models import BaseChatModel
@@ -49,9 +50,12 @@ class Studio:
 
 
 @contextlib.asynccontextmanager
-async def open_studio(data_dir: Path, **settings: object) -> AsyncIterator[Studio]:
-    """An emulated guild with three channels, a director and two members; bot settings."""
-    async with DiscordEmulator() as emulator:
+async def open_studio(
+    data_dir: Path, *, emulator_options: dict[str, Any] | None = None, **settings: object
+) -> AsyncIterator[Studio]:
+    """An emulated guild with three channels, a director and two members; bot settings
+    (a local worker unless showrunner_workers says otherwise)."""
+    async with DiscordEmulator(**(emulator_options or {})) as emulator:
         guild = emulator.create_guild("Drama Lab")
         director_role = emulator.create_role(guild, "Director")
         world = Studio(
@@ -62,8 +66,7 @@ async def open_studio(data_dir: Path, **settings: object) -> AsyncIterator[Studi
                 discord_api_base=emulator.api_base,
                 discord_gateway_url=emulator.gateway_url,
                 showrunner_data_dir=data_dir,
-                showrunner_workers=[],
-                **settings,
+                **({"showrunner_workers": []} | settings),  # type: ignore[arg-type]
             ),
             guild=guild,
             writers=emulator.create_channel(guild, "writers-room"),

@@ -7,50 +7,32 @@ import contextlib
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot.settings import Settings
 from pipeline.ffmpeg import run_ffmpeg
 from storage import projects
 from storage.db import open_db
 from storage.errors import InvalidInput
-from tests.discord_emulator import DiscordEmulator, InteractionRecord
+from tests.discord_emulator import InteractionRecord
 from tests.fakes import say, scripted
-from tests.test_discord_bot import Studio, running_bot
+from tests.test_discord_bot import Studio, open_studio, running_bot
 
 
-@contextlib.asynccontextmanager
-async def quiet_studio(data_dir: Path, **settings: object) -> AsyncIterator[Studio]:
-    """Like test_discord_bot.open_studio, but the bot starts no worker (nothing renders)."""
-    async with DiscordEmulator(**settings) as emulator:
-        guild = emulator.create_guild("Drama Lab")
-        director_role = emulator.create_role(guild, "Director")
-        world = Studio(
-            emulator=emulator,
-            settings=Settings(
-                _env_file=None,
-                discord_token=emulator.token,
-                discord_api_base=emulator.api_base,
-                discord_gateway_url=emulator.gateway_url,
-                showrunner_data_dir=data_dir,
-                showrunner_engine="animatic",
-                showrunner_workers=["http://127.0.0.1:9"],  # never contacted
-                showrunner_width=180,
-                showrunner_height=320,
-                showrunner_fps=12,
-            ),
-            guild=guild,
-            writers=emulator.create_channel(guild, "writers-room"),
-            review=emulator.create_channel(guild, "review"),
-            delivery=emulator.create_channel(guild, "delivery"),
-            director_role=director_role,
-            director=emulator.add_member(guild, "dana", roles=[director_role]),
-            ana=emulator.add_member(guild, "ana"),
-            ben=emulator.add_member(guild, "ben"),
-        )
-        yield world
-        emulator.assert_clean()
+def quiet_studio(
+    data_dir: Path, **emulator_options: Any
+) -> contextlib.AbstractAsyncContextManager[Studio]:
+    """open_studio, but the bot starts no worker (nothing renders)."""
+    return open_studio(
+        data_dir,
+        emulator_options=emulator_options,
+        showrunner_engine="animatic",
+        showrunner_workers=["http://127.0.0.1:9"],  # never contacted
+        showrunner_width=180,
+        showrunner_height=320,
+        showrunner_fps=12,
+    )
 
 
 async def new_project(world: Studio) -> None:
