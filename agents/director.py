@@ -22,6 +22,7 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, System
 from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ValidationError
 
+from agents.llm import ModelHost
 from agents.prompts import DIRECTOR_SYSTEM, PLAN_WRITER, RETAKE_NOTE
 from agents.schemas import (
     CompactDirectorTurn,
@@ -58,6 +59,10 @@ class ModelUnavailable(ModelFailed):
     """Timeouts, rate limits, server errors (after the openai client's own retries), bad bodies."""
 
 
+class ModelCrashed(ModelUnavailable):
+    """The model server we run ourselves died during the call; it starts again next turn."""
+
+
 class ModelRefused(ModelFailed):
     """The endpoint rejected the request itself (key, model, features): retrying cannot help."""
 
@@ -73,15 +78,23 @@ BROKEN_ANSWER_ERRORS = (ValueError, KeyError, TypeError)
 RETRIED_STATUSES = frozenset({408, 409, 429})
 
 
-def model_failure(error: BaseException, changed: bool) -> ModelFailed:
+def model_failure(
+    error: BaseException, changed: bool, crash: str | None = None
+) -> ModelFailed:
     """The user-facing error for a failed call (logged by type and status only). Never the
-    server's text: it may echo the key."""
+    server's text: it may echo the key. `crash` says how our own model server died, if it did."""
     log.warning(
         "model call failed: %s (HTTP %s)",
         type(error).__name__,
         getattr(error, "status_code", None),
     )
     outcome = "the changes made so far are saved" if changed else "nothing was changed"
+    if crash is not None:
+        return ModelCrashed(
+            f"The embedded model crashed ({crash}); {outcome}. It starts again with the next "
+            "message. To use another model, set OPENAI_BASE_URL.",
+            changes_saved=changed,
+        )
     status = getattr(error, "status_code", None)
     if isinstance(status, int) and 400 <= status < 500 and status not in RETRIED_STATUSES:
         if status in {401, 403}:
@@ -168,13 +181,25 @@ class Director:
     mode: AgentMode = "tools"
     # tighter plan bounds for small local models, which otherwise loop to the maximum
     compact_plans: bool = False
+    # the server behind `model` when we run it ourselves: restarted before a turn if it died
+    host: ModelHost | None = None
+
+    async def _model_ready(self) -> None:
+        if self.host is not None:
+            await self.host.ensure_running()
+
+    def _failure(self, error: BaseException, changed: bool) -> ModelFailed:
+        return model_failure(error, changed, self.host.crash() if self.host else None)
 
     async def write_plan(self, context: ToolContext, premise: str) -> Episode:
         """Forced structured output: a whole episode plan from a premise, stored."""
+        await self._model_ready()
+        return write_episode_plan(context, await self._plan_draft(premise))
+
+    async def _plan_draft(self, premise: str) -> Any:
         prompt = PLAN_WRITER.format(premise=premise[:MAX_INPUT_CHARS])
         schema = CompactEpisodeDraft if self.compact_plans else EpisodeDraft
-        draft = await self._structured(schema, [HumanMessage(prompt)])
-        return write_episode_plan(context, draft)
+        return await self._structured(schema, [HumanMessage(prompt)])
 
     async def reply(self, context: ToolContext, text: str, author_name: str = "") -> str:
         return (await self.turn(context, text, author_name)).answer
@@ -189,9 +214,10 @@ class Director:
         """
         text = text.strip()[:MAX_INPUT_CHARS]
         messages = [*self._context_messages(context), HumanMessage(f"{author_name}: {text}")]
+        await self._model_ready()
         try:
             if self.mode == "structured":
-                answer, changed = await self._structured_turn(context, messages)
+                answer, changed = await self._structured_turn(context, messages, text)
             else:
                 answer, changed = await self._tool_turn(context, messages)
         except ModelFailed as error:
@@ -253,7 +279,7 @@ class Director:
         try:
             state = await agent.ainvoke({"messages": messages})
         except (*MODEL_ERRORS, *BROKEN_ANSWER_ERRORS) as error:
-            raise model_failure(error, guard.changed) from error
+            raise self._failure(error, guard.changed) from error
         last = state["messages"][-1]
         answer = str(last.text) if isinstance(last, AIMessage) else STOPPED
         # refusals are told in code, whatever the model makes of them
@@ -261,8 +287,20 @@ class Director:
         return "\n".join(part for part in (answer.strip(), *refused) if part), guard.changed
 
     async def _structured_turn(
-        self, context: ToolContext, messages: list[BaseMessage]
+        self, context: ToolContext, messages: list[BaseMessage], text: str
     ) -> tuple[str, bool]:
+        if self.compact_plans and plan.current_episode(context.db, context.project_id) is None:
+            # a small model rarely chooses to write a plan by itself: in a project with no
+            # plan yet, the message is the premise, as in `showrunner produce`
+            draft = await self._plan_draft(text)
+            with context.db.atomic():
+                episode = write_episode_plan(context, draft)
+            shots = len(plan.list_shots(context.db, episode.id))
+            return (
+                f"Here is a first plan from your premise: {episode.title}.\n"
+                f"(Plan stored: episode {episode.number}, {shots} shots.)",
+                True,
+            )
         schema = CompactDirectorTurn if self.compact_plans else DirectorTurn
         turn = await self._structured(schema, messages)
         if turn.action == "write_plan" and turn.plan is not None:
@@ -288,6 +326,7 @@ class Director:
         current = shot.prompt or shot.description
         request = RETAKE_NOTE.format(number=shot.number, prompt=current, note=note)
         messages = [*self._context_messages(context, history=False), HumanMessage(request)]
+        await self._model_ready()
         if self.mode == "structured":
             revision = await self._structured(PromptRevision, messages)
             try:
@@ -309,7 +348,7 @@ class Director:
         try:
             return await runnable.ainvoke(messages)
         except (*MODEL_ERRORS, *BROKEN_ANSWER_ERRORS) as error:
-            raise model_failure(error, changed=False) from error
+            raise self._failure(error, changed=False) from error
 
     async def _structured(self, schema: type[BaseModel], messages: list[BaseMessage]) -> Any:
         """One call, one repair attempt if the output does not validate, then a clear error."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
@@ -20,6 +21,16 @@ class LLMConfig:
     max_tokens: int = 1536
     # small local servers ignore max_completion_tokens: cap them through the body as well
     local_server: bool = False
+
+
+class ModelHost(Protocol):
+    """A model server we run ourselves (the embedded one), supervised by us."""
+
+    async def ensure_running(self) -> None:
+        """Start it again if it died since the last call."""
+
+    def crash(self) -> str | None:
+        """How it ended ('signal 11, SIGSEGV') when it died on its own; None while it runs."""
 
 
 def create_chat_model(config: LLMConfig) -> BaseChatModel:

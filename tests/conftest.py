@@ -46,3 +46,19 @@ async def worker(tmp_path: Path) -> AsyncIterator[WorkerClient]:
             yield WorkerClient(url, session)
     finally:
         await local.stop()
+
+
+@pytest.fixture
+def embedded_model() -> Path:
+    """The embedded LLM's model file; the test is skipped where the 'embedded' extra is not
+    installed (a checkout set up without it)."""
+    import importlib.util
+
+    from agents.embedded import EmbeddedModelMissing, embedded_model_path
+
+    if importlib.util.find_spec("llama_cpp") is None:
+        pytest.skip("llama-cpp-python is not installed (the 'embedded' extra, see .ci/setup)")
+    try:
+        return embedded_model_path()
+    except EmbeddedModelMissing as missing:
+        pytest.skip(f"the embedded model file is not installed: {missing}")

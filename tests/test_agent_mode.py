@@ -32,7 +32,7 @@ async def test_auto_asks_the_model_once_and_logs_the_choice(endpoint, answer, mo
     endpoint.answer(answer)
     caplog.set_level(logging.INFO, logger="agents.director")
     async with AsyncExitStack() as stack:
-        _, chosen = await _chat_model(settings_for(endpoint.url), stack)
+        _, chosen, _ = await _chat_model(settings_for(endpoint.url), stack)
     assert chosen == mode
     assert len(endpoint.requests) == 1
     body = endpoint.requests[0].body
@@ -43,11 +43,11 @@ async def test_auto_asks_the_model_once_and_logs_the_choice(endpoint, answer, mo
 async def test_a_model_down_at_start_up_falls_back_to_tools_for_an_endpoint(endpoint):  # noqa: F811
     endpoint.answer(*[error(503, headers=FAST_RETRY)] * 3)
     async with AsyncExitStack() as stack:
-        _, chosen = await _chat_model(settings_for(endpoint.url), stack)
+        _, chosen, _ = await _chat_model(settings_for(endpoint.url), stack)
     assert chosen == "tools" and len(endpoint.requests) == 3
 
 
 async def test_a_configured_mode_makes_no_call(endpoint):  # noqa: F811
     async with AsyncExitStack() as stack:
-        _, chosen = await _chat_model(settings_for(endpoint.url, "structured"), stack)
+        _, chosen, _ = await _chat_model(settings_for(endpoint.url, "structured"), stack)
     assert chosen == "structured" and not endpoint.requests

@@ -84,7 +84,9 @@ def test_bot_without_a_token_says_so(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_produce_on_the_embedded_llm_and_the_animatic_engine(tmp_path: Path) -> None:
+def test_produce_on_the_embedded_llm_and_the_animatic_engine(
+    tmp_path: Path, embedded_model: Path
+) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bot", "produce", PREMISE],
         env=clean_env(tmp_path),
