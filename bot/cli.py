@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from functools import partial
 from pathlib import Path
 
 from storage.errors import ShowrunnerError
+
+RESUME_HINT = "Run `showrunner produce --resume` to finish the episode; what is stored is kept."
 
 TINY_VIDEO_MODELS = ("ltx", "wan", "wan-vace", "cogvideox")
 
@@ -24,7 +25,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="showrunner", description="AI short-drama studio")
     commands = parser.add_subparsers(dest="command", required=True)
     produce_parser = commands.add_parser("produce", help="premise -> finished episode MP4")
-    produce_parser.add_argument("premise")
+    produce_parser.add_argument("premise", nargs="?", default="")
+    produce_parser.add_argument(
+        "--resume", action="store_true", help="finish the last episode a stopped run left"
+    )
     produce_parser.add_argument("--engine", choices=["animatic", "diffusers", "video"])
     produce_parser.add_argument("--model", help="keyframe model: Hugging Face id or folder")
     produce_parser.add_argument("--video-model", help="video engine's model: HF id or folder")
@@ -42,8 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "make-tiny-model" and args.family and not args.video:
         parser.error("--family picks the family of a --video model: add --video")
+    if args.command == "produce" and args.resume and args.premise:
+        parser.error("--resume finishes the last episode: give no premise with it")
 
     from bot.settings import Settings
+    from pipeline.processes import Stopped, run_until_signalled
 
     settings = Settings()
     logging.basicConfig(
@@ -51,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("httpx", "openai", "discord.gateway", "discord.http"):
+    for noisy in ("httpx", "httpx2", "openai", "discord.gateway", "discord.http"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "produce":
@@ -59,9 +66,14 @@ def main(argv: list[str] | None = None) -> None:
         elif args.command == "bot":
             from bot.client import run_bot
 
-            asyncio.run(run_bot(settings))
+            run_until_signalled(run_bot(settings))
         elif args.command == "make-tiny-model":
             print(make_tiny(args))
+    except Stopped as stopped:
+        # the cleanup has run: children stopped, running jobs left to resume, database closed
+        hint = f" {RESUME_HINT}" if args.command == "produce" else ""
+        print(f"showrunner: {stopped}.{hint}", file=sys.stderr)
+        raise SystemExit(stopped.exit_code) from None
     except ShowrunnerError as error:
         print(f"showrunner: {error}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -89,7 +101,8 @@ def make_tiny(args: argparse.Namespace) -> Path:
 
 
 def run_produce(settings, args: argparse.Namespace) -> None:
-    from bot.produce import produce
+    from bot.produce import produce, resume
+    from pipeline.processes import run_until_signalled
 
     updates = {}
     if args.engine:
@@ -104,7 +117,13 @@ def run_produce(settings, args: argparse.Namespace) -> None:
     settings = settings.model_copy(update=updates)
     if settings.showrunner_engine == "diffusers" and not settings.showrunner_model:
         raise ShowrunnerError("The diffusers engine needs --model (a Hugging Face id or folder).")
-    path = asyncio.run(produce(settings, args.premise, say=lambda line: print(line, flush=True)))
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    if args.resume:
+        path = run_until_signalled(resume(settings, say=say))
+    else:
+        path = run_until_signalled(produce(settings, args.premise, say=say))
     print(path)
 
 

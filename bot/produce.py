@@ -1,4 +1,8 @@
-"""`showrunner produce`: premise -> plan -> renders -> first takes approved -> cut, no Discord."""
+"""`showrunner produce`: premise -> plan -> renders -> first takes approved -> cut, no Discord.
+
+Stopped part way (Ctrl-C, SIGTERM), what is stored stays: `showrunner produce --resume`
+finishes the newest unfinished headless episode from where it stopped.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,13 @@ from pathlib import Path
 from langchain_core.language_models import BaseChatModel
 
 from agents.tools import ToolContext
-from bot.runtime import open_runtime
+from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
-from pipeline.render_queue import queue_episode_cut, queue_episode_render
+from pipeline.render_queue import RENDERABLE, queue_episode_cut, queue_episode_render
 from pipeline.scheduler import run_until_idle
 from storage import events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
-from storage.models import Job
+from storage.models import Episode, Job
 
 HEADLESS_TITLE = "Headless productions"
 
@@ -49,46 +53,74 @@ async def produce(
         say("Writing the plan…")
         episode = await runtime.director.write_plan(context, premise)
         say(plan.plan_summary(db, episode.id, limit=4000))
+        return await _finish(runtime, episode, say)
 
-        shots = plan.list_shots(db, episode.id)
-        last_line: dict[str, str] = {}
 
-        def show_progress(job: Job) -> None:
-            shot = next((s for s in shots if s.id == job.shot_id), None)
-            label = f"shot {shot.number}/{len(shots)}" if shot else "cut"
-            if job.status == "running":
-                line = f"  {label}: {job.stage or 'starting'} {job.progress:.0%}"
-            elif job.status == "failed":
-                line = f"  {label}: failed ({job.error})"
-            else:
-                line = f"  {label}: {job.status}"
-            if last_line.get(job.id) != line:
-                last_line[job.id] = line
-                say(line)
+async def resume(
+    settings: Settings,
+    *,
+    say: Callable[[str], None] = print,
+    chat_model: BaseChatModel | None = None,
+) -> Path:
+    """Finish the newest headless episode that was not delivered (renders, approvals, cut)."""
+    async with open_runtime(settings, chat_model=chat_model) as runtime:
+        project = _headless_project(runtime.db, settings)
+        episode = plan.current_episode(runtime.db, project.id)
+        if episode is None or episode.status == "delivered":
+            raise ShowrunnerError(
+                'No unfinished episode to resume: start one with showrunner produce "<premise>".'
+            )
+        say(f"Resuming episode {episode.number}…")
+        return await _finish(runtime, episode, say)
 
-        runtime.scheduler.listener = show_progress
-        say(f"Rendering {len(shots)} shots with the {runtime.engine.engine} engine…")
-        _, queued = queue_episode_render(db, episode.id, runtime.engine)
-        await run_until_idle(runtime.scheduler)
-        failed = [jobs.get_job(db, job.id) for job in queued]
-        failed = [job for job in failed if job.status != "done"]
-        if failed:
-            raise ShowrunnerError(f"{len(failed)} shot(s) failed to render: {failed[0].error}")
 
-        for shot in plan.list_shots(db, episode.id):
-            first = takes.takes_for_shot(db, shot.id)[0]
-            takes.approve_take(db, first.id)
-        say("Cutting the episode…")
-        cut = queue_episode_cut(db, episode.id)
-        await run_until_idle(runtime.scheduler)
-        if cut is not None and jobs.get_job(db, cut.id).status != "done":
-            raise ShowrunnerError(f"The cut failed: {jobs.get_job(db, cut.id).error}")
-        episode = plan.get_episode(db, episode.id)
-        plan.set_episode_status(db, episode.id, "delivered")
-        shot_ids = {shot.id for shot in shots}
-        for event in events.pending_events(db):
-            payload = event.payload
-            if payload.get("episode_id") == episode.id or payload.get("shot_id") in shot_ids:
-                events.mark_delivered(db, event.id)  # headless: the terminal was the delivery
-        assert episode.cut_path
-        return Path(episode.cut_path).resolve()
+async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]) -> Path:
+    """Render what is not rendered, approve each shot's first take, cut, mark delivered."""
+    db = runtime.db
+    shots = plan.list_shots(db, episode.id)
+    last_line: dict[str, str] = {}
+
+    def show_progress(job: Job) -> None:
+        shot = next((s for s in shots if s.id == job.shot_id), None)
+        label = f"shot {shot.number}/{len(shots)}" if shot else "cut"
+        if job.status == "running":
+            line = f"  {label}: {job.stage or 'starting'} {job.progress:.0%}"
+        elif job.status == "failed":
+            line = f"  {label}: failed ({job.error})"
+        else:
+            line = f"  {label}: {job.status}"
+        if last_line.get(job.id) != line:
+            last_line[job.id] = line
+            say(line)
+
+    runtime.scheduler.listener = show_progress
+    say(f"Rendering {len(shots)} shots with the {runtime.engine.engine} engine…")
+    if any(shot.status in RENDERABLE for shot in shots):
+        queue_episode_render(db, episode.id, runtime.engine)
+    await run_until_idle(runtime.scheduler)  # also what a stopped run left queued or running
+    shots = plan.list_shots(db, episode.id)
+    unrendered = [shot for shot in shots if not takes.takes_for_shot(db, shot.id)]
+    if unrendered:
+        renders = jobs.jobs_for_episode(db, episode.id, "render")
+        failed = [job for job in renders if job.status == "failed"]
+        reason = failed[-1].error if failed else "no take was made"
+        raise ShowrunnerError(f"{len(unrendered)} shot(s) failed to render: {reason}")
+
+    for shot in shots:
+        if shot.approved_take_id is None:
+            takes.approve_take(db, takes.takes_for_shot(db, shot.id)[0].id)
+    say("Cutting the episode…")
+    queue_episode_cut(db, episode.id)  # None when a stopped run had queued it already
+    await run_until_idle(runtime.scheduler)
+    cut = jobs.jobs_for_episode(db, episode.id, "assemble")[-1]
+    if cut.status != "done":
+        raise ShowrunnerError(f"The cut failed: {cut.error}")
+    plan.set_episode_status(db, episode.id, "delivered")
+    shot_ids = {shot.id for shot in shots}
+    for event in events.pending_events(db):
+        payload = event.payload
+        if payload.get("episode_id") == episode.id or payload.get("shot_id") in shot_ids:
+            events.mark_delivered(db, event.id)  # headless: the terminal was the delivery
+    cut_path = plan.get_episode(db, episode.id).cut_path
+    assert cut_path
+    return Path(cut_path).resolve()

@@ -14,7 +14,7 @@ from langchain_core.language_models import BaseChatModel
 
 from agents.director import AgentMode, Director, detect_mode
 from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedServer, embedded_llm_config
-from agents.llm import LLMConfig, create_chat_model
+from agents.llm import LLMConfig, ModelHost, create_chat_model
 from bot.settings import Settings
 from pipeline.render_queue import EngineChoice
 from pipeline.scheduler import Scheduler
@@ -35,12 +35,16 @@ class Runtime:
     engine: EngineChoice
 
 
-async def _chat_model(settings: Settings, stack: AsyncExitStack) -> tuple[BaseChatModel, AgentMode]:
+async def _chat_model(
+    settings: Settings, stack: AsyncExitStack
+) -> tuple[BaseChatModel, AgentMode, ModelHost | None]:
+    host: ModelHost | None = None
     if settings.uses_embedded_llm:
         server = EmbeddedServer()
         log.info("no OPENAI_BASE_URL: starting the embedded model %s", EMBEDDED_MODEL_NAME)
         base_url = await server.start()
         stack.push_async_callback(server.stop)
+        host = server
         config = embedded_llm_config(base_url, settings.showrunner_llm_timeout)
         default: AgentMode = "structured"
         # a tool call fits in a few tokens; don't let a small model ramble through 1536 of them
@@ -57,14 +61,14 @@ async def _chat_model(settings: Settings, stack: AsyncExitStack) -> tuple[BaseCh
     model = create_chat_model(config)
     if settings.showrunner_agent_mode != "auto":
         log.info("agent mode %s (configured)", settings.showrunner_agent_mode)
-        return model, settings.showrunner_agent_mode
+        return model, settings.showrunner_agent_mode, host
     try:
         # a slow endpoint must not hold up start-up for timeout x retries
         async with asyncio.timeout(CAPABILITY_CHECK_SECONDS):
-            return model, await detect_mode(model, default, **check_options)
+            return model, await detect_mode(model, default, **check_options), host
     except TimeoutError:
         log.warning("agent mode %s: the capability check took too long", default)
-        return model, default
+        return model, default, host
 
 
 @asynccontextmanager
@@ -94,8 +98,9 @@ async def open_runtime(
             log.info("started a local worker at %s", urls[0])
         workers = [WorkerClient(url, session, worker_token) for url in urls]
         compact = chat_model is None and settings.uses_embedded_llm
+        host: ModelHost | None = None
         if chat_model is None:
-            chat_model, mode = await _chat_model(settings, stack)
+            chat_model, mode, host = await _chat_model(settings, stack)
         else:
             mode = (
                 "tools"
@@ -117,6 +122,6 @@ async def open_runtime(
             scheduler=Scheduler(
                 db, workers, settings.media_dir, segment_cache_bytes=settings.cut_cache_bytes
             ),
-            director=Director(chat_model, mode, compact_plans=compact),
+            director=Director(chat_model, mode, compact_plans=compact, host=host),
             engine=engine,
         )

@@ -35,6 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from pipeline.delivery_copy import fit_to_size
+from pipeline.processes import Stopped, exit_with_parent, run_until_signalled
 from pipeline.requests import RenderedTake, RenderRequest
 
 log = logging.getLogger(__name__)
@@ -354,7 +355,9 @@ def main(argv: list[str] | None = None) -> None:
     if threads:
         os.environ.setdefault("OMP_NUM_THREADS", threads)
     token = os.environ.get("SHOWRUNNER_WORKER_TOKEN", "")
-    asyncio.run(serve(args.host, args.port, args.media_dir, args.device, token))
+    exit_with_parent()
+    with contextlib.suppress(Stopped):  # SIGINT / SIGTERM: the server closes, then we exit
+        run_until_signalled(serve(args.host, args.port, args.media_dir, args.device, token))
 
 
 async def serve(host: str, port: int, media_dir: Path, device: str, token: str = "") -> None:

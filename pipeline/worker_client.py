@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from pipeline.processes import stop_process
+from pipeline.processes import start_child, stop_process
 from pipeline.requests import RenderRequest
 
 # the worker needs none of these: keep them out of its environment
@@ -125,7 +125,7 @@ class LocalWorker:
     async def start(self, timeout: float = 120) -> str:
         env = {key: value for key, value in os.environ.items() if key not in SECRET_VARIABLES}
         env = {**env, "OMP_WAIT_POLICY": "PASSIVE", **self.env}
-        self.process = await asyncio.create_subprocess_exec(
+        self.process = await start_child(
             sys.executable,
             "-m",
             "pipeline.worker",

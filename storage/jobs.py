@@ -102,6 +102,16 @@ def jobs_for_render(db: sqlite_utils.Database, render_id: int) -> list[Job]:
     ]
 
 
+def jobs_for_episode(db: sqlite_utils.Database, episode_id: int, kind: str) -> list[Job]:
+    """Every job of one kind for the episode, oldest first."""
+    return [
+        Job.from_row(row)
+        for row in db.table("jobs").rows_where(
+            "episode_id = ? AND kind = ?", [episode_id, kind], order_by="rowid"
+        )
+    ]
+
+
 def active_jobs_for_episode(db: sqlite_utils.Database, episode_id: int, kind: str) -> list[Job]:
     return [
         Job.from_row(row)
