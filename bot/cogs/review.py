@@ -155,10 +155,15 @@ class ReviewCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        if self.bot.user is None or payload.user_id == self.bot.user.id:
+            return
         post_takes = takes.takes_for_message(self.bot.runtime.db, payload.message_id)
         choice = vote_for(str(payload.emoji), post_takes)
-        if choice:
-            takes.remove_vote(self.bot.runtime.db, choice[0].id, payload.user_id, choice[1])
+        if choice and takes.remove_vote(
+            self.bot.runtime.db, choice[0].id, payload.user_id, choice[1]
+        ):
+            # a 👎 taken back can bring the take up to the quorum
+            await self.apply_policy(choice[0].id)
 
     async def count_vote(self, message_id: int, user_id: int, emoji: str) -> None:
         db = self.bot.runtime.db

@@ -1,0 +1,224 @@
+"""Every vote emoji through Discord: 👍 👎 1️⃣-4️⃣ 🔁, added and removed, with the tally and
+the approval checked. The real bot against the emulator and a real SQLite file; the takes in
+review are real (tiny) clips stored as the scheduler stores them, then posted by the bot."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agents.schemas import EpisodeDraft
+from agents.tools import ToolContext, write_episode_plan
+from bot.cogs.review import NUMBERS
+from pipeline.ffmpeg import ffmpeg_binary
+from storage import events, plan, projects, takes
+from storage.db import open_db
+from tests.fakes import gong_gong_plan, say, scripted
+from tests.test_discord_bot import Studio, bot_messages, open_studio, running_bot, start_project
+
+# no job is rendered here: a worker URL that is never called keeps a worker from starting
+UNUSED_WORKER = ["http://127.0.0.1:9"]
+
+
+@dataclass(frozen=True)
+class Draft:
+    message: dict
+    shot_id: int
+    take_ids: list[int]
+
+
+def tiny_clip(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=90x160:rate=8",
+         "-t", "0.5", "-pix_fmt", "yuv420p", str(path)],
+        check=True,
+    )
+    return str(path)
+
+
+@pytest.fixture
+async def review_room(tmp_path: Path) -> AsyncIterator[Studio]:
+    """The bot running in a project (quorum 2, a director role) with a two-shot plan."""
+    async with (
+        open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world,
+        running_bot(world, scripted(say("unused"))),
+    ):
+        await start_project(world, quorum=2)
+        db = open_db(world.settings.database_path)
+        project = projects.project_for_channel(db, world.writers)
+        context = ToolContext(db, project.id, user_id=world.director, is_director=True)
+        write_episode_plan(context, EpisodeDraft.model_validate(gong_gong_plan((1, 1))))
+        yield world
+
+
+async def post_takes(world: Studio, count: int, shot_number: int = 1) -> Draft:
+    """`count` takes of one shot in review, as a finished render leaves them, and the bot's
+    draft post of them (with its reactions)."""
+    db = open_db(world.settings.database_path)
+    project = projects.project_for_channel(db, world.writers)
+    episode = plan.current_episode(db, project.id)
+    shot = plan.list_shots(db, episode.id)[shot_number - 1]
+    for status in ("queued", "rendering", "review"):
+        plan.set_shot_status(db, shot.id, status)
+    folder = world.settings.media_dir / "takes" / f"shot{shot.id}"
+    take_ids = [
+        takes.add_take(
+            db,
+            shot_id=shot.id,
+            job_id=f"job{shot.id}",
+            seed=seed,
+            engine="animatic",
+            model="",
+            media_path=tiny_clip(folder / f"take{seed}.mp4"),
+        ).id
+        for seed in range(count)
+    ]
+    events.emit(db, "shot_ready", shot_id=shot.id, job_id=f"job{shot.id}")
+    message = await world.emulator.wait_for_message(
+        world.review, lambda m: m["author_id"] == world.emulator.bot_user_id, timeout=30
+    )
+    legend = {*NUMBERS[:count]} if count > 1 else {"👍"}
+    reactions = lambda: set(world.emulator.message(message["id"])["reactions"])  # noqa: E731
+    await world.emulator.wait_until(lambda: reactions() >= {*legend, "👎", "🔁"})
+    assert reactions() == {*legend, "👎", "🔁"}
+    return Draft(message, shot.id, take_ids)
+
+
+def votes_of(world: Studio, take_id: int) -> list[tuple[int, str]]:
+    db = open_db(world.settings.database_path)
+    rows = db.execute("SELECT user_id, emoji FROM votes WHERE take_id = ?", [take_id]).fetchall()
+    return sorted(rows)
+
+
+async def vote(world: Studio, draft: Draft, user: int, emoji: str, take_id: int) -> None:
+    """A reaction, and the wait until the bot stored it as a vote on `take_id` (the handler
+    ran: what it decides is decided by then)."""
+    await world.emulator.user_react(world.review, draft.message["id"], user, emoji)
+    stored = "👍" if emoji in NUMBERS else emoji
+    await world.emulator.wait_until(lambda: (user, stored) in votes_of(world, take_id))
+
+
+async def unvote(world: Studio, draft: Draft, user: int, emoji: str, take_id: int) -> None:
+    await world.emulator.user_unreact(world.review, draft.message["id"], user, emoji)
+    stored = "👍" if emoji in NUMBERS else emoji
+    await world.emulator.wait_until(lambda: (user, stored) not in votes_of(world, take_id))
+
+
+def status_of(world: Studio, take_id: int) -> str:
+    return takes.get_take(open_db(world.settings.database_path), take_id).status
+
+
+async def test_thumbs_up_to_the_quorum_approves_and_a_thumbs_down_holds_it_back(review_room):
+    world = review_room
+    draft = await post_takes(world, 1)
+    (take_id,) = draft.take_ids
+    await vote(world, draft, world.ana, "👍", take_id)
+    await vote(world, draft, world.ben, "👎", take_id)
+    await vote(world, draft, world.director, "👍", take_id)
+    tally = takes.tally(open_db(world.settings.database_path), take_id)
+    assert (tally.up, tally.down, tally.net) == (2, 1, 1)
+    assert status_of(world, take_id) == "review"  # two up, one down: net 1 < quorum 2
+
+    # the down vote taken back: net 2 reaches the quorum at once
+    await world.emulator.user_unreact(world.review, draft.message["id"], world.ben, "👎")
+    await world.emulator.wait_until(lambda: status_of(world, take_id) == "approved")
+    assert votes_of(world, take_id) == sorted([(world.ana, "👍"), (world.director, "👍")])
+    approved = await world.emulator.wait_for_message(
+        world.review,
+        lambda m: m["author_id"] == world.emulator.bot_user_id and "approved" in m["content"],
+        after_id=draft.message["id"],
+    )
+    assert approved["content"] == "✅ Shot 1 approved."
+    shot = plan.get_shot(open_db(world.settings.database_path), draft.shot_id)
+    assert shot.status == "approved" and shot.approved_take_id == take_id
+
+
+async def test_a_removed_thumbs_up_no_longer_counts(review_room):
+    world = review_room
+    draft = await post_takes(world, 1)
+    (take_id,) = draft.take_ids
+    await vote(world, draft, world.ana, "👍", take_id)
+    await unvote(world, draft, world.ana, "👍", take_id)
+    assert votes_of(world, take_id) == []
+    await vote(world, draft, world.ben, "👍", take_id)
+    assert status_of(world, take_id) == "review"  # one vote left: below the quorum of 2
+
+
+@pytest.mark.parametrize("picked", [1, 2, 3, 4])
+async def test_a_number_votes_for_that_take_only(review_room, picked: int):
+    world = review_room
+    draft = await post_takes(world, 4)
+    emoji = NUMBERS[picked - 1]
+    chosen = draft.take_ids[picked - 1]
+    await vote(world, draft, world.ana, emoji, chosen)
+    await vote(world, draft, world.ben, emoji, chosen)
+    await world.emulator.wait_until(lambda: status_of(world, chosen) == "approved")
+    for take_id in draft.take_ids:
+        if take_id != chosen:
+            assert votes_of(world, take_id) == []
+            assert status_of(world, take_id) == "rejected"
+    shot = plan.get_shot(open_db(world.settings.database_path), draft.shot_id)
+    assert shot.approved_take_id == chosen
+
+
+async def test_a_number_past_the_takes_of_a_post_is_no_vote(review_room):
+    world = review_room
+    draft = await post_takes(world, 2)
+    await world.emulator.user_react(world.review, draft.message["id"], world.ana, "3️⃣")
+    # a counted vote after it proves the handler ran for the 3️⃣ first
+    await vote(world, draft, world.ana, "2️⃣", draft.take_ids[1])
+    assert votes_of(world, draft.take_ids[0]) == []
+    assert votes_of(world, draft.take_ids[1]) == [(world.ana, "👍")]
+
+
+async def test_a_removed_number_takes_its_vote_back(review_room):
+    world = review_room
+    draft = await post_takes(world, 3)
+    second = draft.take_ids[1]
+    await vote(world, draft, world.ana, "2️⃣", second)
+    await unvote(world, draft, world.ana, "2️⃣", second)
+    await vote(world, draft, world.ben, "2️⃣", second)
+    assert status_of(world, second) == "review"  # ana's vote was taken back: one of two
+
+
+async def test_retake_marks_the_shot_and_says_how_to_reshoot(review_room):
+    world = review_room
+    draft = await post_takes(world, 2)
+    await vote(world, draft, world.ana, "🔁", draft.take_ids[0])
+    await world.emulator.wait_until(
+        lambda: plan.get_shot(open_db(world.settings.database_path), draft.shot_id).status
+        == "retake"
+    )
+    told = await world.emulator.wait_for_message(
+        world.review, lambda m: m["content"].startswith("🔁 Shot 1 is marked for a retake")
+    )
+    assert "Reply to its draft with a note" in told["content"]
+    assert [status_of(world, take_id) for take_id in draft.take_ids] == ["rejected", "rejected"]
+    # a later 👍 changes nothing: the takes are no longer in review
+    await vote(world, draft, world.ben, "1️⃣", draft.take_ids[0])
+    await vote(world, draft, world.director, "1️⃣", draft.take_ids[0])
+    assert status_of(world, draft.take_ids[0]) == "rejected"
+    assert not any("approved" in m["content"] for m in bot_messages(world, world.review))
+
+
+async def test_a_removed_retake_is_no_longer_counted(review_room):
+    world = review_room
+    draft = await post_takes(world, 1)
+    (take_id,) = draft.take_ids
+    await world.emulator.user_react(world.review, draft.message["id"], world.ana, "🔁")
+    await world.emulator.wait_until(lambda: (world.ana, "🔁") in votes_of(world, take_id))
+    await unvote(world, draft, world.ana, "🔁", take_id)
+    assert votes_of(world, take_id) == []
+
+
+async def test_the_bots_own_reactions_are_not_votes(review_room):
+    world = review_room
+    draft = await post_takes(world, 1)
+    (take_id,) = draft.take_ids
+    await vote(world, draft, world.ana, "👍", take_id)  # after the bot's own 👍 👎 🔁
+    assert votes_of(world, take_id) == [(world.ana, "👍")]
