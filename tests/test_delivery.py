@@ -20,6 +20,7 @@ from bot.client import ShowrunnerBot, point_at_discord
 from bot.cogs.delivery import FIELD_LIMIT, pack_lines
 from bot.runtime import open_runtime
 from bot.settings import Settings
+from pipeline import delivery_copy
 from pipeline.assemble import AssembleError, CutShot, cut_episode
 from pipeline.delivery_copy import DeliveryError, fit_to_size, plan_attempt
 from pipeline.ffmpeg import probe, run_ffmpeg
@@ -125,6 +126,59 @@ async def test_an_unreadable_master_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DeliveryError, match="missing"):
         await fit_to_size(tmp_path / "gone.mp4", 1000)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.mp4"]
+
+
+@pytest.fixture(scope="module")
+def noise_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 s of random pixels and noise: x264 cannot hit a low bitrate on it at full frame."""
+    path = tmp_path_factory.mktemp("noise") / "noise.mp4"
+    run_ffmpeg(
+        [
+            "-f", "lavfi", "-i", "nullsrc=s=360x640:r=12,geq=random(1)*255:128:128",
+            "-f", "lavfi", "-i", "anoisesrc=d=4:a=0.5",
+            "-t", "4", "-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-b:a", "128k", str(path),
+        ]
+    )  # fmt: skip
+    return path
+
+
+async def test_a_copy_that_overshoots_is_encoded_again_in_a_smaller_frame(
+    noise_master: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the first encode (full frame, ~200 kbit/s) comes out about twice the limit
+    limit = 150_000
+    out = tmp_path / "copy.mp4"
+    sizes: list[int] = []
+    real_encode = delivery_copy._encode
+
+    async def encode_and_measure(master, info, attempt, encoded: Path) -> None:
+        await real_encode(master, info, attempt, encoded)
+        sizes.append(encoded.stat().st_size)
+
+    monkeypatch.setattr(delivery_copy, "_encode", encode_and_measure)
+    copy = await fit_to_size(noise_master, limit, out)
+
+    assert copy == out and copy.stat().st_size <= limit
+    assert len(sizes) >= 2 and sizes[0] > limit  # the first try was too big, a retry fits
+    info = probe(copy)
+    assert (info.width, info.height) < (360, 640) and info.width % 2 == 0
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+    assert abs(info.duration - 4) <= 0.2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy.mp4"]
+
+
+async def test_a_limit_no_encode_can_meet_is_refused_and_leaves_nothing(
+    noise_master: Path, tmp_path: Path
+) -> None:
+    limit = 12_000  # below what the smallest frame at the floor bitrates takes for 4 s
+    out = tmp_path / "copy.mp4"
+    with pytest.raises(DeliveryError) as refused:
+        await fit_to_size(noise_master, limit, out)
+    message = str(refused.value)
+    assert message.startswith("could not fit noise.mp4 (4.0 s) into 12000 bytes (tried ")
+    assert "bytes at 0.25x" in message
+    assert list(tmp_path.iterdir()) == []  # no copy, no partial file
 
 
 def test_low_budgets_pick_a_smaller_frame() -> None:
