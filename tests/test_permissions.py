@@ -1,0 +1,196 @@
+"""Who may change a project, through Discord: its creator (while no director role is set),
+members with the director role, server managers, and nobody else; and ids from another
+project refused. The real bot against the emulator and a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agents.schemas import EpisodeDraft
+from agents.tools import ToolContext, write_episode_plan
+from pipeline.render_queue import EngineChoice, queue_episode_render
+from storage import jobs, plan, projects, takes
+from storage.db import open_db
+from tests.fakes import gong_gong_plan, say, scripted
+from tests.test_discord_bot import Studio, open_studio, running_bot
+from tests.test_votes import UNUSED_WORKER, tiny_clip
+
+MANAGE_GUILD = 1 << 5
+ROLE_REFUSAL = "Only members with the"
+CREATOR_REFUSAL = "Only the project's creator or a server manager can do that."
+
+
+@dataclass(frozen=True)
+class Room:
+    world: Studio
+    manager: int  # a member whose role has Manage Server, and not the director role
+
+
+@pytest.fixture
+async def room(tmp_path: Path) -> AsyncIterator[Room]:
+    async with (
+        open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world,
+        running_bot(world, scripted(say("unused"))),
+    ):
+        admins = world.emulator.create_role(world.guild, "Admins", permissions=MANAGE_GUILD)
+        manager = world.emulator.add_member(world.guild, "mo", roles=[admins])
+        yield Room(world, manager)
+
+
+async def command(world: Studio, user: int, name: str, options=None, **kwargs) -> dict:
+    """A slash command in the writers' room, and what the bot answered."""
+    record = await world.emulator.slash_command(
+        kwargs.pop("channel", None) or world.writers, user, name, options or {}, **kwargs
+    )
+    await record.wait_response()
+    return {"content": record.response_data["content"], "ephemeral": record.ephemeral}
+
+
+async def new_project(world: Studio, creator: int, channel: int | None = None) -> int:
+    answer = await command(
+        world, creator, "project", {"title": "Gong Gong"}, subcommand="new", channel=channel
+    )
+    assert "is set up" in answer["content"]
+    db = open_db(world.settings.database_path)
+    return projects.project_for_channel(db, channel or world.writers).id
+
+
+def quorum_of(world: Studio, project_id: int) -> int:
+    return projects.get_project(open_db(world.settings.database_path), project_id).quorum
+
+
+async def set_quorum(world: Studio, user: int, quorum: int) -> dict:
+    return await command(world, user, "project", {"quorum": quorum}, subcommand="settings")
+
+
+async def test_without_a_role_the_creator_and_server_managers_direct(room: Room):
+    world = room.world
+    project_id = await new_project(world, world.ana)  # ana has no director role
+    refused = await set_quorum(world, world.ben, 3)
+    assert refused["ephemeral"] and CREATOR_REFUSAL in refused["content"]
+    assert quorum_of(world, project_id) == 1
+    # the director role means nothing while the project has none set
+    refused = await set_quorum(world, world.director, 3)
+    assert refused["ephemeral"] and CREATOR_REFUSAL in refused["content"]
+    assert quorum_of(world, project_id) == 1
+    assert not (await set_quorum(world, world.ana, 2))["ephemeral"]
+    assert quorum_of(world, project_id) == 2
+    assert not (await set_quorum(world, room.manager, 4))["ephemeral"]
+    assert quorum_of(world, project_id) == 4
+
+
+async def test_with_a_role_its_members_and_server_managers_direct(room: Room):
+    world = room.world
+    project_id = await new_project(world, world.ana)
+    role = {"director_role": world.director_role}
+    assert not (await command(world, world.ana, "project", role, subcommand="settings"))[
+        "ephemeral"
+    ]
+    # now the creator without the role is a member like any other
+    for member in (world.ana, world.ben):
+        refused = await set_quorum(world, member, 3)
+        assert refused["ephemeral"] and ROLE_REFUSAL in refused["content"]
+    assert quorum_of(world, project_id) == 1
+    assert not (await set_quorum(world, world.director, 2))["ephemeral"]
+    assert quorum_of(world, project_id) == 2
+    assert not (await set_quorum(world, room.manager, 3))["ephemeral"]
+    assert quorum_of(world, project_id) == 3
+
+
+def planned_and_queued(world: Studio, project_id: int, requester: int) -> list[str]:
+    """The two-shot plan stored and its renders queued by `requester`: their job ids."""
+    db = open_db(world.settings.database_path)
+    context = ToolContext(db, project_id, user_id=requester, is_director=True)
+    episode = write_episode_plan(context, EpisodeDraft.model_validate(gong_gong_plan((1, 1))))
+    plan.accept_plan(db, episode.id, episode.plan_revision, requester)
+    _, queued = queue_episode_render(db, episode.id, EngineChoice(), requester=requester)
+    return [job.id for job in queued]
+
+
+def job_status(world: Studio, job_id: str) -> str:
+    return jobs.get_job(open_db(world.settings.database_path), job_id).status
+
+
+async def test_cancelling_the_episode_needs_a_director(room: Room):
+    world = room.world
+    project_id = await new_project(world, world.director)
+    await command(
+        world,
+        world.director,
+        "project",
+        {"director_role": world.director_role},
+        subcommand="settings",
+    )
+    queued = planned_and_queued(world, project_id, world.ana)
+    refused = await command(world, world.ben, "cancel")
+    assert refused["ephemeral"] and ROLE_REFUSAL in refused["content"]
+    # someone else's job, by id: refused for a plain member too
+    refused = await command(world, world.ben, "cancel", {"job": queued[0][:8]})
+    assert refused["ephemeral"] and "Only the member who queued this job" in refused["content"]
+    assert {job_status(world, job_id) for job_id in queued} <= {"queued", "running"}
+    done = await command(world, room.manager, "cancel")
+    assert done["content"] == "Cancelled 2 jobs of episode 1."
+    assert {job_status(world, job_id) for job_id in queued} == {"cancelled"}
+
+
+async def test_a_character_reference_needs_a_director(room: Room):
+    world = room.world
+    project_id = await new_project(world, world.director)
+    planned_and_queued(world, project_id, world.director)
+    db = open_db(world.settings.database_path)
+    shot = plan.list_shots(db, plan.current_episode(db, project_id).id)[0]
+    take = takes.add_take(
+        db,
+        shot_id=shot.id,
+        job_id="job-ref",
+        seed=1,
+        engine="animatic",
+        model="",
+        media_path=tiny_clip(world.settings.media_dir / "ref.mp4"),
+    )
+    options = {"name": "Li Xingzhou", "take": take.id}
+    refused = await command(world, world.ben, "character", options, subcommand="reference")
+    assert refused["ephemeral"] and CREATOR_REFUSAL in refused["content"]
+    (character,) = plan.list_characters(db, project_id)
+    assert not character.reference_path
+    record = await world.emulator.slash_command(
+        world.writers, room.manager, "character", options, subcommand="reference"
+    )
+    await record.wait_response()
+    answer = await record.wait_original_content(timeout=30)  # after "thinking…"
+    assert f"reference is now take {take.id} (shot 1)" in answer["content"]
+    (character,) = plan.list_characters(open_db(world.settings.database_path), project_id)
+    assert character.reference_path and Path(character.reference_path).is_file()
+
+
+async def test_ids_from_another_project_are_refused(room: Room):
+    world = room.world
+    other_room = world.emulator.create_channel(world.guild, "other-room")
+    ours = await new_project(world, world.director)
+    theirs = await new_project(world, world.director, channel=other_room)
+    their_jobs = planned_and_queued(world, theirs, world.director)
+    planned_and_queued(world, ours, world.director)
+    db = open_db(world.settings.database_path)
+    their_shot = plan.list_shots(db, plan.current_episode(db, theirs).id)[0]
+    their_take = takes.add_take(
+        db,
+        shot_id=their_shot.id,
+        job_id="job-theirs",
+        seed=1,
+        engine="animatic",
+        model="",
+        media_path=tiny_clip(world.settings.media_dir / "theirs.mp4"),
+    )
+
+    refused = await command(world, world.director, "cancel", {"job": their_jobs[0][:8]})
+    assert refused["ephemeral"] and "job" in refused["content"].lower()
+    assert job_status(world, their_jobs[0]) in {"queued", "running"}
+    options = {"name": "Li Xingzhou", "take": their_take.id}
+    refused = await command(world, world.director, "character", options, subcommand="reference")
+    assert refused["ephemeral"]
+    assert refused["content"] == f"⚠️ Take {their_take.id} does not exist."
+    assert not any(c.reference_path for c in plan.list_characters(db, ours))
