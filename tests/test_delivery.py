@@ -367,7 +367,7 @@ async def test_delivery_posts_a_copy_that_fits_with_card_poster_and_thread(
     assert "ep1.mp4" in fields["Master"] and "kept" in fields["Master"]
     thread = emulator.channels[posted["id"]]
     assert thread.parent_id == delivery and "Episode 1" in thread.name
-    assert not posted["allowed_mentions"] or not posted["allowed_mentions"].get("parse")
+    assert posted["allowed_mentions"] is not None and posted["allowed_mentions"]["parse"] == []
 
 
 async def test_no_thread_permission_does_not_fail_the_delivery(

@@ -115,7 +115,8 @@ async def test_a_director_sets_cards_credits_and_review_mode(studio: Studio) -> 
     assert project.credits == "Written by 李星舟 · @everyone"
     assert project.music_volume == 0.45
     reply = world.emulator.message(record.original_message_id)
-    assert not (reply["allowed_mentions"] or {}).get("parse")
+    assert reply["allowed_mentions"] is not None and reply["allowed_mentions"]["parse"] == []
+    assert "Written by 李星舟 · @\u200beveryone" in text  # shown, and unable to ping
 
     # "-" clears the credits, and an end card of 0 s turns it off; the rest stays
     record = await settings(world, world.director, credits="-", end_card_seconds=0)

@@ -11,7 +11,7 @@ from discord.ext import commands
 from PIL import Image
 
 from bot.cogs.queue import project_of_channel
-from bot.formatting import MESSAGE_LIMIT, clip
+from bot.formatting import MESSAGE_LIMIT, clip, neutralise_mentions
 from bot.permissions import require_director
 from pipeline.contact_sheet import take_picture
 from pipeline.references import MAX_UPLOAD_BYTES, read_upload, store_reference
@@ -69,7 +69,7 @@ class CharactersCog(commands.Cog):
         if not cast:
             text = "No characters yet: the agent adds them when it writes the plan."
         else:
-            text = cast_lines(cast)
+            text = neutralise_mentions(cast_lines(cast))
         await interaction.response.send_message(text)
 
     @character.command(name="reference", description="Set a character's reference image")

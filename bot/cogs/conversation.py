@@ -38,8 +38,11 @@ async def read_text_attachments(message: discord.Message) -> tuple[str, list[str
     parts: list[str] = []
     skipped: list[str] = []
     for attachment in message.attachments:
-        if not is_text_file(attachment) or len(parts) >= MAX_TEXT_ATTACHMENTS:
+        if not is_text_file(attachment):
             skipped.append(f"{attachment.filename} (not a text file)")
+            continue
+        if len(parts) >= MAX_TEXT_ATTACHMENTS:
+            skipped.append(f"{attachment.filename} (only {MAX_TEXT_ATTACHMENTS} files are read)")
             continue
         if attachment.size > MAX_TEXT_ATTACHMENT_BYTES:
             skipped.append(f"{attachment.filename} (over {MAX_TEXT_ATTACHMENT_BYTES // 1000} kB)")

@@ -12,7 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import plan_gate
-from bot.formatting import clip
+from bot.formatting import clip, neutralise_mentions
 from bot.permissions import require_director
 from pipeline.render_queue import EngineChoice, keyframes_first, queue_episode_render
 from pipeline.uploads import MUSIC_FOLDER, check_music_upload, remove_music, store_music
@@ -98,9 +98,10 @@ class ProductionCog(commands.Cog):
             fps=self.bot.runtime.settings.showrunner_fps,
         )
         await interaction.response.send_message(
-            f"🎬 **{created.title}** is set up. This channel is the writers' room: tell me the "
-            f"premise and I'll draft a plan. Drafts go to <#{created.review_channel_id}>, "
-            f"finished episodes to <#{created.delivery_channel_id}>."
+            f"🎬 **{neutralise_mentions(created.title)}** is set up. This channel is the writers' "
+            f"room: tell me the premise and I'll draft a plan. Drafts go to "
+            f"<#{created.review_channel_id}>, finished episodes to "
+            f"<#{created.delivery_channel_id}>."
         )
 
     @project.command(name="settings", description="Change the project's settings (directors)")
@@ -167,7 +168,8 @@ class ProductionCog(commands.Cog):
             updated = projects.set_music(runtime.db, current.id, "")
             remove_music(runtime.settings.media_dir, current.id)
         uploaded = music.filename if music_file and music else ""
-        text = settings_text(updated, uploaded, runtime.engine)
+        # credits and file names are the members' text: shown, never a ping
+        text = neutralise_mentions(settings_text(updated, uploaded, runtime.engine))
         if interaction.response.is_done():
             await interaction.followup.send(text)
         else:
@@ -179,9 +181,10 @@ class ProductionCog(commands.Cog):
         episode = plan.current_episode(self.bot.runtime.db, current.id)
         if episode is None:
             text = f"**{current.title}** has no episode yet. Tell me the premise."
-            await interaction.response.send_message(clip(text, 2000))
+            await interaction.response.send_message(neutralise_mentions(clip(text, 2000)))
             return
-        text = clip(plan.plan_summary(self.bot.runtime.db, episode.id, limit=1900), 2000)
+        summary = plan.plan_summary(self.bot.runtime.db, episode.id, limit=1900)
+        text = neutralise_mentions(clip(summary, 2000))
         if not plan.list_shots(self.bot.runtime.db, episode.id):
             await interaction.response.send_message(text)
             return
