@@ -9,6 +9,8 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from langchain_core.language_models import BaseChatModel
 from bot.client import ShowrunnerBot, point_at_discord
 from bot.runtime import open_runtime
 from bot.settings import Settings
+from bot.status_board import EDIT_INTERVAL
 from pipeline.ffmpeg import probe
 from storage import plan, projects, takes
 from storage.db import open_db
@@ -231,6 +234,10 @@ async def test_chat_render_vote_and_delivery(studio: Studio, tmp_path: Path) -> 
     status = next(m for m in bot_messages(world, world.writers) if "**Render" in m["content"])
     assert "4/4 shots" in status["content"] or "4/4 shots" in status["edits"][-1]["content"]
     assert status["edits"], "the status message is edited in place"
+    # at most one edit every 2 s, as Discord's rate limits want
+    edited = [datetime.fromisoformat(edit["timestamp"]) for edit in status["edits"]]
+    gaps = [(later - earlier).total_seconds() for earlier, later in pairwise(edited)]
+    assert all(gap >= EDIT_INTERVAL - 0.1 for gap in gaps), gaps
     assert len(bot_messages(world, world.writers)) <= 6  # no flood of progress messages
     for channel in (world.writers, world.review, world.delivery):
         for message in bot_messages(world, channel):

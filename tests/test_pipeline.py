@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from pipeline.engines import MIN_DRAFT_BYTES, check_request_basics
 from pipeline.ffmpeg import probe
 from pipeline.render_queue import EngineChoice, queue_episode_cut, queue_episode_render
 from pipeline.requests import RenderRequest
@@ -79,6 +80,48 @@ async def test_worker_refuses_bad_diffusers_parameters_with_a_plain_json_400(wor
             answer = await response.json()
         assert list(answer) == ["error"] and changes[1] in answer["error"], answer
         assert await worker.state("bad1") is None
+
+
+OUT_OF_RANGE = [
+    ({"duration": float("nan")}, "duration nan"),
+    ({"duration": float("inf")}, "duration inf"),
+    ({"duration": 0.0}, "duration 0.0"),
+    ({"duration": 60.01}, "duration 60.01"),
+    ({"width": 62}, "width 62"),
+    ({"width": 4098}, "width 4098"),
+    ({"height": 321}, "height 321"),
+    ({"fps": 0}, "fps 0"),
+    ({"fps": 61}, "fps 61"),
+    ({"seeds": ()}, "give 1 to 8 seeds"),
+    ({"seeds": (2**63,)}, f"seed {2**63}"),
+    ({"max_draft_bytes": MIN_DRAFT_BYTES - 1}, f"max_draft_bytes {MIN_DRAFT_BYTES - 1}"),
+]
+
+
+async def test_worker_refuses_values_out_of_range_naming_them(worker):
+    for changes, named in OUT_OF_RANGE:
+        body = request("bad2", **changes).to_json()  # NaN and inf travel as JSON's NaN/Infinity
+        async with worker.session.post(f"{worker.base_url}/v1/jobs", json=body) as response:
+            assert response.status == 400, changes
+            answer = await response.json()
+        assert named in answer["error"], (changes, answer)
+    assert await worker.state("bad2") is None
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"duration": 60.0},
+        {"width": 64, "height": 4096},
+        {"fps": 1, "duration": 1.0},
+        {"fps": 60},
+        {"seeds": tuple(range(8))},
+        {"seeds": (2**63 - 1,)},
+        {"max_draft_bytes": MIN_DRAFT_BYTES},
+    ],
+)
+def test_values_at_the_limits_are_accepted(changes) -> None:
+    check_request_basics(request("edge", **changes))
 
 
 def make_episode(db, shots=(1.5, 1.0, 2.0)):

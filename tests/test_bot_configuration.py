@@ -1,0 +1,73 @@
+"""Settings from the environment reach the running bot: the per-member queue limit decides what
+/render accepts, and the draft size cap reaches the jobs it queues. The real bot against the
+emulator, configured the way a deployment is (environment variables), and a real SQLite file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.schemas import EpisodeDraft
+from agents.tools import ToolContext, write_episode_plan
+from storage import plan
+from storage.db import open_db
+from tests.fakes import gong_gong_plan, say, scripted
+from tests.test_discord_bot import Studio, open_studio, running_bot
+from tests.test_permissions import command, new_project
+from tests.test_votes import UNUSED_WORKER
+
+
+def accepted_plan(world: Studio, project_id: int, shots: int) -> None:
+    db = open_db(world.settings.database_path)
+    context = ToolContext(db, project_id, user_id=world.director, is_director=True)
+    draft = EpisodeDraft.model_validate(gong_gong_plan((shots,)))
+    episode = write_episode_plan(context, draft)
+    plan.accept_plan(db, episode.id, episode.plan_revision, world.director)
+
+
+def payloads(world: Studio, project_id: int) -> list[dict]:
+    db = open_db(world.settings.database_path)
+    rows = db.query(
+        "SELECT jobs.payload FROM jobs JOIN episodes ON episodes.id = jobs.episode_id "
+        "WHERE episodes.project_id = ?",
+        [project_id],
+    )
+    return [json.loads(row["payload"]) for row in rows]
+
+
+async def test_the_queue_limit_and_draft_cap_come_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("SHOWRUNNER_MAX_QUEUED_PER_USER", "2")
+    monkeypatch.setenv("SHOWRUNNER_MAX_DRAFT_MIB", "0.5")
+    async with (
+        open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world,
+        running_bot(world, scripted(say("unused"))),
+    ):
+        rooms = [world.writers, *(world.emulator.create_channel(world.guild, n) for n in "bc")]
+        ids = [await new_project(world, world.director, channel=room) for room in rooms]
+        for project_id, shots in zip(ids, (3, 2, 1), strict=True):
+            accepted_plan(world, project_id, shots)
+
+        # over the limit: 3 shots for a member allowed 2
+        refused = await command(world, world.ana, "render", channel=rooms[0])
+        assert refused["ephemeral"]
+        assert "the limit is 2 per member and this render needs 3 more" in refused["content"]
+        assert payloads(world, ids[0]) == []
+        # at the limit: 2 shots
+        queued = await command(world, world.ana, "render", channel=rooms[1])
+        assert queued["content"] == "Queued 2 shot(s) of episode 1."
+        # just over, with 2 already queued: 1 more
+        refused = await command(world, world.ana, "render", channel=rooms[2])
+        assert "You already have 2 shots queued" in refused["content"]
+        assert payloads(world, ids[2]) == []
+        # another member has a limit of their own
+        queued = await command(world, world.ben, "render", channel=rooms[2])
+        assert queued["content"] == "Queued 1 shot(s) of episode 1."
+
+    caps = [
+        payload["max_draft_bytes"] for project_id in ids for payload in payloads(world, project_id)
+    ]
+    assert caps == [512 * 1024] * 3  # 0.5 MiB, in every job the running bot queued
