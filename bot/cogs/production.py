@@ -34,11 +34,13 @@ def settings_text(project: Project, uploaded: str = "", engine: EngineChoice | N
         f"end card {project.end_card_seconds:g} s" if project.end_card_seconds else "",
     ]
     if project.music_path:
-        music = f"🎵 music: {'`' + clip(uploaded, 80) + '` (new) ' if uploaded else 'on '}"
+        shown = neutralise_mentions(clip(uploaded, 80))
+        music = f"🎵 music: {'`' + shown + '` (new) ' if uploaded else 'on '}"
         music += f"at volume {project.music_volume:g}"
     else:
         music = "🎵 music: none"
-    credits = f"`{clip(project.credits, 300)}`" if project.credits else "none"
+    # the members' own text is shown and never pings; the role is a mention on purpose
+    credits = f"`{neutralise_mentions(clip(project.credits, 300))}`" if project.credits else "none"
     review_note = ""
     if project.review_mode == "keyframes" and engine and not keyframes_first(project, engine):
         review_note = (
@@ -47,7 +49,7 @@ def settings_text(project: Project, uploaded: str = "", engine: EngineChoice | N
         )
     return "\n".join(
         [
-            f"Settings of **{project.title}**:",
+            f"Settings of **{neutralise_mentions(project.title)}**:",
             f"• quorum {project.quorum}, director role {role}",
             f"• review: {project.review_mode}{review_note}",
             f"• cards: {', '.join(c for c in cards if c) or 'none'}",
@@ -168,8 +170,7 @@ class ProductionCog(commands.Cog):
             updated = projects.set_music(runtime.db, current.id, "")
             remove_music(runtime.settings.media_dir, current.id)
         uploaded = music.filename if music_file and music else ""
-        # credits and file names are the members' text: shown, never a ping
-        text = neutralise_mentions(settings_text(updated, uploaded, runtime.engine))
+        text = settings_text(updated, uploaded, runtime.engine)
         if interaction.response.is_done():
             await interaction.followup.send(text)
         else:

@@ -9,7 +9,7 @@ import sqlite_utils
 from discord import app_commands
 from discord.ext import commands
 
-from bot.formatting import MESSAGE_LIMIT, neutralise_mentions
+from bot.formatting import MESSAGE_LIMIT
 from bot.permissions import is_director, require_director
 from storage import jobs, plan, projects
 from storage.errors import InvalidInput, NotAllowed, NotFound
@@ -112,7 +112,7 @@ class QueueCog(commands.Cog):
     async def queue(self, interaction: discord.Interaction) -> None:
         db = self.bot.runtime.db
         project = project_of_channel(db, interaction.channel_id)
-        await interaction.response.send_message(neutralise_mentions(queue_text(db, project)))
+        await interaction.response.send_message(queue_text(db, project))
 
     @app_commands.command(name="cancel", description="Cancel a job, or the episode's renders")
     @app_commands.describe(job="A job id from /queue (default: every render of the episode)")
