@@ -16,6 +16,7 @@ from pipeline.requests import RenderRequest
 from pipeline.scheduler import Scheduler, run_until_idle
 from pipeline.worker_client import LocalWorker, WorkerClient, WorkerError
 from storage import events, jobs, plan, projects, takes
+from storage.errors import InvalidInput
 
 SMALL = {"width": 180, "height": 320, "fps": 12}
 
@@ -213,7 +214,7 @@ async def test_render_without_a_plan_is_refused_and_stores_nothing(fresh_db):
     episode = plan.EpisodePlan("x", "", scenes=(plan.ScenePlan("a", "", (plan.ShotPlan("s"),)),))
     stored = plan.save_episode_plan(fresh_db, project.id, episode)
     fresh_db.execute("DELETE FROM shots")
-    with pytest.raises(Exception, match="no shots yet"):
+    with pytest.raises(InvalidInput, match="no shots yet"):
         queue_episode_render(fresh_db, stored.id, EngineChoice())
     assert fresh_db.table("jobs").count == 0
 
