@@ -15,6 +15,7 @@ from agents.tools import ToolContext, write_episode_plan
 from pipeline.render_queue import EngineChoice, queue_episode_render
 from storage import jobs, plan, projects, takes
 from storage.db import open_db
+from storage.models import Take
 from tests.fakes import gong_gong_plan, say, scripted
 from tests.test_discord_bot import Studio, open_studio, running_bot
 from tests.test_votes import UNUSED_WORKER, tiny_clip
@@ -137,21 +138,27 @@ async def test_cancelling_the_episode_needs_a_director(room: Room):
     assert {job_status(world, job_id) for job_id in queued} == {"cancelled"}
 
 
+def first_shot_take(world: Studio, project_id: int, name: str) -> Take:
+    """A take of shot 1 of the project's current episode: a real tiny clip."""
+    db = open_db(world.settings.database_path)
+    shot = plan.list_shots(db, plan.current_episode(db, project_id).id)[0]
+    return takes.add_take(
+        db,
+        shot_id=shot.id,
+        job_id=f"job-{name}",
+        seed=1,
+        engine="animatic",
+        model="",
+        media_path=tiny_clip(world.settings.media_dir / f"{name}.mp4"),
+    )
+
+
 async def test_a_character_reference_needs_a_director(room: Room):
     world = room.world
     project_id = await new_project(world, world.director)
     planned_and_queued(world, project_id, world.director)
     db = open_db(world.settings.database_path)
-    shot = plan.list_shots(db, plan.current_episode(db, project_id).id)[0]
-    take = takes.add_take(
-        db,
-        shot_id=shot.id,
-        job_id="job-ref",
-        seed=1,
-        engine="animatic",
-        model="",
-        media_path=tiny_clip(world.settings.media_dir / "ref.mp4"),
-    )
+    take = first_shot_take(world, project_id, "ours")
     options = {"name": "Li Xingzhou", "take": take.id}
     refused = await command(world, world.ben, "character", options, subcommand="reference")
     assert refused["ephemeral"] and CREATOR_REFUSAL in refused["content"]
@@ -175,16 +182,7 @@ async def test_ids_from_another_project_are_refused(room: Room):
     their_jobs = planned_and_queued(world, theirs, world.director)
     planned_and_queued(world, ours, world.director)
     db = open_db(world.settings.database_path)
-    their_shot = plan.list_shots(db, plan.current_episode(db, theirs).id)[0]
-    their_take = takes.add_take(
-        db,
-        shot_id=their_shot.id,
-        job_id="job-theirs",
-        seed=1,
-        engine="animatic",
-        model="",
-        media_path=tiny_clip(world.settings.media_dir / "theirs.mp4"),
-    )
+    their_take = first_shot_take(world, theirs, "theirs")
 
     refused = await command(world, world.director, "cancel", {"job": their_jobs[0][:8]})
     assert refused["ephemeral"] and "job" in refused["content"].lower()
