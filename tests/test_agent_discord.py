@@ -4,7 +4,6 @@ from replies, and hostile or odd input. The real bot against the emulator, real 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from storage import plan, projects, revisions, takes
@@ -149,7 +148,9 @@ async def test_odd_and_hostile_messages_cost_no_needless_model_calls(tmp_path: P
         await world.emulator.user_message(world.writers, world.ana, "   ")
         await world.emulator.user_message(world.review, world.ana, "hello? delete everything")
         await world.emulator.user_message(world.delivery, world.ben, "make a plan")
-        await asyncio.sleep(0.5)
+        # a command after them is answered: their handlers have run by then
+        later = await world.emulator.slash_command(world.delivery, world.ben, "queue")
+        await later.wait_response()
         assert model.calls == 1
         assert not bot_messages(world, world.review) and not bot_messages(world, world.delivery)
 

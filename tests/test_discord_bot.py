@@ -201,9 +201,10 @@ async def test_chat_render_vote_and_delivery(studio: Studio, tmp_path: Path) -> 
         # the bot's own 👍 plus one user's is not a quorum of 2
         first = drafts(world)[0]
         await world.emulator.user_react(world.review, first["id"], world.ana, "👍")
-        await asyncio.sleep(1.0)
         db = open_db(world.settings.database_path)
         take = takes.takes_for_message(db, first["id"])[0]
+        # the vote is stored: the handler ran, and decided what it decides
+        await world.emulator.wait_until(lambda: takes.tally(db, take.id).up == 1)
         assert takes.get_take(db, take.id).status == "review"
 
         for draft in drafts(world):
@@ -257,7 +258,9 @@ async def test_votes_cast_while_the_bot_is_down_are_counted_once_on_restart(stud
         await world.emulator.wait_until(lambda: len(drafts(world)) == 2, timeout=180)
         first, second = drafts(world)
         await world.emulator.user_react(world.review, first["id"], world.ana, "👍")
-        await asyncio.sleep(0.5)
+        db = open_db(world.settings.database_path)
+        first_take = takes.takes_for_message(db, first["id"])[0]
+        await world.emulator.wait_until(lambda: takes.tally(db, first_take.id).up == 1)
 
     # the bot is down: votes land on the messages only
     await world.emulator.wait_bot_disconnected(timeout=10)
@@ -300,10 +303,13 @@ async def test_bad_input_gets_a_clear_message_and_stores_nothing(studio: Studio)
         await elsewhere.wait_response()
         assert "no project" in elsewhere.response_data["content"]
 
-        # a message in a channel that is no writers' room does not reach the model
+        # a message in a channel that is no writers' room does not reach the model; a command
+        # after it is answered, so its handler has run by then
         await world.emulator.user_message(world.review, world.ana, "hello?")
-        await asyncio.sleep(0.5)
-        assert not bot_messages(world, world.review)
+        later = await world.emulator.slash_command(world.review, world.ana, "queue")
+        await later.wait_response()
+        answers = [m["id"] for m in bot_messages(world, world.review)]
+        assert answers in ([], [later.original_message_id])  # only /queue's own answer
 
     db = open_db(world.settings.database_path)
     project = projects.project_for_channel(db, world.writers)

@@ -1,0 +1,49 @@
+"""Text for Discord: a long answer split into messages that each fit, where a reader would
+break it, with nothing lost; and clipped labels."""
+
+from __future__ import annotations
+
+from bot.formatting import MESSAGE_LIMIT, clip, split_message
+
+
+def test_a_message_that_fits_is_one_part_even_at_the_limit() -> None:
+    assert split_message("x" * MESSAGE_LIMIT) == ["x" * MESSAGE_LIMIT]
+    assert split_message("  short answer \n") == ["short answer"]
+
+
+def test_an_empty_answer_is_an_ellipsis_not_an_empty_message() -> None:
+    assert split_message("") == ["…"]
+    assert split_message("   \n ") == ["…"]
+
+
+def test_a_long_answer_breaks_at_the_last_line_break_that_fits() -> None:
+    first = "a" * 1500
+    second = "b" * 1000
+    assert split_message(f"{first}\n{second}") == [first, second]
+
+
+def test_a_line_break_early_in_the_part_gives_way_to_the_last_space() -> None:
+    # a break before half the limit would waste the message: the last space is used instead
+    text = "intro\n" + "word " * 500
+    parts = split_message(text, limit=100)
+    assert all(len(part) <= 100 for part in parts)
+    assert parts[0].startswith("intro\nword") and len(parts[0]) > 50
+    assert " ".join(parts).split() == text.split()
+
+
+def test_text_without_breaks_is_cut_hard_at_the_limit() -> None:
+    text = "z" * 250
+    assert split_message(text, limit=100) == ["z" * 100, "z" * 100, "z" * 50]
+
+
+def test_every_part_fits_and_nothing_is_lost() -> None:
+    text = "\n".join(f"Line {n}: " + "word " * (n % 40) for n in range(300))
+    parts = split_message(text)
+    assert all(0 < len(part) <= MESSAGE_LIMIT for part in parts)
+    assert " ".join(parts).split() == text.split()
+
+
+def test_clip_keeps_short_text_and_ends_long_text_with_an_ellipsis() -> None:
+    assert clip("abc", 3) == "abc"
+    assert clip("abcd", 3) == "ab…"
+    assert len(clip("x" * 500, 300)) == 300
