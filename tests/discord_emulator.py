@@ -207,6 +207,10 @@ def _not_found(code: int, what: str) -> NoReturn:
     raise ApiError(404, code, f"Unknown {what}")
 
 
+# what Discord lets one message upload in a boosted guild, by tier (lower tiers: the default)
+PREMIUM_UPLOAD_LIMITS = {2: 50 * 1024 * 1024, 3: 100 * 1024 * 1024}
+
+
 class _Snowflakes:
     """Increasing snowflake ids whose timestamps are the current time."""
 
@@ -294,6 +298,7 @@ class EmuGuild:
     id: int
     name: str
     owner_id: int
+    premium_tier: int = 0  # server boost level: tiers 2 and 3 raise the upload limit
     channels: dict[int, EmuChannel] = field(default_factory=dict)
     roles: dict[int, EmuRole] = field(default_factory=dict)
     members: dict[int, EmuMember] = field(default_factory=dict)
@@ -553,7 +558,8 @@ class DiscordEmulator:
 
     async def start(self) -> None:
         app = web.Application(
-            middlewares=[self._middleware], client_max_size=self.max_upload_bytes * 2 + 1_000_000
+            middlewares=[self._middleware],
+            client_max_size=max(self.max_upload_bytes, *PREMIUM_UPLOAD_LIMITS.values()) * 2,
         )
         self._add_routes(app)
         self._runner = web.AppRunner(app, shutdown_timeout=1.0)
@@ -619,6 +625,21 @@ class DiscordEmulator:
         self._dispatch_guild_create(guild, joined=True)
         self._notify()
         return guild_id
+
+    async def set_premium_tier(self, guild_id: int, tier: int) -> None:
+        """Boost a guild (tier 0-3); the bot gets GUILD_UPDATE."""
+        guild = self._guild(guild_id)
+        guild.premium_tier = tier
+        self._dispatch("GUILD_UPDATE", self._guild_payload(guild), intent=INTENT_GUILDS)
+        self._notify()
+        await self._flush()
+
+    def upload_limit(self, channel_id: int | None) -> int:
+        """Bytes one request may upload to a channel: the guild's boost tier decides."""
+        channel = self.channels.get(channel_id or 0)
+        guild = self.guilds.get(channel.guild_id) if channel and channel.guild_id else None
+        boosted = PREMIUM_UPLOAD_LIMITS.get(guild.premium_tier, 0) if guild else 0
+        return max(self.max_upload_bytes, boosted)
 
     def create_channel(self, guild_id: int, name: str, topic: str | None = None) -> int:
         guild = self._guild(guild_id)
@@ -1036,7 +1057,7 @@ class DiscordEmulator:
             "rules_channel_id": None,
             "public_updates_channel_id": None,
             "safety_alerts_channel_id": None,
-            "premium_tier": 0,
+            "premium_tier": guild.premium_tier,
             "premium_subscription_count": 0,
             "premium_progress_bar_enabled": False,
             "preferred_locale": "en-US",
@@ -1391,7 +1412,8 @@ class DiscordEmulator:
             total += len(data)
             content_type = part.headers.get("Content-Type", "application/octet-stream")
             uploads[index] = _Upload(part.filename or name, data, content_type)
-        if total > self.max_upload_bytes:
+        channel_id = request.match_info.get("channel_id")
+        if total > self.upload_limit(int(channel_id) if channel_id else None):
             raise ApiError(413, 40005, "Request entity too large")
         return payload, uploads
 
