@@ -357,6 +357,23 @@ async def test_a_model_that_fails_mid_turn_keeps_nothing_half_done(planned):
     assert len(plan.list_shots(planned.db, episode.id)) == 4
 
 
+async def test_a_model_that_fails_after_a_tool_ran_keeps_that_change_whole_and_says_so(
+    planned,
+):
+    episode = episode_of(planned)
+    director = as_member(planned.db, planned.project_id, director=True)
+    model = DownChatModel(
+        messages=iter([tool_call("cut_shot", {"shot_number": 2})]), answers_before_down=1
+    )
+    with pytest.raises(ModelUnavailable) as failed:
+        await Director(model).reply(director, "cut shot 2, then tighten shot 3", "dana")
+    assert failed.value.changes_saved
+    assert str(failed.value) == "The model stopped answering; the changes made so far are saved."
+    shots = plan.list_shots(planned.db, episode.id)
+    assert [shot.number for shot in shots] == [1, 2, 3]  # the cut is whole, renumbered
+    assert "Shot 2:" not in " ".join(shot.description for shot in shots)
+
+
 async def test_a_shot_with_takes_or_the_last_shot_cannot_be_cut(planned):
     episode = episode_of(planned)
     director = as_member(planned.db, planned.project_id, director=True)

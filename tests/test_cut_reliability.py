@@ -20,7 +20,7 @@ import pipeline.assemble
 import pipeline.cards
 import pipeline.segments
 from pipeline.assemble import AssembleError, CutShot, cut_episode
-from pipeline.ffmpeg import DiskFullError, FfmpegError, run_ffmpeg, run_ffmpeg_async
+from pipeline.ffmpeg import DiskFullError, FfmpegError, probe, run_ffmpeg, run_ffmpeg_async
 from pipeline.render_queue import queue_episode_cut
 from pipeline.scheduler import Scheduler, run_until_idle
 from storage import events, jobs, plan, projects, takes
@@ -152,6 +152,11 @@ async def test_cut_succeeds_under_a_cap_it_fits_in(
     out = await cut_episode(shots, previous_cut, **SMALL)
 
     assert out.read_bytes()[4:8] == b"ftyp"
+    info = probe(out)  # the new cut, whole: every shot, at the frame asked for
+    assert (info.width, info.height, info.video_codec) == (180, 320, "h264")
+    assert abs(info.duration - sum(shot.duration for shot in shots)) <= 0.2
+    subtitles = out.with_suffix(".srt").read_text()
+    assert "Where were you?" in subtitles and "我一直在等你。" in subtitles
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in out.parent.iterdir()) == [
         "episode.mp4", "episode.png", "episode.srt"
