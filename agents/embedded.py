@@ -82,6 +82,7 @@ class EmbeddedServer:
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self._reader: asyncio.Task[None] | None = None
         self._stopping = False
+        self._restarting = asyncio.Lock()  # two turns at once start one server, not two
 
     def crash(self) -> str | None:
         """How the server ended ('signal 11, SIGSEGV'), when it died without being stopped."""
@@ -138,18 +139,19 @@ class EmbeddedServer:
 
     async def ensure_running(self) -> None:
         """Start the server again if it died since the last call (before a turn)."""
-        if self.process is None or self.process.returncode is None:
-            return
-        if self._reader is not None:  # its last words, before they are logged
-            await asyncio.wait([self._reader], timeout=2)
-        self.log_crash()
-        log.info("starting the embedded model again on port %d", self.port)
-        try:
-            await self.start()
-        except EmbeddedModelMissing as error:
-            raise EmbeddedModelCrashed(
-                f"{error} It had crashed before; set OPENAI_BASE_URL to use another model."
-            ) from None
+        async with self._restarting:
+            if self.process is None or self.process.returncode is None:
+                return
+            if self._reader is not None:  # its last words, before they are logged
+                await asyncio.wait([self._reader], timeout=2)
+            self.log_crash()
+            log.info("starting the embedded model again on port %d", self.port)
+            try:
+                await self.start()
+            except EmbeddedModelMissing as error:
+                raise EmbeddedModelCrashed(
+                    f"{error} It had crashed before; set OPENAI_BASE_URL to use another model."
+                ) from None
 
     def log_crash(self) -> None:
         """The server's last words go to the log (never to Discord: they may hold anything)."""

@@ -57,6 +57,17 @@ async def wait_for_the_plan_gate(world: Studio, after_id: int) -> None:
     )
 
 
+def embedded_servers() -> list[int]:
+    """The live embedded model servers this test process started."""
+    found = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"agents.embedded_server" in cmdline:
+                found.append(int(child))
+    return found
+
+
 def stored_shots(world: Studio) -> int:
     db = open_db(world.settings.database_path)
     project = projects.project_for_channel(db, world.writers)
@@ -106,6 +117,9 @@ async def test_a_crash_mid_turn_is_told_and_the_next_turn_works(
         assert conversation.recent_messages(db, project.id, 10) == []
         assert stored_shots(world) == 0
 
+        # two turns at once after a crash start one server, not two on the same port
+        await asyncio.gather(server.ensure_running(), server.ensure_running())
+        assert len(embedded_servers()) == 1
         answer = await ask(world, PLAN_REQUEST)
         assert "Plan stored: episode 1" in answer["content"], answer["content"]
         await wait_for_the_plan_gate(world, answer["id"])
