@@ -25,6 +25,14 @@ PARENT_POLL_SECONDS = 0.5
 ORPHAN_GRACE_SECONDS = 2.0
 
 
+# no helper process needs these: never inherited (a worker gets its token passed explicitly)
+SECRET_VARIABLES = frozenset({"DISCORD_TOKEN", "OPENAI_API_KEY", "SHOWRUNNER_WORKER_TOKEN"})
+
+
+def environment_without_secrets() -> dict[str, str]:
+    return {key: value for key, value in os.environ.items() if key not in SECRET_VARIABLES}
+
+
 class Stopped(ShowrunnerError):
     """SIGINT or SIGTERM ended the command after its cleanup ran."""
 
@@ -63,10 +71,10 @@ def exit_with_parent() -> None:
 
 async def start_child(*command: str, env: dict[str, str] | None = None, **options: Any):
     """A child process in its own session (a terminal's Ctrl-C reaches only us, and we stop it
-    in order) that ends itself when we are gone."""
+    in order) that ends itself when we are gone; by default with our environment less secrets."""
     return await asyncio.create_subprocess_exec(
         *command,
-        env=child_environment(dict(os.environ) if env is None else env),
+        env=child_environment(environment_without_secrets() if env is None else env),
         start_new_session=True,
         **options,
     )

@@ -13,12 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from pipeline.processes import start_child, stop_process
+from pipeline.processes import environment_without_secrets, start_child, stop_process
 from pipeline.requests import RenderRequest
-
-# the worker needs none of these: keep them out of its environment
-# never inherited by a worker subprocess; the worker token is passed on explicitly
-SECRET_VARIABLES = {"DISCORD_TOKEN", "OPENAI_API_KEY", "SHOWRUNNER_WORKER_TOKEN"}
 
 
 class WorkerError(RuntimeError):
@@ -123,8 +119,8 @@ class LocalWorker:
         self.url = ""
 
     async def start(self, timeout: float = 120) -> str:
-        env = {key: value for key, value in os.environ.items() if key not in SECRET_VARIABLES}
-        env = {**env, "OMP_WAIT_POLICY": "PASSIVE", **self.env}
+        # the worker token is passed on explicitly, in self.env, when one is set
+        env = {**environment_without_secrets(), "OMP_WAIT_POLICY": "PASSIVE", **self.env}
         self.process = await start_child(
             sys.executable,
             "-m",
