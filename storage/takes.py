@@ -207,8 +207,7 @@ def decide(db: sqlite_utils.Database, take_id: int, quorum: int) -> str | None:
     return None
 
 
-def set_note(db: sqlite_utils.Database, message_id: int, note: str) -> list[Take]:
+def set_note(db: sqlite_utils.Database, message_id: int, note: str) -> None:
     """A retake note on the takes of one review post (a later note replaces an earlier one)."""
     with db.atomic():
         db.execute("UPDATE takes SET note = ? WHERE message_id = ?", [note[:1000], message_id])
-    return takes_for_message(db, message_id)

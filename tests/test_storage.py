@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.render_queue import queue_episode_cut
 from storage import jobs, plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidInput, InvalidState
@@ -142,6 +143,64 @@ def test_retake_vote_marks_the_shot(fresh_db):
     takes.add_vote(fresh_db, take.id, 100, "🔁")
     assert takes.decide(fresh_db, take.id, quorum=1) == "retake"
     assert plan.get_shot(fresh_db, shot.id).status == "retake"
+
+
+def a_take_in_review(db) -> takes.Take:
+    """Shot 1 of a stored plan, rendered: one take in review."""
+    episode = plan.save_episode_plan(db, make_project(db).id, PLAN)
+    shot = plan.list_shots(db, episode.id)[0]
+    for status in ("queued", "rendering", "review"):
+        plan.set_shot_status(db, shot.id, status)
+    return takes.add_take(
+        db, shot_id=shot.id, job_id="j1", seed=1, engine="animatic", model="",
+        media_path="/m.mp4",
+    )  # fmt: skip
+
+
+def test_removing_a_vote_says_whether_there_was_one(fresh_db):
+    take = a_take_in_review(fresh_db)
+    assert takes.remove_vote(fresh_db, take.id, 100, "👎") is False  # never cast
+    takes.add_vote(fresh_db, take.id, 100, "👎")
+    assert takes.remove_vote(fresh_db, take.id, 100, "👍") is False  # another emoji
+    assert takes.remove_vote(fresh_db, take.id, 101, "👎") is False  # another member
+    assert takes.remove_vote(fresh_db, take.id, 100, "👎") is True
+    assert takes.tally(fresh_db, take.id).down == 0
+
+
+def test_a_retake_reopens_an_approved_shot_and_the_cut_waits_for_it(fresh_db):
+    take = a_take_in_review(fresh_db)
+    takes.approve_take(fresh_db, take.id)
+    takes.request_retake(fresh_db, take.shot_id)  # a director's note on an approved shot
+    shot = plan.get_shot(fresh_db, take.shot_id)
+    assert (shot.status, shot.approved_take_id) == ("retake", None)
+    assert takes.get_take(fresh_db, take.id).status == "approved"  # its record stays
+    with pytest.raises(InvalidInput, match=r"without an approved take: \[1"):
+        queue_episode_cut(fresh_db, shot.episode_id)
+
+
+def test_a_retake_rejects_only_that_shots_takes_in_review(fresh_db):
+    take = a_take_in_review(fresh_db)
+    other_shot = plan.list_shots(fresh_db, plan.get_shot(fresh_db, take.shot_id).episode_id)[1]
+    for status in ("queued", "rendering", "review"):
+        plan.set_shot_status(fresh_db, other_shot.id, status)
+    other = takes.add_take(
+        fresh_db, shot_id=other_shot.id, job_id="j2", seed=1, engine="animatic", model="",
+        media_path="/n.mp4",
+    )  # fmt: skip
+    takes.request_retake(fresh_db, take.shot_id)
+    assert takes.get_take(fresh_db, take.id).status == "rejected"
+    assert takes.get_take(fresh_db, other.id).status == "review"
+
+
+def test_a_retake_note_is_kept_to_1000_characters(fresh_db):
+    take = a_take_in_review(fresh_db)
+    takes.set_take_post(fresh_db, take.id, channel_id=5, message_id=77)
+    takes.set_note(fresh_db, 77, "n" * 999 + "X")
+    assert takes.get_take(fresh_db, take.id).note == "n" * 999 + "X"  # at the limit: whole
+    takes.set_note(fresh_db, 77, "m" * 1000 + "Y")
+    assert takes.get_take(fresh_db, take.id).note == "m" * 1000  # over it: cut
+    takes.set_note(fresh_db, 78, "on another post")
+    assert takes.get_take(fresh_db, take.id).note == "m" * 1000
 
 
 def test_failed_jobs_are_retried_then_fail_for_good(fresh_db):
