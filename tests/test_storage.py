@@ -192,6 +192,23 @@ def test_a_retake_rejects_only_that_shots_takes_in_review(fresh_db):
     assert takes.get_take(fresh_db, other.id).status == "review"
 
 
+def test_an_approved_keyframe_sends_its_shot_back_for_the_clip(fresh_db):
+    episode = plan.save_episode_plan(fresh_db, make_project(fresh_db).id, PLAN)
+    shot, other_shot = plan.list_shots(fresh_db, episode.id)[:2]
+    for status in ("queued", "rendering", "review"):
+        plan.set_shot_status(fresh_db, shot.id, status)
+    still = takes.add_take(
+        fresh_db, shot_id=shot.id, job_id="k1", seed=1, engine="video", model="",
+        media_path="/k.png", kind="keyframe",
+    )  # fmt: skip
+    takes.approve_take(fresh_db, still.id)
+    after = plan.get_shot(fresh_db, shot.id)
+    # the look is approved, not the shot: it is queued for its clip and has no approved take
+    assert (after.status, after.approved_take_id) == ("queued", None)
+    assert takes.get_take(fresh_db, still.id).status == "approved"
+    assert plan.get_shot(fresh_db, other_shot.id).status == "planned"
+
+
 def test_a_retake_note_is_kept_to_1000_characters(fresh_db):
     take = a_take_in_review(fresh_db)
     takes.set_take_post(fresh_db, take.id, channel_id=5, message_id=77)
