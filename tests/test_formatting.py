@@ -24,11 +24,23 @@ def test_a_long_answer_breaks_at_the_last_line_break_that_fits() -> None:
 
 def test_a_line_break_early_in_the_part_gives_way_to_the_last_space() -> None:
     # a break before half the limit would waste the message: the last space is used instead
-    text = "intro\n" + "word " * 500
-    parts = split_message(text, limit=100)
-    assert all(len(part) <= 100 for part in parts)
-    assert parts[0].startswith("intro\nword") and len(parts[0]) > 50
-    assert " ".join(parts).split() == text.split()
+    for early in ("intro", "x" * 40):  # a break at 5, and one between a third and a half
+        text = f"{early}\n" + "words " * 500
+        parts = split_message(text, limit=100)
+        assert parts[0] == text[: text.rfind(" ", 0, 100)]  # up to the last space that fits
+        assert all(len(part) <= 100 and part.endswith("words") for part in parts)
+        assert " ".join(parts).split() == text.split()
+
+
+def test_the_last_line_break_that_fits_is_used_not_the_first() -> None:
+    text = "a" * 600 + "\n" + "b" * 600 + "\n" + "c" * 1000
+    assert split_message(text) == ["a" * 600 + "\n" + "b" * 600, "c" * 1000]
+
+
+def test_a_line_break_at_exactly_half_the_limit_is_used() -> None:
+    assert split_message("a" * 1000 + "\n" + "b" * 1500) == ["a" * 1000, "b" * 1500]
+    # an odd limit: half of 101 is 50 (whole characters)
+    assert split_message("a" * 50 + "\n" + "b" * 80, limit=101) == ["a" * 50, "b" * 80]
 
 
 def test_text_without_breaks_is_cut_hard_at_the_limit() -> None:

@@ -167,6 +167,29 @@ def test_removing_a_vote_says_whether_there_was_one(fresh_db):
     assert takes.tally(fresh_db, take.id).down == 0
 
 
+def test_only_vote_emojis_are_votes_and_a_tally_counts_each_kind(fresh_db):
+    take = a_take_in_review(fresh_db)
+    assert takes.add_vote(fresh_db, take.id, 100, "🎉") is False
+    assert takes.tally(fresh_db, take.id) == takes.Tally(up=0, down=0, retake=0)
+    takes.add_vote(fresh_db, take.id, 100, "👎")
+    takes.add_vote(fresh_db, take.id, 101, "👎")
+    tally = takes.tally(fresh_db, take.id)
+    assert (tally.up, tally.down, tally.retake, tally.net) == (0, 2, 0, -2)
+    takes.add_vote(fresh_db, take.id, 102, "👍")
+    takes.add_vote(fresh_db, take.id, 102, "🔁")
+    assert takes.tally(fresh_db, take.id) == takes.Tally(up=1, down=2, retake=1)
+
+
+def test_votes_on_an_old_post_do_not_decide_a_shot_being_rendered_again(fresh_db):
+    take = a_take_in_review(fresh_db)
+    plan.set_shot_status(fresh_db, take.shot_id, "queued")  # /render re-shoots it
+    takes.add_vote(fresh_db, take.id, 100, "👍")
+    takes.add_vote(fresh_db, take.id, 101, "👍")
+    assert takes.decide(fresh_db, take.id, quorum=1) is None
+    assert takes.get_take(fresh_db, take.id).status == "review"
+    assert plan.get_shot(fresh_db, take.shot_id).status == "queued"
+
+
 def test_a_retake_reopens_an_approved_shot_and_the_cut_waits_for_it(fresh_db):
     take = a_take_in_review(fresh_db)
     takes.approve_take(fresh_db, take.id)
