@@ -24,8 +24,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT = Path(__file__).with_name("equivalent_mutants.txt")
-KILLED = {1, 3}  # pytest failed (3: an internal error while a mutant ran)
+# mutmut's exit codes, as its own stats read them
+KILLED = {1, 3}  # a test failed (3: pytest's internal error while the mutant ran)
+TIMEOUT = {36, 24, -24, 152, 255}  # the tests hung: the fault was noticed, as a hang
 SURVIVED = {0}
+NO_TESTS = {5, 33}  # no selected test reaches the function
+COLUMNS = ("mutants", "killed", "timeout", "survived", "equivalent", "no tests", "not run")
 
 
 def equivalent_mutants() -> dict[str, str]:
@@ -50,27 +54,33 @@ def results() -> dict[str, dict[str, int | None]]:
     return found
 
 
+def status(name: str, code: int | None, equivalent: dict[str, str]) -> str:
+    if name in equivalent:
+        return "equivalent"
+    if code is None:
+        return "not run"
+    for label, codes in (
+        ("killed", KILLED),
+        ("timeout", TIMEOUT),
+        ("survived", SURVIVED),
+        ("no tests", NO_TESTS),
+    ):
+        if code in codes:
+            return label
+    return "not run"  # interrupted, or a status this script does not know
+
+
 def report() -> list[str]:
+    """The table per module; the share killed counts the mutants that were run and are not
+    equivalent (timeouts count as caught)."""
     equivalent = equivalent_mutants()
-    lines = [
-        f"{'module':34} {'mutants':>7} {'killed':>6} {'survived':>8} {'equiv.':>6} "
-        f"{'other':>5} {'killed %':>8}"
-    ]
+    lines = [f"{'module':30} " + " ".join(f"{c:>10}" for c in COLUMNS) + f" {'caught':>7}"]
     survivors: list[str] = []
     totals: Counter[str] = Counter()
     for module, codes in results().items():
-        counts: Counter[str] = Counter()
-        for name, code in codes.items():
-            if name in equivalent:
-                counts["equivalent"] += 1
-            elif code in KILLED:
-                counts["killed"] += 1
-            elif code in SURVIVED:
-                counts["survived"] += 1
-                survivors.append(name)
-            else:
-                counts["other"] += 1  # not run, no test reached it, timeout
+        counts: Counter[str] = Counter(status(n, c, equivalent) for n, c in codes.items())
         counts["mutants"] = len(codes)
+        survivors += [n for n, c in codes.items() if status(n, c, equivalent) == "survived"]
         totals.update(counts)
         lines.append(row(module, counts))
     lines.append(row("all", totals))
@@ -82,12 +92,9 @@ def report() -> list[str]:
 
 
 def row(module: str, counts: Counter[str]) -> str:
-    judged = counts["mutants"] - counts["equivalent"]
-    share = f"{100 * counts['killed'] / judged:.0f}%" if judged else "-"
-    return (
-        f"{module:34} {counts['mutants']:7} {counts['killed']:6} {counts['survived']:8} "
-        f"{counts['equivalent']:6} {counts['other']:5} {share:>8}"
-    )
+    judged = counts["killed"] + counts["timeout"] + counts["survived"] + counts["no tests"]
+    share = f"{100 * (counts['killed'] + counts['timeout']) / judged:.0f}%" if judged else "-"
+    return f"{module:30} " + " ".join(f"{counts[c]:>10}" for c in COLUMNS) + f" {share:>7}"
 
 
 def main(names: list[str]) -> int:
