@@ -157,6 +157,21 @@ def a_take_in_review(db) -> takes.Take:
     )  # fmt: skip
 
 
+def test_a_take_is_recorded_once_per_job_and_seed(fresh_db):
+    take = a_take_in_review(fresh_db)
+    assert (take.kind, take.preview_path, take.status) == ("clip", "", "review")
+    again = takes.add_take(  # a retried job reports the same take again
+        fresh_db, shot_id=take.shot_id, job_id="j1", seed=1, engine="animatic", model="",
+        media_path="/other.mp4",
+    )  # fmt: skip
+    assert again == take and len(takes.takes_for_shot(fresh_db, take.shot_id)) == 1
+    another = takes.add_take(
+        fresh_db, shot_id=take.shot_id, job_id="j1", seed=2, engine="animatic", model="",
+        media_path="/m2.mp4",
+    )  # fmt: skip
+    assert [t.id for t in takes.takes_for_shot(fresh_db, take.shot_id)] == [take.id, another.id]
+
+
 def test_removing_a_vote_says_whether_there_was_one(fresh_db):
     take = a_take_in_review(fresh_db)
     assert takes.remove_vote(fresh_db, take.id, 100, "👎") is False  # never cast
