@@ -43,6 +43,15 @@ def test_a_line_break_at_exactly_half_the_limit_is_used() -> None:
     assert split_message("a" * 50 + "\n" + "b" * 80, limit=101) == ["a" * 50, "b" * 80]
 
 
+def test_a_space_early_in_the_part_gives_way_to_a_hard_cut() -> None:
+    text = "x" * 40 + " " + "y" * 200  # the only space is before half the limit
+    assert split_message(text, limit=100) == ["x" * 40 + " " + "y" * 59, "y" * 100, "y" * 41]
+
+
+def test_spaces_before_a_line_break_do_not_end_a_part() -> None:
+    assert split_message("a" * 1500 + "   \n" + "b" * 1000) == ["a" * 1500, "b" * 1000]
+
+
 def test_text_without_breaks_is_cut_hard_at_the_limit() -> None:
     text = "z" * 250
     assert split_message(text, limit=100) == ["z" * 100, "z" * 100, "z" * 50]
