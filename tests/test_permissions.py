@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from agents.schemas import EpisodeDraft
 from agents.tools import ToolContext, write_episode_plan
+from bot.permissions import is_director
 from pipeline.render_queue import EngineChoice, queue_episode_render
 from storage import jobs, plan, projects, takes
 from storage.db import open_db
@@ -72,7 +74,7 @@ async def test_without_a_role_the_creator_and_server_managers_direct(room: Room)
     world = room.world
     project_id = await new_project(world, world.ana)  # ana has no director role
     refused = await set_quorum(world, world.ben, 3)
-    assert refused["ephemeral"] and CREATOR_REFUSAL in refused["content"]
+    assert refused["ephemeral"] and refused["content"] == f"⚠️ {CREATOR_REFUSAL}"
     assert quorum_of(world, project_id) == 1
     # the director role means nothing while the project has none set
     refused = await set_quorum(world, world.director, 3)
@@ -192,3 +194,10 @@ async def test_ids_from_another_project_are_refused(room: Room):
     assert refused["ephemeral"]
     assert refused["content"] == f"⚠️ Take {their_take.id} does not exist."
     assert not any(c.reference_path for c in plan.list_characters(db, ours))
+
+
+def test_someone_who_is_not_a_member_of_the_server_never_directs(fresh_db) -> None:
+    # a user object without a membership (a DM, or someone who left): not even the creator
+    creator = SimpleNamespace(id=7, roles=[], guild_permissions=SimpleNamespace(manage_guild=True))
+    project = projects.create_project(fresh_db, "Gong Gong", created_by=7)
+    assert is_director(creator, project) is False  # type: ignore[arg-type]
