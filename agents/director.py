@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import openai
 from langchain.agents import create_agent
 from langchain.agents.middleware import AgentMiddleware
 from langchain.agents.middleware.types import hook_config
@@ -23,6 +22,13 @@ from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ValidationError
 
 from agents.llm import ModelHost
+from agents.model_errors import (
+    BROKEN_ANSWER_ERRORS,
+    MODEL_ERRORS,
+    BadModelOutput,
+    ModelFailed,
+    model_failure,
+)
 from agents.prompts import DIRECTOR_SYSTEM, PLAN_WRITER, RETAKE_NOTE
 from agents.schemas import (
     CompactDirectorTurn,
@@ -45,74 +51,6 @@ HISTORY_MESSAGES = 12
 HISTORY_MESSAGE_CHARS = 1500
 MAX_CAST = 12
 STOPPED = "I stopped after several tool steps; the plan is saved as it is now."
-
-
-class ModelFailed(ShowrunnerError):
-    """A model call failed; `changes_saved` when tools had already changed the plan."""
-
-    def __init__(self, message: str, *, changes_saved: bool = False) -> None:
-        super().__init__(message)
-        self.changes_saved = changes_saved
-
-
-class ModelUnavailable(ModelFailed):
-    """Timeouts, rate limits, server errors (after the openai client's own retries), bad bodies."""
-
-
-class ModelCrashed(ModelUnavailable):
-    """The model server we run ourselves died during the call; it starts again next turn."""
-
-
-class ModelRefused(ModelFailed):
-    """The endpoint rejected the request itself (key, model, features): retrying cannot help."""
-
-
-class BadModelOutput(ShowrunnerError):
-    pass
-
-
-MODEL_ERRORS = (openai.APIError, TimeoutError, ConnectionError)
-# raised inside the chat model when a 200 body is not a chat completion (bad JSON, no choices)
-BROKEN_ANSWER_ERRORS = (ValueError, KeyError, TypeError)
-# statuses the openai client retries itself; they arrive here once its retries are spent
-RETRIED_STATUSES = frozenset({408, 409, 429})
-
-
-def model_failure(
-    error: BaseException, changed: bool, crash: str | None = None
-) -> ModelFailed:
-    """The user-facing error for a failed call (logged by type and status only). Never the
-    server's text: it may echo the key. `crash` says how our own model server died, if it did."""
-    log.warning(
-        "model call failed: %s (HTTP %s)",
-        type(error).__name__,
-        getattr(error, "status_code", None),
-    )
-    outcome = "the changes made so far are saved" if changed else "nothing was changed"
-    if crash is not None:
-        return ModelCrashed(
-            f"The embedded model crashed ({crash}); {outcome}. It starts again with the next "
-            "message. To use another model, set OPENAI_BASE_URL.",
-            changes_saved=changed,
-        )
-    status = getattr(error, "status_code", None)
-    if isinstance(status, int) and 400 <= status < 500 and status not in RETRIED_STATUSES:
-        if status in {401, 403}:
-            hint = "check OPENAI_API_KEY / SHOWRUNNER_LLM_MODEL"
-        else:
-            hint = "check SHOWRUNNER_LLM_MODEL / OPENAI_BASE_URL (the model must support tools)"
-        return ModelRefused(
-            f"The LLM endpoint refused the request (HTTP {status}): {hint}. "
-            f"{outcome.capitalize()}.",
-            changes_saved=changed,
-        )
-    if isinstance(error, BROKEN_ANSWER_ERRORS):
-        return ModelUnavailable(
-            f"The model's endpoint sent a broken answer; {outcome}.", changes_saved=changed
-        )
-    if changed:
-        return ModelUnavailable(f"The model stopped answering; {outcome}.", changes_saved=True)
-    return ModelUnavailable("The model is not answering; nothing was changed.")
 
 
 class TurnGuard(AgentMiddleware):
@@ -185,6 +123,7 @@ class Director:
     host: ModelHost | None = None
 
     async def _model_ready(self) -> None:
+        """Before each call to the model: a server of ours that died starts again."""
         if self.host is not None:
             await self.host.ensure_running()
 
@@ -193,7 +132,6 @@ class Director:
 
     async def write_plan(self, context: ToolContext, premise: str) -> Episode:
         """Forced structured output: a whole episode plan from a premise, stored."""
-        await self._model_ready()
         return write_episode_plan(context, await self._plan_draft(premise))
 
     async def _plan_draft(self, premise: str) -> Any:
@@ -214,7 +152,6 @@ class Director:
         """
         text = text.strip()[:MAX_INPUT_CHARS]
         messages = [*self._context_messages(context), HumanMessage(f"{author_name}: {text}")]
-        await self._model_ready()
         try:
             if self.mode == "structured":
                 answer, changed = await self._structured_turn(context, messages, text)
@@ -276,6 +213,7 @@ class Director:
         messages, so it can correct itself or explain the refusal."""
         guard = TurnGuard()
         agent = create_agent(self.model, build_tools(context, only), middleware=[guard])
+        await self._model_ready()
         try:
             state = await agent.ainvoke({"messages": messages})
         except (*MODEL_ERRORS, *BROKEN_ANSWER_ERRORS) as error:
@@ -292,22 +230,13 @@ class Director:
         if self.compact_plans and plan.current_episode(context.db, context.project_id) is None:
             # a small model rarely chooses to write a plan by itself: in a project with no
             # plan yet, the message is the premise, as in `showrunner produce`
-            draft = await self._plan_draft(text)
-            with context.db.atomic():
-                episode = write_episode_plan(context, draft)
-            shots = len(plan.list_shots(context.db, episode.id))
-            return (
-                f"Here is a first plan from your premise: {episode.title}.\n"
-                f"(Plan stored: episode {episode.number}, {shots} shots.)",
-                True,
-            )
+            episode, stored = self._store_plan(context, await self._plan_draft(text))
+            return f"Here is a first plan from your premise: {episode.title}.\n{stored}", True
         schema = CompactDirectorTurn if self.compact_plans else DirectorTurn
         turn = await self._structured(schema, messages)
         if turn.action == "write_plan" and turn.plan is not None:
-            with context.db.atomic():
-                episode = write_episode_plan(context, turn.plan)
-            shots = len(plan.list_shots(context.db, episode.id))
-            return f"{turn.reply}\n(Plan stored: episode {episode.number}, {shots} shots.)", True
+            _, stored = self._store_plan(context, turn.plan)
+            return f"{turn.reply}\n{stored}", True
         if turn.action == "edit_shot" and turn.edit is not None:
             try:
                 result = run_tool(context, "edit_shot", turn.edit.model_dump())
@@ -315,6 +244,14 @@ class Director:
                 return f"{turn.reply}\n(Not changed: {error})", False
             return f"{turn.reply}\n({result})", True
         return turn.reply, False
+
+    @staticmethod
+    def _store_plan(context: ToolContext, draft: EpisodeDraft) -> tuple[Episode, str]:
+        """The drafted plan stored in one transaction, and the line that tells the team."""
+        with context.db.atomic():
+            episode = write_episode_plan(context, draft)
+        shots = len(plan.list_shots(context.db, episode.id))
+        return episode, f"(Plan stored: episode {episode.number}, {shots} shots.)"
 
     async def revise_for_note(self, context: ToolContext, shot: Shot, note: str) -> Shot | None:
         """A retake note turned into a revised prompt for one shot, through the edit_shot tool.
@@ -326,7 +263,6 @@ class Director:
         current = shot.prompt or shot.description
         request = RETAKE_NOTE.format(number=shot.number, prompt=current, note=note)
         messages = [*self._context_messages(context, history=False), HumanMessage(request)]
-        await self._model_ready()
         if self.mode == "structured":
             revision = await self._structured(PromptRevision, messages)
             try:
@@ -345,6 +281,7 @@ class Director:
         return revised if revised.revision > shot.revision and revised.prompt else None
 
     async def _invoke(self, runnable: Runnable, messages: list[BaseMessage]) -> Any:
+        await self._model_ready()
         try:
             return await runnable.ainvoke(messages)
         except (*MODEL_ERRORS, *BROKEN_ANSWER_ERRORS) as error:

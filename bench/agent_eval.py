@@ -40,9 +40,10 @@ from typing import Protocol
 import sqlite_utils
 from langchain_core.language_models import BaseChatModel
 
-from agents.director import BadModelOutput, Director, detect_mode
+from agents.director import Director, detect_mode
 from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedServer, embedded_llm_config
 from agents.llm import LLMConfig, create_chat_model
+from agents.model_errors import BadModelOutput
 from agents.tools import ToolContext
 from bot.settings import Settings
 from pipeline.render_queue import build_prompt

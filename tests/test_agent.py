@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from langchain_core.messages import ToolMessage
 
-from agents.director import BadModelOutput, Director, ModelUnavailable
+from agents.director import Director
+from agents.model_errors import BadModelOutput, ModelUnavailable
 from agents.tools import ToolContext
 from storage import conversation, plan, projects
 from tests.fakes import gong_gong_plan, say, scripted, tool_call

@@ -9,7 +9,8 @@ import json
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 
-from agents.director import Director, ModelUnavailable, detect_mode
+from agents.director import Director, detect_mode
+from agents.model_errors import ModelUnavailable
 from agents.tools import ToolContext
 from storage import conversation, plan, projects, revisions
 from storage.errors import InvalidInput, InvalidState

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from agents.director import BadModelOutput, Director, ModelRefused, ModelUnavailable
+from agents.director import Director
 from agents.llm import LLMConfig, create_chat_model
+from agents.model_errors import BadModelOutput, ModelRefused, ModelUnavailable
 from agents.tools import ToolContext
 from storage import conversation, plan, projects
 from tests.fakes import gong_gong_plan
