@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Coroutine
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from storage.errors import ShowrunnerError
 
@@ -62,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "produce":
-            run_produce(settings, args)
+            print(run_until_signalled(produce_job(settings, args)))
         elif args.command == "bot":
             from bot.client import run_bot
 
@@ -100,9 +102,9 @@ def make_tiny(args: argparse.Namespace) -> Path:
     return folder
 
 
-def run_produce(settings, args: argparse.Namespace) -> None:
+def produce_job(settings, args: argparse.Namespace) -> Coroutine[Any, Any, Path]:
+    """What `showrunner produce` runs: a new episode from the premise, or --resume."""
     from bot.produce import produce, resume
-    from pipeline.processes import run_until_signalled
 
     updates = {}
     if args.engine:
@@ -117,14 +119,13 @@ def run_produce(settings, args: argparse.Namespace) -> None:
     settings = settings.model_copy(update=updates)
     if settings.showrunner_engine == "diffusers" and not settings.showrunner_model:
         raise ShowrunnerError("The diffusers engine needs --model (a Hugging Face id or folder).")
+
     def say(line: str) -> None:
         print(line, flush=True)
 
     if args.resume:
-        path = run_until_signalled(resume(settings, say=say))
-    else:
-        path = run_until_signalled(produce(settings, args.premise, say=say))
-    print(path)
+        return resume(settings, say=say)
+    return produce(settings, args.premise, say=say)
 
 
 if __name__ == "__main__":

@@ -99,7 +99,8 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
         queue_episode_render(db, episode.id, runtime.engine)
     await run_until_idle(runtime.scheduler)  # also what a stopped run left queued or running
     shots = plan.list_shots(db, episode.id)
-    unrendered = [shot for shot in shots if not takes.takes_for_shot(db, shot.id)]
+    shot_takes = {shot.id: takes.takes_for_shot(db, shot.id) for shot in shots}
+    unrendered = [shot for shot in shots if not shot_takes[shot.id]]
     if unrendered:
         renders = jobs.jobs_for_episode(db, episode.id, "render")
         failed = [job for job in renders if job.status == "failed"]
@@ -108,7 +109,7 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
 
     for shot in shots:
         if shot.approved_take_id is None:
-            takes.approve_take(db, takes.takes_for_shot(db, shot.id)[0].id)
+            takes.approve_take(db, shot_takes[shot.id][0].id)
     say("Cutting the episode…")
     queue_episode_cut(db, episode.id)  # None when a stopped run had queued it already
     await run_until_idle(runtime.scheduler)
