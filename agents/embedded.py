@@ -163,7 +163,6 @@ class EmbeddedServer:
             describe_exit(self.process.returncode),
             tail,
         )
-        self.stderr_tail.clear()
 
     async def _keep_stderr_tail(self, process: asyncio.subprocess.Process) -> None:
         """Read the server's stderr as it comes (a full pipe would stall it); keep the tail."""

@@ -96,7 +96,7 @@ async def stop_process(process: asyncio.subprocess.Process | None, grace: float 
 
 
 def describe_exit(returncode: int) -> str:
-    """'signal 11 (SIGSEGV)' or 'exit code 1', for a message to the user."""
+    """'signal 11, SIGSEGV' or 'exit code 1', for a message to the user."""
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name

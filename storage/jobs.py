@@ -113,11 +113,11 @@ def jobs_for_episode(db: sqlite_utils.Database, episode_id: int, kind: str) -> l
 
 
 def active_jobs_for_episode(db: sqlite_utils.Database, episode_id: int, kind: str) -> list[Job]:
+    """The episode's jobs of one kind that are queued or running, oldest first."""
     return [
-        Job.from_row(row)
-        for row in db.table("jobs").rows_where(
-            "episode_id = ? AND kind = ? AND status IN ('queued', 'running')", [episode_id, kind]
-        )
+        job
+        for job in jobs_for_episode(db, episode_id, kind)
+        if job.status in ("queued", "running")
     ]
 
 
