@@ -5,7 +5,7 @@ review are real (tiny) clips stored as the scheduler stores them, then posted by
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,13 +56,15 @@ async def review_room(tmp_path: Path) -> AsyncIterator[Studio]:
         yield world
 
 
-async def post_takes(world: Studio, count: int, shot_number: int = 1) -> Draft:
-    """`count` takes of one shot in review, as a finished render leaves them, and the bot's
-    draft post of them (with its reactions)."""
+async def post_takes(
+    world: Studio, count: int, make_media: Callable[[Path], str] = tiny_clip
+) -> Draft:
+    """`count` takes of shot 1 in review, as a finished render leaves them (their files made by
+    `make_media`), and the bot's draft post of them (with its reactions)."""
     db = open_db(world.settings.database_path)
     project = projects.project_for_channel(db, world.writers)
     episode = plan.current_episode(db, project.id)
-    shot = plan.list_shots(db, episode.id)[shot_number - 1]
+    shot = plan.list_shots(db, episode.id)[0]
     for status in ("queued", "rendering", "review"):
         plan.set_shot_status(db, shot.id, status)
     folder = world.settings.media_dir / "takes" / f"shot{shot.id}"
@@ -74,7 +76,7 @@ async def post_takes(world: Studio, count: int, shot_number: int = 1) -> Draft:
             seed=seed,
             engine="animatic",
             model="",
-            media_path=tiny_clip(folder / f"take{seed}.mp4"),
+            media_path=make_media(folder / f"take{seed}.mp4"),
         ).id
         for seed in range(count)
     ]
@@ -95,18 +97,23 @@ def votes_of(world: Studio, take_id: int) -> list[tuple[int, str]]:
     return sorted(rows)
 
 
+def stored_as(emoji: str) -> str:
+    """The vote a reaction is stored as: a number is a 👍 for its take."""
+    return "👍" if emoji in NUMBERS else emoji
+
+
 async def vote(world: Studio, draft: Draft, user: int, emoji: str, take_id: int) -> None:
     """A reaction, and the wait until the bot stored it as a vote on `take_id` (the handler
     ran: what it decides is decided by then)."""
     await world.emulator.user_react(world.review, draft.message["id"], user, emoji)
-    stored = "👍" if emoji in NUMBERS else emoji
-    await world.emulator.wait_until(lambda: (user, stored) in votes_of(world, take_id))
+    cast = (user, stored_as(emoji))
+    await world.emulator.wait_until(lambda: cast in votes_of(world, take_id))
 
 
 async def unvote(world: Studio, draft: Draft, user: int, emoji: str, take_id: int) -> None:
     await world.emulator.user_unreact(world.review, draft.message["id"], user, emoji)
-    stored = "👍" if emoji in NUMBERS else emoji
-    await world.emulator.wait_until(lambda: (user, stored) not in votes_of(world, take_id))
+    cast = (user, stored_as(emoji))
+    await world.emulator.wait_until(lambda: cast not in votes_of(world, take_id))
 
 
 def status_of(world: Studio, take_id: int) -> str:
