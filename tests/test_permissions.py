@@ -18,8 +18,9 @@ from pipeline.render_queue import EngineChoice, queue_episode_render
 from storage import jobs, plan, projects, takes
 from storage.db import open_db
 from storage.models import Take
-from tests.fakes import gong_gong_plan, say, scripted
-from tests.test_discord_bot import Studio, open_studio, running_bot
+from tests.fakes import gong_gong_plan, say, scripted, tool_call
+from tests.test_agent_discord import say_in
+from tests.test_discord_bot import Studio, open_studio, running_bot, start_project
 from tests.test_votes import UNUSED_WORKER, tiny_clip
 
 MANAGE_GUILD = 1 << 5
@@ -201,3 +202,40 @@ def test_someone_who_is_not_a_member_of_the_server_never_directs(fresh_db) -> No
     creator = SimpleNamespace(id=7, roles=[], guild_permissions=SimpleNamespace(manage_guild=True))
     project = projects.create_project(fresh_db, "Gong Gong", created_by=7)
     assert is_director(creator, project) is False  # type: ignore[arg-type]
+
+
+async def test_the_agent_cuts_and_deletes_only_for_a_director(tmp_path: Path):
+    """What a chat message may make the agent do depends on who sent it, through Discord: the
+    model calls the tool every time; the tool refuses a plain member (with or without the
+    creator's name on the project) and obeys a server manager and the role."""
+    cut = (tool_call("cut_shot", {"shot_number": 2}), say("Shot 2 is cut."))
+    delete = (tool_call("delete_episode", {"episode_number": 1}), say("Episode 1 is deleted."))
+    model = scripted(*cut, *delete, *cut, *delete)
+    async with (
+        open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world,
+        running_bot(world, model),
+    ):
+        admins = world.emulator.create_role(world.guild, "Admins", permissions=MANAGE_GUILD)
+        manager = world.emulator.add_member(world.guild, "mo", roles=[admins])
+        await start_project(world)  # by the director, with the director role set
+        db = open_db(world.settings.database_path)
+        project_id = projects.project_for_channel(db, world.writers).id
+        context = ToolContext(db, project_id, user_id=world.director, is_director=True)
+        write_episode_plan(context, EpisodeDraft.model_validate(gong_gong_plan((1, 2))))
+
+        def shots() -> list[int]:
+            episode = plan.current_episode(db, project_id)
+            return [] if episode is None else [s.number for s in plan.list_shots(db, episode.id)]
+
+        answer = await say_in(world, world.writers, world.ben, "cut shot 2")
+        assert "Only the project's director can cut a shot" in answer["content"]
+        answer = await say_in(world, world.writers, world.ben, "delete episode 1")
+        assert "Only the project's director can delete an episode" in answer["content"]
+        assert model.calls == 4 and shots() == [1, 2, 3]
+
+        answer = await say_in(world, world.writers, manager, "cut shot 2")
+        assert "Only the project's director" not in answer["content"]
+        assert shots() == [1, 2]
+        answer = await say_in(world, world.writers, world.director, "delete episode 1")
+        assert "Only the project's director" not in answer["content"]
+        assert model.calls == 8 and shots() == []

@@ -160,6 +160,24 @@ async def test_a_member_who_is_not_a_director_is_refused(studio: Studio) -> None
     assert (project.title_card_seconds, project.credits) == (0.0, "")
 
 
+async def test_a_member_can_neither_upload_nor_remove_the_music(
+    studio: Studio, tmp_path: Path
+) -> None:
+    world = studio
+    song = sine(tmp_path / "theme.wav", seconds=1)
+    await reply_text(await settings(world, world.director, music=(song.name, song.read_bytes())))
+    ours = the_project(world).music_path
+    await settings(world, world.director, director_role=world.director_role)
+
+    for member in (world.ana, world.ben):
+        record = await settings(world, member, music=("mine.wav", song.read_bytes()))
+        assert record.ephemeral and "Only members with" in record.response_data["content"]
+        record = await settings(world, member, music_off=True)
+        assert record.ephemeral and "Only members with" in record.response_data["content"]
+    # the director's music stays, and no member's upload was kept
+    assert the_project(world).music_path == ours and music_files(world) == [Path(ours).name]
+
+
 async def test_a_music_upload_is_checked_stored_by_id_and_can_be_removed(
     studio: Studio, tmp_path: Path
 ) -> None:
