@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from pipeline.render_queue import MAX_QUEUED_PER_USER
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
@@ -34,7 +36,7 @@ class Settings(BaseSettings):
     showrunner_video_model: str = "Lightricks/LTX-Video"
     showrunner_takes: int = Field(default=1, ge=1, le=4)
     showrunner_steps: int = Field(default=20, ge=1, le=100)
-    showrunner_max_queued_per_user: int = Field(default=20, ge=1)
+    showrunner_max_queued_per_user: int = Field(default=MAX_QUEUED_PER_USER, ge=1)
     showrunner_width: int = 720
     showrunner_height: int = 1280
     showrunner_fps: int = 24

@@ -23,6 +23,7 @@ from storage.models import Character, Job, Project, Render, Shot
 log = logging.getLogger(__name__)
 RENDERABLE = {"planned", "retake"}
 MAX_TAKES = 4
+MAX_QUEUED_PER_USER = 20  # render jobs a member may have queued or running at once
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def queue_episode_render(
     *,
     requester: int | None = None,
     channel_id: int | None = None,
-    max_queued_per_user: int = 20,
+    max_queued_per_user: int = MAX_QUEUED_PER_USER,
 ) -> tuple[Render, list[Job]]:
     """Queue one job per shot that needs rendering (planned or marked for retake).
 
@@ -135,7 +136,7 @@ def queue_shot_retake(
     *,
     requester: int | None = None,
     channel_id: int | None = None,
-    max_queued_per_user: int = 20,
+    max_queued_per_user: int = MAX_QUEUED_PER_USER,
 ) -> tuple[Render, Job]:
     """One render job for one shot marked for retake (e.g. from a reviewer's note), within
     the member's queue limit as in queue_episode_render."""

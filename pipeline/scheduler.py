@@ -369,10 +369,10 @@ class Scheduler:
             if job.shot_id is not None:
                 shot = plan.get_shot(self.db, job.shot_id)
                 target = "queued" if after.status == "queued" else "planned"
-                if shot.status in {"rendering", "queued"}:
+                if shot.status == "rendering":  # a vote, a note or another job may own it now
                     plan.set_shot_status(self.db, job.shot_id, target)
             if after.status == "failed":
-                events.emit(self.db, "job_failed", job_id=job.id, error=after.error)
+                events.emit(self.db, "job_failed", job_id=job.id)  # the job holds its error
         self._notify(job.id)
 
     async def _run_cut(self, job: Job) -> None:
@@ -484,7 +484,7 @@ class Scheduler:
         with self.db.atomic():
             after = jobs.fail_job(self.db, job.id, reason)
             if after.status == "failed":
-                events.emit(self.db, "job_failed", job_id=job.id, error=reason[:300])
+                events.emit(self.db, "job_failed", job_id=job.id)
 
 
 def models_of(job: Job) -> tuple[str, ...]:

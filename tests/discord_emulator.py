@@ -699,14 +699,17 @@ class DiscordEmulator:
         channel_id: int,
         user_id: int,
         content: str,
-        attachments: Iterable[tuple[str, bytes]] = (),
+        attachments: Iterable[tuple[str, bytes] | tuple[str, bytes, str]] = (),
         reply_to: int | None = None,
     ) -> JSONDict:
-        """A user posts a message; the bot gets MESSAGE_CREATE. Returns the stored message."""
+        """A user posts a message; the bot gets MESSAGE_CREATE. Returns the stored message.
+
+        Attachments are (filename, data), typed from the name as a client would, or
+        (filename, data, content_type)."""
         channel = self._channel(channel_id)
         guild = self._guild(channel.guild_id)
         self._member(guild, user_id)
-        stored = [self._store_attachment(channel.id, name, data) for name, data in attachments]
+        stored = [self._store_attachment(channel.id, *attachment) for attachment in attachments]
         message = EmuMessage(
             id=self._ids.next(),
             channel_id=channel.id,
@@ -2577,4 +2580,5 @@ class DiscordEmulator:
         attachment = self._attachments.get(int(request.match_info["attachment_id"]))
         if attachment is None:
             return web.Response(status=404, text="Not Found")
-        return web.Response(body=attachment.data, content_type=attachment.content_type)
+        # as the header, whole: a type with parameters ("text/plain; charset=utf-8") is one
+        return web.Response(body=attachment.data, headers={"Content-Type": attachment.content_type})

@@ -21,6 +21,16 @@ def buttons(message: dict) -> dict[str, str]:
     }
 
 
+def button_colours(message: dict) -> dict[str, str]:
+    """label -> the colour Discord draws the button in."""
+    colours = {1: "blurple", 2: "grey", 3: "green", 4: "red"}
+    return {
+        item["label"]: colours[item["style"]]
+        for row in message["components"]
+        for item in row.get("components", [])
+    }
+
+
 async def say_in(world: Studio, channel: int, user: int, text: str, **kwargs) -> dict:
     """A user's message, and the bot's first answer after it."""
     sent = await world.emulator.user_message(channel, user, text, **kwargs)
@@ -63,12 +73,14 @@ async def test_a_changed_plan_waits_for_a_go_ahead_and_render_asks_first(tmp_pat
         first_gate = await gate_post(world)
         assert "revision 1" in first_gate["content"] and "Shot 4" in first_gate["content"]
         assert first_gate["attachments"][0]["filename"].endswith(".png")  # the storyboard
+        assert button_colours(first_gate) == {"Go ahead": "green"}
         db = open_db(world.settings.database_path)
 
         # unaccepted: /render asks; Cancel queues nothing
         render = await world.emulator.slash_command(world.writers, world.ana, "render")
         await render.wait_response()
         assert "Render it anyway?" in render.response_data["content"]
+        assert button_colours(render.original) == {"Render anyway": "red", "Cancel": "grey"}
         cancelled = await click(world, render.original, world.ana, "Cancel")
         assert cancelled.response_data["content"] == "Render cancelled."
         assert db.table("jobs").count == 0

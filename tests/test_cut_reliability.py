@@ -311,8 +311,8 @@ async def test_scheduler_fails_a_cut_on_a_full_disk_and_says_why(
     assert job.status == "failed"
     assert job.error is not None and "not enough disk space" in job.error
     assert plan.get_episode(fresh_db, episode_id).cut_path in (None, "")
-    failed = [e for e in events.pending_events(fresh_db) if e.kind == "job_failed"]
-    assert len(failed) == 1
+    failed = [e.payload for e in events.pending_events(fresh_db) if e.kind == "job_failed"]
+    assert failed == [{"job_id": cut.id}]
     assert not list((tmp_path / "media" / "episodes").glob("*partial*"))
 
 

@@ -189,6 +189,15 @@ def test_low_budgets_pick_a_smaller_frame() -> None:
     assert plan_attempt(10 * 2**20, 120, 1.0, 0.5).scale == 0.5  # a retry never grows
 
 
+def test_a_smaller_frame_keeps_the_shape_in_even_numbers_and_a_floor() -> None:
+    assert delivery_copy.scaled_size(1080, 1920, 1.0) == (1080, 1920)
+    assert delivery_copy.scaled_size(1080, 1920, 0.5) == (540, 960)
+    assert delivery_copy.scaled_size(720, 1280, 0.7) == (504, 896)  # 503.99 -> 504
+    assert delivery_copy.scaled_size(90, 160, 0.55) == (50, 88)  # 49.5 and 88: even
+    floor = delivery_copy.MIN_SIDE
+    assert delivery_copy.scaled_size(90, 160, 0.01) == (floor, floor)
+
+
 async def test_the_cut_writes_a_poster_frame_atomically(tmp_path: Path) -> None:
     first = clip(tmp_path / "a.mp4", "testsrc", 1.0)
     second = clip(tmp_path / "b.mp4", "testsrc2", 1.0)

@@ -39,7 +39,7 @@ class Room:
         self.world = world
         self.model = model
 
-    async def say(self, text: str, files: list[tuple[str, bytes]] | None = None) -> str:
+    async def say(self, text: str, files: list | None = None) -> str:
         """A member's message in the writers' room, and the bot's answer."""
         world = self.world
         sent = await world.emulator.user_message(
@@ -112,6 +112,31 @@ async def test_three_text_files_are_read_and_a_fourth_is_named(room: Room):
     assert answer.endswith(f"(Skipped: part4.txt (only {MAX_TEXT_ATTACHMENTS} files are read).)")
     seen = room.last_prompt()
     assert "part 3 of the notes" in seen and "part 4 of the notes" not in seen
+
+
+async def test_text_files_are_known_by_name_or_by_type_and_nothing_else_is_read(room: Room):
+    files = [
+        ("NOTES.TXT", b"the shouted notes"),  # named in capitals
+        ("beats.md", b"the markdown beats", "application/octet-stream"),  # by name alone
+        ("script", b"the script without a name", "text/plain; charset=utf-8"),  # by type alone
+    ]
+    answer = await room.say("three ways to send text", files)
+    assert "Skipped" not in answer
+    seen = room.last_prompt()
+    for text in ("the shouted notes", "the markdown beats", "the script without a name"):
+        assert text in seen
+
+    not_text = [
+        ("still.png", b"\x89PNG\r\n"),
+        ("song.mp3", b"ID3 not a text", "audio/mpeg"),
+        ("page.html", b"<p>the html page</p>", "text/html"),
+        ("notes.txt.exe", b"the disguised program", "application/x-msdownload"),
+    ]
+    answer = await room.say("and these", not_text)
+    names = ", ".join(f"{name} (not a text file)" for name, *_ in not_text)
+    assert answer.endswith(f"(Skipped: {names}.)")
+    seen = room.last_prompt()
+    assert "the html page" not in seen and "the disguised program" not in seen
 
 
 async def test_a_message_over_the_input_limit_is_cut_and_says_so(room: Room):

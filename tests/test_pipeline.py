@@ -204,7 +204,8 @@ async def test_a_broken_worker_fails_the_job_with_a_readable_reason(
         assert job.status == "failed" and job.attempts == jobs.MAX_ATTEMPTS
         assert reason in job.error
         assert plan.list_shots(fresh_db, episode.id)[0].status == "planned"
-        assert [e.kind for e in events.pending_events(fresh_db)] == ["job_failed"]
+        failed = [(e.kind, e.payload) for e in events.pending_events(fresh_db)]
+        assert failed == [("job_failed", {"job_id": job.id})]  # the bot reports this job
     finally:
         await runner.cleanup()
 

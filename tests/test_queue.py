@@ -12,7 +12,7 @@ import pytest
 import sqlite_utils
 
 from bot.cogs.queue import queue_text
-from pipeline.render_queue import EngineChoice, queue_episode_render
+from pipeline.render_queue import EngineChoice, queue_episode_render, queue_shot_retake
 from pipeline.scheduler import Scheduler, run_until_idle
 from pipeline.worker_client import LocalWorker, WorkerClient
 from storage import jobs, plan, projects, takes
@@ -87,6 +87,48 @@ def test_a_member_past_the_limit_is_refused_and_nothing_is_stored(
         fresh_db, second.id, EngineChoice(), requester=BEN, max_queued_per_user=4
     )
     assert len(queued) == 2 and jobs.count_active_renders(fresh_db, ANA) == 3
+
+
+def marked_for_retake(db: sqlite_utils.Database, episode: Episode) -> int:
+    """Shot 1 of the episode, rendered, reviewed and marked for a retake: its id."""
+    shot = plan.list_shots(db, episode.id)[0]
+    for status in ("queued", "rendering", "review"):
+        plan.set_shot_status(db, shot.id, status)
+    takes.request_retake(db, shot.id)
+    return shot.id
+
+
+def test_a_retake_counts_against_the_members_limit(fresh_db: sqlite_utils.Database) -> None:
+    project = make_project(fresh_db)
+    episode = make_episode(fresh_db, project, (1.0, 1.0))
+    shot_id = marked_for_retake(fresh_db, episode)
+    queue_episode_render(
+        fresh_db, make_episode(fresh_db, project, (1.0,)).id, EngineChoice(), requester=ANA
+    )
+
+    # ana has one job running or queued: a limit of one leaves no room for the retake
+    with pytest.raises(InvalidInput, match="You already have 1 shot queued; the limit is 1"):
+        queue_shot_retake(fresh_db, shot_id, EngineChoice(), requester=ANA, max_queued_per_user=1)
+    assert plan.get_shot(fresh_db, shot_id).status == "retake"
+    assert fresh_db.table("jobs").count == 1 and fresh_db.table("renders").count == 1
+
+    # ben has none: his note queues the retake, as his, in the channel he wrote in
+    render, job = queue_shot_retake(
+        fresh_db, shot_id, EngineChoice(), requester=BEN, channel_id=55, max_queued_per_user=1
+    )
+    assert (job.requester, job.shot_id, job.status) == (BEN, shot_id, "queued")
+    assert (render.requester, render.channel_id) == (BEN, 55)
+    assert plan.get_shot(fresh_db, shot_id).status == "queued"
+    assert plan.get_episode(fresh_db, episode.id).status == "shooting"
+
+
+def test_only_a_shot_marked_for_retake_is_queued_again(fresh_db: sqlite_utils.Database) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db))
+    shot = plan.list_shots(fresh_db, episode.id)[1]
+    with pytest.raises(InvalidInput) as refused:
+        queue_shot_retake(fresh_db, shot.id, EngineChoice(), requester=ANA)
+    assert str(refused.value) == "Shot 2 is planned, not marked for a retake."
+    assert fresh_db.table("jobs").count == 0
 
 
 def test_cancelling_queued_jobs_frees_their_shots_and_room_in_the_limit(
