@@ -1,4 +1,4 @@
-"""Package direction (DESIGN.md): storage <- pipeline <- agents <- bot; torch only in workers."""
+"""Package direction (docs/architecture.md): storage <- pipeline <- agents <- bot; bot w/o torch."""
 
 from __future__ import annotations
 
