@@ -23,10 +23,10 @@ import ffmpeg
 
 from pipeline.audio_bed import MusicBed, with_music_bed
 from pipeline.cards import Card, card_frames, prepare_card
-from pipeline.ffmpeg import DiskFullError, run_ffmpeg_async
+from pipeline.errors import AssembleError, DiskFullError
+from pipeline.ffmpeg import run_ffmpeg_async
 from pipeline.segments import (
     X264,
-    AssembleError,
     Segment,
     SegmentCache,
     VideoFormat,

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
-from pipeline.ffmpeg import FfmpegError, run_ffmpeg
+from pipeline.errors import FfmpegError
+from pipeline.ffmpeg import run_ffmpeg
 
 CELL_WIDTH = 270
 CELL_HEIGHT = 480  # 9:16

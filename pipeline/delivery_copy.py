@@ -14,13 +14,8 @@ from pathlib import Path
 
 import ffmpeg
 
-from pipeline.assemble import AssembleError
-from pipeline.ffmpeg import FfmpegError, MediaInfo, probe, run_ffmpeg_async
-
-
-class DeliveryError(AssembleError):
-    """No delivery copy could be made; the message says why."""
-
+from pipeline.errors import DeliveryError, FfmpegError
+from pipeline.ffmpeg import MediaInfo, probe, run_ffmpeg_async
 
 SIZE_HEADROOM = 0.95  # aim under the limit: x264's two-pass lands within a few percent
 # mp4 headers, plus an index entry per video and audio frame (~28% of a tiny file)

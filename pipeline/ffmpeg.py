@@ -13,18 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class FfmpegError(RuntimeError):
-    """ffmpeg failed; the message is short, the stderr tail is kept for the log."""
-
-    def __init__(self, message: str, stderr_tail: str = "") -> None:
-        super().__init__(message)
-        self.stderr_tail = stderr_tail
-
-
-class DiskFullError(FfmpegError):
-    """ffmpeg could not write its output: the disk (or its file size allowance) is full."""
-
+from pipeline.errors import DiskFullError, FfmpegError
 
 # errno texts as ffmpeg prints them: ENOSPC, EFBIG (RLIMIT_FSIZE), EDQUOT
 _OUT_OF_SPACE = (b"No space left on device", b"File too large", b"Disk quota exceeded")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from pipeline.ffmpeg import FfmpegError, run_ffmpeg_async
+from pipeline.errors import FfmpegError
+from pipeline.ffmpeg import run_ffmpeg_async
 from pipeline.references import encode_reference
 from pipeline.requests import MAX_REFERENCES, RenderRequest
 from storage import jobs, plan, projects, takes

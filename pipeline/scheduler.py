@@ -17,17 +17,17 @@ from typing import Any
 import aiohttp
 import sqlite_utils
 
-from pipeline.assemble import AssembleError, CutShot, cut_episode
+from pipeline.assemble import CutShot, cut_episode
 from pipeline.audio_bed import MusicBed
 from pipeline.cards import end_card, title_card
-from pipeline.ffmpeg import FfmpegError
+from pipeline.errors import AssembleError, BadRequest, WorkerError
 from pipeline.render_queue import (
     prepare_render_request,
     queue_approved_keyframes,
     queue_episode_cut,
 )
 from pipeline.segments import SegmentCache, VideoFormat, frame_bounds, prepare_segment
-from pipeline.worker_client import BadRequest, WorkerClient, WorkerError
+from pipeline.worker_client import WorkerClient
 from storage import events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
 from storage.models import Job
@@ -418,7 +418,7 @@ class Scheduler:
                 plan.set_cut_path(self.db, episode.id, str(out))
                 jobs.finish_job(self.db, job.id)
                 events.emit(self.db, "episode_cut", episode_id=episode.id, path=str(out))
-        except (AssembleError, FfmpegError, OSError, ShowrunnerError) as error:
+        except (ShowrunnerError, OSError) as error:
             log.warning("cut job %s failed: %s", job.id, error)
             self._cut_failed(job, str(error))
         except Exception as error:  # never leave a cut 'running' behind
@@ -477,7 +477,7 @@ class Scheduler:
                         fmt,
                         label=f"Shot {shot.number}",
                     )
-                except (AssembleError, FfmpegError, OSError) as error:
+                except (ShowrunnerError, OSError) as error:
                     log.info("could not prepare shot %s for the cut: %s", shot.id, error)
 
     def _cut_failed(self, job: Job, reason: str) -> None:

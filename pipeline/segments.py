@@ -34,7 +34,8 @@ from pathlib import Path
 
 import ffmpeg
 
-from pipeline.ffmpeg import FfmpegError, ffmpeg_binary, run_ffmpeg_async
+from pipeline.errors import AssembleError, FfmpegError
+from pipeline.ffmpeg import ffmpeg_binary, run_ffmpeg_async
 from pipeline.subtitles import (
     FontFile,
     find_font,
@@ -72,10 +73,6 @@ BT601_TAGS = {
     "colorspace": "smpte170m",
     "range": "tv",
 }
-
-
-class AssembleError(ValueError):
-    """A cut cannot be made from these shots; the message says which shot and why."""
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,9 @@ from typing import Any
 
 import aiohttp
 
+from pipeline.errors import BadRequest, WorkerError
 from pipeline.processes import environment_without_secrets, start_child, stop_process
 from pipeline.requests import RenderRequest
-
-
-class WorkerError(RuntimeError):
-    """The worker refused a job, broke, or could not be reached; the message says which."""
-
-
-class BadRequest(WorkerError):
-    """The worker refused the request itself (a value it cannot render): a retry cannot help."""
 
 
 @dataclass

@@ -59,3 +59,31 @@ def test_the_bot_process_never_loads_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     )
     assert result.stdout.strip() == "[]"
+
+
+# errors that are not ShowrunnerError, and why
+NOT_ROOTED = {
+    "RenderOutOfMemory": "an engine's refusal: a ValueError naming the value, as in diffusers",
+    "JobCancelled": "control flow inside the worker; never leaves it",
+}
+
+
+def test_every_error_is_rooted_at_showrunner_error() -> None:
+    bases: dict[str, list[str]] = {}
+    for package in ALLOWED:
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if isinstance(node, ast.ClassDef):
+                    bases[node.name] = [ast.unparse(base).split(".")[-1] for base in node.bases]
+
+    def ancestors(name: str) -> set[str]:
+        return set().union(*({base} | ancestors(base) for base in bases.get(name, [])))
+
+    errors = {
+        name
+        for name in bases
+        if any(a.endswith(("Error", "Exception")) and a not in bases for a in ancestors(name))
+    }
+    assert set(NOT_ROOTED) <= errors and "ShowrunnerError" in errors
+    for name in sorted(errors - {"ShowrunnerError"} - set(NOT_ROOTED)):
+        assert "ShowrunnerError" in ancestors(name), f"{name} is not a ShowrunnerError"

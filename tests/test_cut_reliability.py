@@ -19,8 +19,9 @@ import sqlite_utils
 import pipeline.assemble
 import pipeline.cards
 import pipeline.segments
-from pipeline.assemble import AssembleError, CutShot, cut_episode
-from pipeline.ffmpeg import DiskFullError, FfmpegError, probe, run_ffmpeg, run_ffmpeg_async
+from pipeline.assemble import CutShot, cut_episode
+from pipeline.errors import AssembleError, DiskFullError, FfmpegError
+from pipeline.ffmpeg import probe, run_ffmpeg, run_ffmpeg_async
 from pipeline.render_queue import queue_episode_cut
 from pipeline.scheduler import Scheduler, run_until_idle
 from storage import events, jobs, plan, projects, takes

@@ -21,8 +21,9 @@ from bot.cogs.delivery import FIELD_LIMIT, pack_lines
 from bot.runtime import open_runtime
 from bot.settings import Settings
 from pipeline import delivery_copy
-from pipeline.assemble import AssembleError, CutShot, cut_episode
-from pipeline.delivery_copy import DeliveryError, fit_to_size, plan_attempt
+from pipeline.assemble import CutShot, cut_episode
+from pipeline.delivery_copy import fit_to_size, plan_attempt
+from pipeline.errors import AssembleError, DeliveryError
 from pipeline.ffmpeg import probe, run_ffmpeg
 from storage import events, plan, projects, takes
 from storage.db import open_db

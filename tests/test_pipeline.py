@@ -10,11 +10,12 @@ import pytest
 from aiohttp import web
 
 from pipeline.engines import MIN_DRAFT_BYTES, check_request_basics
+from pipeline.errors import WorkerError
 from pipeline.ffmpeg import probe
 from pipeline.render_queue import EngineChoice, queue_episode_cut, queue_episode_render
 from pipeline.requests import RenderRequest
 from pipeline.scheduler import Scheduler, run_until_idle
-from pipeline.worker_client import LocalWorker, WorkerClient, WorkerError
+from pipeline.worker_client import LocalWorker, WorkerClient
 from storage import events, jobs, plan, projects, takes
 from storage.errors import InvalidInput
 

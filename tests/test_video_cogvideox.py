@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 from pipeline.engines import Engine, create_engine
+from pipeline.errors import WorkerError
 from pipeline.requests import RenderRequest
-from pipeline.worker_client import WorkerClient, WorkerError
+from pipeline.worker_client import WorkerClient
 from tests.video_helpers import assert_clip, spy_on, video_request
 
 

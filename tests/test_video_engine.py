@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from pipeline.engines import Engine, create_engine
+from pipeline.errors import WorkerError
 from pipeline.ffmpeg import probe
 from pipeline.requests import RenderRequest
-from pipeline.worker_client import WorkerClient, WorkerError
+from pipeline.worker_client import WorkerClient
 from tests.video_helpers import frame_count, png_base64, spy_on, video_request
 
 

@@ -12,8 +12,8 @@ import sqlite_utils
 from discord.ext import commands
 
 from bot.formatting import clip
-from pipeline.assemble import AssembleError
 from pipeline.delivery_copy import fit_to_size
+from pipeline.errors import AssembleError
 from storage import jobs, plan, projects, takes
 from storage.models import Episode, Project, Shot
 
