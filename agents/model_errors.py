@@ -42,9 +42,7 @@ BROKEN_ANSWER_ERRORS = (ValueError, KeyError, TypeError)
 RETRIED_STATUSES = frozenset({408, 409, 429})
 
 
-def model_failure(
-    error: BaseException, changed: bool, crash: str | None = None
-) -> ModelFailed:
+def model_failure(error: BaseException, changed: bool, crash: str | None = None) -> ModelFailed:
     """The user-facing error for a failed call (logged by type and status only). Never the
     server's text: it may echo the key. `crash` says how our own model server died, if it did."""
     log.warning(

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from agents.schemas import CharacterDraft, EpisodeDraft
 from storage import plan as plans
+from storage import projects
 from storage.errors import NotAllowed, NotFound
 from storage.models import Episode, Shot
 
@@ -141,14 +142,8 @@ def cut_shot(context: ToolContext, shot_number: int) -> str:
 
 def delete_episode(context: ToolContext, episode_number: int) -> str:
     _require_director(context, "delete an episode")
-    rows = list(
-        context.db.table("episodes").rows_where(
-            "project_id = ? AND number = ?", [context.project_id, episode_number]
-        )
-    )
-    if not rows:
-        raise NotFound(f"There is no episode {episode_number}.")
-    plans.delete_episode(context.db, rows[0]["id"], author_id=context.user_id)
+    episode = projects.episode_by_number(context.db, context.project_id, episode_number)
+    plans.delete_episode(context.db, episode.id, author_id=context.user_id)
     return f"Episode {episode_number} is deleted (its plan stays on record)."
 
 

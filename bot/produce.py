@@ -24,10 +24,9 @@ HEADLESS_TITLE = "Headless productions"
 
 
 def _headless_project(runtime_db, settings: Settings):
-    for row in runtime_db.table("projects").rows_where(
-        "guild_id IS NULL AND title = ?", [HEADLESS_TITLE], limit=1
-    ):
-        return projects.Project.from_row(row)
+    found = projects.headless_project(runtime_db, HEADLESS_TITLE)
+    if found is not None:
+        return found
     return projects.create_project(
         runtime_db,
         HEADLESS_TITLE,

@@ -54,15 +54,7 @@ class StatusBoard:
         return f"{ICONS.get(job.status, '•')} {label}: {job.status} {detail}".rstrip()
 
     def _active_renders(self) -> list[int]:
-        rows = self.bot.runtime.db.execute(
-            """
-            SELECT DISTINCT r.id FROM renders r JOIN jobs j ON j.render_id = r.id
-            WHERE r.status_message_id IS NOT NULL
-              AND (j.status IN ('queued', 'running') OR j.finished_at >= ?)
-            """,
-            [self.started_at],
-        ).fetchall()
-        return [row[0] for row in rows]
+        return jobs.renders_with_status_messages(self.bot.runtime.db, active_since=self.started_at)
 
     async def run(self) -> None:
         while True:

@@ -284,12 +284,7 @@ def queue_clip_from_keyframe(
     take = takes.get_take(db, take_id)
     if take.kind != "keyframe" or take.status != "approved":
         raise InvalidInput(f"Take {take_id} is not an approved keyframe.")
-    existing = db.execute(
-        "SELECT COUNT(*) FROM jobs WHERE kind = 'render' AND shot_id = ? "
-        "AND json_extract(payload, '$.source_take_id') = ?",
-        [take.shot_id, take.id],
-    ).fetchone()[0]
-    if existing:
+    if jobs.clip_job_exists(db, take.shot_id, take.id):
         return None
     keyframe_job = jobs.get_job(db, take.job_id)
     payload = {
@@ -325,13 +320,8 @@ def queue_approved_keyframes(db: sqlite_utils.Database) -> list[Job]:
     scheduler calls this on every pass, so the clip job follows from what storage holds even
     if the process stopped between the approval and the queueing.
     """
-    rows = db.execute(
-        "SELECT takes.id FROM takes JOIN shots ON shots.id = takes.shot_id "
-        "WHERE takes.kind = 'keyframe' AND takes.status = 'approved' AND shots.status = 'queued' "
-        "AND shots.approved_take_id IS NULL ORDER BY takes.id"
-    ).fetchall()
     queued = []
-    for (take_id,) in rows:
+    for take_id in takes.keyframes_waiting_for_clips(db):
         with db.atomic():
             job = queue_clip_from_keyframe(db, take_id)
         if job is not None:

@@ -442,12 +442,7 @@ class Scheduler:
             self._warming = asyncio.ensure_future(self._warm_segments())
 
     async def _warm_segments(self) -> None:
-        rows = self.db.query(
-            "SELECT DISTINCT shots.episode_id AS episode_id FROM shots "
-            "JOIN episodes ON episodes.id = shots.episode_id "
-            "WHERE shots.approved_take_id IS NOT NULL AND episodes.status != 'delivered'"
-        )
-        for episode_id in [row["episode_id"] for row in rows]:
+        for episode_id in plan.episodes_with_approved_shots(self.db, delivered=False):
             episode = plan.get_episode(self.db, episode_id)
             project = projects.get_project(self.db, episode.project_id)
             shots = plan.list_shots(self.db, episode.id)

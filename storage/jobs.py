@@ -95,6 +95,31 @@ def jobs_with_status(db: sqlite_utils.Database, status: str, kind: str | None = 
     ]
 
 
+def renders_with_status_messages(db: sqlite_utils.Database, *, active_since: str) -> list[int]:
+    """Renders with a status message and a job queued, running or finished since then."""
+    rows = db.execute(
+        """
+        SELECT DISTINCT r.id FROM renders r JOIN jobs j ON j.render_id = r.id
+        WHERE r.status_message_id IS NOT NULL
+          AND (j.status IN ('queued', 'running') OR j.finished_at >= ?)
+        ORDER BY r.id
+        """,
+        [active_since],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def clip_job_exists(db: sqlite_utils.Database, shot_id: int, source_take_id: int) -> bool:
+    """Whether a render job for the shot already makes a clip from that keyframe take."""
+    return bool(
+        db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'render' AND shot_id = ? "
+            "AND json_extract(payload, '$.source_take_id') = ?",
+            [shot_id, source_take_id],
+        ).fetchone()[0]
+    )
+
+
 def jobs_for_render(db: sqlite_utils.Database, render_id: int) -> list[Job]:
     return [
         Job.from_row(row)
@@ -115,9 +140,7 @@ def jobs_for_episode(db: sqlite_utils.Database, episode_id: int, kind: str) -> l
 def active_jobs_for_episode(db: sqlite_utils.Database, episode_id: int, kind: str) -> list[Job]:
     """The episode's jobs of one kind that are queued or running, oldest first."""
     return [
-        job
-        for job in jobs_for_episode(db, episode_id, kind)
-        if job.status in ("queued", "running")
+        job for job in jobs_for_episode(db, episode_id, kind) if job.status in ("queued", "running")
     ]
 
 

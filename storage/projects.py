@@ -65,6 +65,12 @@ def project_for_channel(db: sqlite_utils.Database, channel_id: int) -> Project |
     return Project.from_row(rows[0]) if rows else None
 
 
+def headless_project(db: sqlite_utils.Database, title: str) -> Project | None:
+    """The first project with that title and no Discord server (made by `produce`)."""
+    rows = db.table("projects").rows_where("guild_id IS NULL AND title = ?", [title], limit=1)
+    return next((Project.from_row(row) for row in rows), None)
+
+
 def project_for_review_channel(db: sqlite_utils.Database, channel_id: int) -> list[Project]:
     return [
         Project.from_row(row)

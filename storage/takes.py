@@ -139,6 +139,25 @@ class Tally:
         return self.up - self.down
 
 
+def keyframes_waiting_for_clips(db: sqlite_utils.Database) -> list[int]:
+    """Approved keyframe takes whose shot is queued for its clip and has no approved clip."""
+    rows = db.execute(
+        "SELECT takes.id FROM takes JOIN shots ON shots.id = takes.shot_id "
+        "WHERE takes.kind = 'keyframe' AND takes.status = 'approved' AND shots.status = 'queued' "
+        "AND shots.approved_take_id IS NULL ORDER BY takes.id"
+    ).fetchall()
+    return [take_id for (take_id,) in rows]
+
+
+def thumbs_up_voters(db: sqlite_utils.Database, take_id: int) -> list[int]:
+    """Who gave the take a 👍, first voter first."""
+    rows = db.execute(
+        "SELECT user_id FROM votes WHERE take_id = ? AND emoji = ? ORDER BY created_at, user_id",
+        [take_id, THUMBS_UP],
+    ).fetchall()
+    return [user_id for (user_id,) in rows]
+
+
 def tally(db: sqlite_utils.Database, take_id: int) -> Tally:
     counts = dict(
         db.execute(

@@ -87,3 +87,13 @@ def test_every_error_is_rooted_at_showrunner_error() -> None:
     assert set(NOT_ROOTED) <= errors and "ShowrunnerError" in errors
     for name in sorted(errors - {"ShowrunnerError"} - set(NOT_ROOTED)):
         assert "ShowrunnerError" in ancestors(name), f"{name} is not a ShowrunnerError"
+
+
+@pytest.mark.parametrize("package", ["pipeline", "agents", "bot"])
+def test_sql_stays_in_storage(package: str) -> None:
+    database_calls = {"execute", "executescript", "query", "rows_where", "table"}
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                assert node.func.attr not in database_calls, f"{where} calls .{node.func.attr}()"

@@ -46,11 +46,7 @@ def minutes(seconds: float) -> str:
 
 def approvers(db: sqlite_utils.Database, take_id: int, bot_id: int | None) -> list[int]:
     """Users whose 👍 counts on a take, first voter first (the bot's own never counts)."""
-    rows = db.execute(
-        "SELECT user_id FROM votes WHERE take_id = ? AND emoji = ? ORDER BY created_at, user_id",
-        [take_id, takes.THUMBS_UP],
-    ).fetchall()
-    return [user_id for (user_id,) in rows if user_id != bot_id]
+    return [user_id for user_id in takes.thumbs_up_voters(db, take_id) if user_id != bot_id]
 
 
 def approval_line(shot: Shot, voters: Sequence[int]) -> str:
