@@ -151,8 +151,7 @@ def queue_shot_retake(
     with db.atomic():
         render = jobs.create_render(db, episode.id, channel_id=channel_id, requester=requester)
         job = enqueue_shot(db, render, project, shot, choice, requester)
-        if episode.status != "shooting":
-            plan.set_episode_status(db, episode.id, "shooting")
+        plan.set_episode_status(db, episode.id, "shooting")  # staying put is allowed
     return render, job
 
 

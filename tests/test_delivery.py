@@ -190,6 +190,41 @@ def test_low_budgets_pick_a_smaller_frame() -> None:
     assert plan_attempt(10 * 2**20, 120, 1.0, 0.5).scale == 0.5  # a retry never grows
 
 
+@pytest.mark.parametrize(
+    ("total", "audio"),
+    [
+        (1_000_000, 96_000),
+        (999_999, 64_000),
+        (200_000, 64_000),
+        (199_999, 32_000),
+        (64_000, 32_000),
+        (63_999, delivery_copy.MONO_AUDIO_BITRATE),
+    ],
+)
+def test_the_audio_gets_less_as_the_budget_shrinks(total: int, audio: int) -> None:
+    assert delivery_copy.audio_bitrate(total) == audio
+
+
+def test_only_the_last_resort_is_mono() -> None:
+    info = SimpleNamespace(width=90, height=160, audio_codec="aac")
+
+    def channels(audio_bitrate: int) -> list[str]:
+        attempt = delivery_copy.Attempt(0.5, 8_000, audio_bitrate)
+        args = delivery_copy._encode_args(Path("a.mp4"), info, attempt, Path("b.mp4"), Path("p"), 2)
+        return [args[i + 1] for i, arg in enumerate(args) if arg == "-ac"]
+
+    assert channels(delivery_copy.MONO_AUDIO_BITRATE) == ["1"]
+    assert channels(32_000) == []
+
+
+async def test_a_failed_encode_names_the_episode(tmp_path: Path) -> None:
+    info = SimpleNamespace(width=90, height=160, audio_codec=None)
+    attempt = delivery_copy.Attempt(1.0, 100_000, 32_000)
+    with pytest.raises(DeliveryError) as failed:
+        await delivery_copy._encode(tmp_path / "gone.mp4", info, attempt, tmp_path / "o.mp4")
+    assert str(failed.value).startswith("could not encode a delivery copy of gone.mp4: ffmpeg")
+
+
 def test_a_smaller_frame_keeps_the_shape_in_even_numbers_and_a_floor() -> None:
     assert delivery_copy.scaled_size(1080, 1920, 1.0) == (1080, 1920)
     assert delivery_copy.scaled_size(1080, 1920, 0.5) == (540, 960)

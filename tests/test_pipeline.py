@@ -126,6 +126,35 @@ def test_values_at_the_limits_are_accepted(changes) -> None:
     check_request_basics(request("edge", **changes))
 
 
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"job_id": "bad id"}, "job_id 'bad id' must be letters, digits, '_', '-' or '.'"),
+        ({"job_id": "a..b"}, "job_id 'a..b' must be letters, digits, '_', '-' or '.'"),
+        ({"seeds": tuple(range(9))}, f"seeds {list(range(9))!r}: give 1 to 8 seeds"),
+        ({"seeds": (1, -1)}, "seed -1 must be between 0 and 2**63 - 1"),
+        ({"seeds": (2**63,)}, f"seed {2**63} must be between 0 and 2**63 - 1"),
+        ({"duration": float("nan")}, "duration nan must be above 0 and at most 60 seconds"),
+        ({"duration": 0.0}, "duration 0.0 must be above 0 and at most 60 seconds"),
+        ({"duration": 60.01}, "duration 60.01 must be above 0 and at most 60 seconds"),
+        ({"width": 62}, "width 62 must be an even number from 64 to 4096"),
+        ({"width": 4098}, "width 4098 must be an even number from 64 to 4096"),
+        ({"height": 321}, "height 321 must be an even number from 64 to 4096"),
+        (
+            {"max_draft_bytes": MIN_DRAFT_BYTES - 1},
+            f"max_draft_bytes {MIN_DRAFT_BYTES - 1} must be at least {MIN_DRAFT_BYTES}",
+        ),
+        ({"fps": 0}, "fps 0 must be from 1 to 60"),
+        ({"fps": 61}, "fps 61 must be from 1 to 60"),
+        ({"duration": 0.02, "fps": 24}, "duration 0.02 is shorter than one frame at 24 fps"),
+    ],
+)
+def test_values_past_the_limits_are_refused_by_name(changes, message) -> None:
+    with pytest.raises(ValueError) as refused:
+        check_request_basics(request(**({"job_id": "edge"} | changes)))
+    assert str(refused.value) == message
+
+
 def make_episode(db, shots=(1.5, 1.0, 2.0)):
     project = projects.create_project(db, "Flood", writers_channel_id=1, **SMALL)
     draft = plan.EpisodePlan(
