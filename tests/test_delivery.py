@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -188,6 +189,38 @@ def test_low_budgets_pick_a_smaller_frame() -> None:
     tight = plan_attempt(1_000_000, 120, 1.0, 1.0)  # ~50 kbit/s of video
     assert tight.scale < 1.0 and tight.video_bitrate < 150_000
     assert plan_attempt(10 * 2**20, 120, 1.0, 0.5).scale == 0.5  # a retry never grows
+
+
+def test_the_budget_is_the_limit_less_the_container_spread_over_the_duration() -> None:
+    # 1 MB for 10 s: 95% of it, less 4,096 + 1,000/s of container = 935,904 bytes
+    # = 748,723 bit/s: 64 kbit/s of audio, the rest video, at full size
+    assert plan_attempt(1_000_000, 10, 1.0, 1.0) == delivery_copy.Attempt(1.0, 684_723, 64_000)
+    # 160 kB: 78,323 bit/s of video pays for half the frame (37,500), not 3/4 (84,375)
+    assert plan_attempt(160_000, 10, 1.0, 1.0) == delivery_copy.Attempt(0.5, 78_323, 32_000)
+    # a clip shorter than 0.1 s is budgeted as 0.1 s
+    assert plan_attempt(300_000, 0.05, 1.0, 1.0) == plan_attempt(300_000, 0.1, 1.0, 1.0)
+    assert plan_attempt(300_000, 0.5, 1.0, 1.0).video_bitrate == 4_390_464
+
+
+def test_a_copy_is_reused_only_when_newer_than_its_master_non_empty_and_within_the_limit(
+    tmp_path: Path,
+) -> None:
+    master = tmp_path / "ep.mp4"
+    master.write_bytes(b"m" * 100)
+    copy = tmp_path / "ep.delivery.mp4"
+
+    def made(size: int, *, age: int) -> bool:
+        copy.write_bytes(b"c" * size)
+        stamp = master.stat().st_mtime_ns + age
+        os.utime(copy, ns=(stamp, stamp))
+        return delivery_copy._reusable(copy, master, limit_bytes=10)
+
+    assert made(10, age=0) and made(1, age=5)  # as new as the master, or newer
+    assert not made(10, age=-1)  # made from an older master
+    assert not made(11, age=5)  # over the limit (a smaller limit since)
+    assert not made(0, age=5)  # an interrupted write
+    copy.unlink()
+    assert not delivery_copy._reusable(copy, master, limit_bytes=10)
 
 
 @pytest.mark.parametrize(
