@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import discord
 import yarl
 from discord.ext import commands
 from langchain_core.language_models import BaseChatModel
 
-from bot.cogs.characters import CharactersCog
-from bot.cogs.conversation import ConversationCog
-from bot.cogs.delivery import DeliveryCog
-from bot.cogs.export import ExportCog
-from bot.cogs.production import ProductionCog
-from bot.cogs.queue import QueueCog
-from bot.cogs.review import ReviewCog
 from bot.errors import on_app_command_error
 from bot.outbox import drain_outbox
 from bot.runtime import Runtime, open_runtime
@@ -25,6 +19,16 @@ from bot.status_board import StatusBoard
 from storage.errors import ShowrunnerError
 
 log = logging.getLogger(__name__)
+# one extension per feature, each with its setup(); they never import each other
+EXTENSIONS = (
+    "bot.cogs.production",
+    "bot.cogs.queue",
+    "bot.cogs.conversation",
+    "bot.cogs.review",
+    "bot.cogs.delivery",
+    "bot.cogs.export",
+    "bot.cogs.characters",
+)
 
 
 def point_at_discord(settings: Settings) -> None:
@@ -51,16 +55,8 @@ class ShowrunnerBot(commands.Bot):
         self._votes_reread = False
 
     async def setup_hook(self) -> None:
-        for cog in (
-            ProductionCog,
-            QueueCog,
-            ConversationCog,
-            ReviewCog,
-            DeliveryCog,
-            ExportCog,
-            CharactersCog,
-        ):
-            await self.add_cog(cog(self))
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
         self.tree.on_error = on_app_command_error
         await self.tree.sync()
         self._loops = [
@@ -73,8 +69,7 @@ class ShowrunnerBot(commands.Bot):
         log.info("connected as %s", self.user)
         if not self._votes_reread:
             self._votes_reread = True
-            review = self.get_cog("ReviewCog")
-            assert isinstance(review, ReviewCog)
+            review: Any = self.get_cog("ReviewCog")
             await review.reread_votes()
 
     async def close(self) -> None:

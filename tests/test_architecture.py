@@ -97,3 +97,16 @@ def test_sql_stays_in_storage(package: str) -> None:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 where = f"{path.relative_to(ROOT)}:{node.lineno}"
                 assert node.func.attr not in database_calls, f"{where} calls .{node.func.attr}()"
+
+
+def test_cogs_are_extensions_that_never_import_each_other() -> None:
+    from bot.client import EXTENSIONS
+
+    cogs = sorted((ROOT / "bot" / "cogs").glob("[!_]*.py"))
+    assert sorted(f"bot.cogs.{path.stem}" for path in cogs) == sorted(EXTENSIONS)
+    for path in cogs:
+        tree = ast.parse(path.read_text(), filename=str(path))
+        assert any(isinstance(n, ast.AsyncFunctionDef) and n.name == "setup" for n in tree.body)
+        others = {name for name in imported_modules(path) if name.startswith("bot.cogs")}
+        assert not others, f"{path.relative_to(ROOT)} imports {others}"
+    assert not any(name.startswith("bot.cogs") for name in imported_modules(ROOT / "bot/client.py"))

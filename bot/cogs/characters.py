@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
-from bot.cogs.queue import project_of_channel
+from bot.channel_projects import project_of_channel
 from bot.formatting import MESSAGE_LIMIT, clip, neutralise_mentions
 from bot.permissions import require_director
 from pipeline.contact_sheet import take_picture

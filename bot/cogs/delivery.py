@@ -12,6 +12,7 @@ import sqlite_utils
 from discord.ext import commands
 
 from bot.formatting import clip
+from bot.upload_limits import MIB, UPLOAD_MARGIN, upload_limit
 from pipeline.delivery_copy import fit_to_size
 from pipeline.errors import AssembleError
 from storage import jobs, plan, projects, takes
@@ -21,17 +22,6 @@ if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
 
 log = logging.getLogger(__name__)
-DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's limit for a server without boosts
-UPLOAD_MARGIN = 64 * 1024  # the upload also carries the message JSON and multipart framing
-MIB = 1024 * 1024
-
-
-def upload_limit(bot: discord.Client, project: Project) -> int:
-    """Bytes one message may upload to the project's server (its boost level decides)."""
-    guild = bot.get_guild(project.guild_id or 0)
-    return guild.filesize_limit if guild else DEFAULT_UPLOAD_LIMIT
-
-
 FIELD_LIMIT = 1024
 APPROVAL_FIELDS = 3
 MORE_ROOM = 24  # kept free in the last approvals field for "… and N more"

@@ -11,8 +11,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs.delivery import MIB, UPLOAD_MARGIN
 from bot.formatting import clip
+from bot.upload_limits import MIB, UPLOAD_MARGIN
 from pipeline.export import ExportResult, plan_export, write_export
 from storage import plan, projects
 from storage.errors import InvalidInput, InvalidState, NotFound

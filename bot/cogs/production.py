@@ -12,12 +12,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import plan_gate
+from bot.channel_projects import project_here
 from bot.formatting import clip, neutralise_mentions
 from bot.permissions import require_director
 from pipeline.render_queue import EngineChoice, keyframes_first, queue_episode_render
 from pipeline.uploads import MUSIC_FOLDER, check_music_upload, remove_music, store_music
 from storage import jobs, plan, projects
-from storage.errors import InvalidInput, NotFound, ShowrunnerError
+from storage.errors import InvalidInput, ShowrunnerError
 from storage.models import Project
 
 if TYPE_CHECKING:
@@ -57,13 +58,6 @@ def settings_text(project: Project, uploaded: str = "", engine: EngineChoice | N
             f"• {music}",
         ]
     )
-
-
-def project_here(bot: ShowrunnerBot, channel_id: int | None) -> Project:
-    project = projects.project_for_channel(bot.runtime.db, channel_id or 0)
-    if project is None:
-        raise NotFound("This channel has no project yet: start one with /project new.")
-    return project
 
 
 class ProductionCog(commands.Cog):
@@ -132,7 +126,7 @@ class ProductionCog(commands.Cog):
         music_off: bool = False,
     ) -> None:
         runtime = self.bot.runtime
-        current = project_here(self.bot, interaction.channel_id)
+        current = project_here(self.bot.runtime.db, interaction.channel_id)
         require_director(interaction.user, current)
         music_file: Path | None = None
         if music is not None:
@@ -178,7 +172,7 @@ class ProductionCog(commands.Cog):
 
     @project.command(name="status", description="The current episode's plan and progress")
     async def project_status(self, interaction: discord.Interaction) -> None:
-        current = project_here(self.bot, interaction.channel_id)
+        current = project_here(self.bot.runtime.db, interaction.channel_id)
         episode = plan.current_episode(self.bot.runtime.db, current.id)
         if episode is None:
             text = f"**{current.title}** has no episode yet. Tell me the premise."
@@ -204,7 +198,7 @@ class ProductionCog(commands.Cog):
     @app_commands.guild_only()
     async def render(self, interaction: discord.Interaction) -> None:
         runtime = self.bot.runtime
-        current = project_here(self.bot, interaction.channel_id)
+        current = project_here(self.bot.runtime.db, interaction.channel_id)
         episode = plan.current_episode(runtime.db, current.id)
         if episode is None:
             raise InvalidInput("There is no plan to render yet: describe the episode first.")

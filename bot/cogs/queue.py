@@ -9,27 +9,17 @@ import sqlite_utils
 from discord import app_commands
 from discord.ext import commands
 
+from bot.channel_projects import project_of_channel
 from bot.formatting import MESSAGE_LIMIT
 from bot.permissions import is_director, require_director
-from storage import jobs, plan, projects
-from storage.errors import InvalidInput, NotAllowed, NotFound
+from storage import jobs, plan
+from storage.errors import InvalidInput, NotAllowed
 from storage.models import Episode, Job, Project
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
 
 FOOTER_ROOM = 40  # room kept for "… and N more"
-
-
-def project_of_channel(db: sqlite_utils.Database, channel_id: int | None) -> Project:
-    """The project whose writers' room, or else whose only review channel, this is."""
-    project = projects.project_for_channel(db, channel_id or 0)
-    if project is not None:
-        return project
-    reviewed = projects.project_for_review_channel(db, channel_id or 0)
-    if len(reviewed) == 1:
-        return reviewed[0]
-    raise NotFound("This channel has no project yet: start one with /project new.")
 
 
 def job_target(db: sqlite_utils.Database, job: Job) -> str:
@@ -132,3 +122,7 @@ class QueueCog(commands.Cog):
                 runtime.scheduler.cancel(target.id)
             text = f"Cancelled {jobs_phrase(len(targets))} of episode {episode.number}."
         await interaction.response.send_message(text)
+
+
+async def setup(bot: ShowrunnerBot) -> None:
+    await bot.add_cog(QueueCog(bot))

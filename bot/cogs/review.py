@@ -11,8 +11,8 @@ import discord
 from discord.ext import commands
 
 from bot import retakes
-from bot.cogs.delivery import MIB, UPLOAD_MARGIN, upload_limit
 from bot.formatting import clip, neutralise_mentions
+from bot.upload_limits import MIB, UPLOAD_MARGIN, upload_limit
 from pipeline.contact_sheet import contact_sheet_for_takes
 from pipeline.render_queue import queue_clip_from_keyframe, queue_episode_cut
 from storage import jobs, plan, projects, takes
