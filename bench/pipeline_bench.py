@@ -150,7 +150,7 @@ class BareSession:
         torch.set_num_threads(1)
         self.torch = torch
         imported = time.perf_counter()
-        from pipeline.tiny_model import make_tiny_model
+        from pipeline.tiny_models.keyframe import make_tiny_model
 
         make_tiny_model(Path(model_dir))
         built = time.perf_counter()

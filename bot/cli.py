@@ -84,21 +84,26 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def make_tiny(args: argparse.Namespace) -> Path:
-    from pipeline import tiny_model
+    from pipeline.tiny_models.keyframe import add_tiny_ip_adapter, make_tiny_model
+    from pipeline.tiny_models.video import (
+        make_tiny_cogvideox_model,
+        make_tiny_video_model,
+        make_tiny_wan_model,
+    )
 
     if args.video:
         makers = {
-            "ltx": tiny_model.make_tiny_video_model,
+            "ltx": make_tiny_video_model,
             # like Wan2.2-TI2V-5B: text- and image-to-video
-            "wan": partial(tiny_model.make_tiny_wan_model, kind="ti2v"),
-            "wan-vace": partial(tiny_model.make_tiny_wan_model, kind="vace"),
+            "wan": partial(make_tiny_wan_model, kind="ti2v"),
+            "wan-vace": partial(make_tiny_wan_model, kind="vace"),
             # like CogVideoX1.5-5B-I2V: image-to-video at any size
-            "cogvideox": partial(tiny_model.make_tiny_cogvideox_model, version="1.5"),
+            "cogvideox": partial(make_tiny_cogvideox_model, version="1.5"),
         }
         return makers[args.family or "ltx"](args.directory)
-    folder = tiny_model.make_tiny_model(args.directory)
+    folder = make_tiny_model(args.directory)
     if args.ip_adapter:
-        tiny_model.add_tiny_ip_adapter(folder)
+        add_tiny_ip_adapter(folder)
     return folder
 
 

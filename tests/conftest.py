@@ -31,7 +31,7 @@ def fresh_db(tmp_path: Path):
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny random Stable-Diffusion-style keyframe model, built from configs."""
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from pipeline.tiny_model import make_tiny_model
+    from pipeline.tiny_models.keyframe import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sd")
 

@@ -79,7 +79,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     import torch
 
     torch.set_num_threads(1)
-    from pipeline.tiny_model import make_tiny_model
+    from pipeline.tiny_models.keyframe import make_tiny_model
 
     root = tmp_path_factory.mktemp("models")
     first = make_tiny_model(root / "tiny-a")

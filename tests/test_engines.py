@@ -152,7 +152,7 @@ def test_importing_engines_does_not_load_torch() -> None:
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, torch_quiet: None) -> Path:
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from pipeline.tiny_model import make_tiny_model
+    from pipeline.tiny_models.keyframe import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sd")
 

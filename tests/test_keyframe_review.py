@@ -41,7 +41,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
     torch.set_num_threads(1)
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from pipeline.tiny_model import make_tiny_model, make_tiny_video_model
+    from pipeline.tiny_models.keyframe import make_tiny_model
+    from pipeline.tiny_models.video import make_tiny_video_model
 
     folder = tmp_path_factory.mktemp("models")
     return str(make_tiny_model(folder / "tiny-sd")), str(make_tiny_video_model(folder / "ltx"))
@@ -253,7 +254,8 @@ def cli_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     folder = tmp_path_factory.mktemp("cli-models")
     code = (
         "import sys; from pathlib import Path; "
-        "from pipeline.tiny_model import make_tiny_model, make_tiny_video_model; "
+        "from pipeline.tiny_models.keyframe import make_tiny_model; "
+        "from pipeline.tiny_models.video import make_tiny_video_model; "
         "make_tiny_model(Path(sys.argv[1])); make_tiny_video_model(Path(sys.argv[2]))"
     )
     keyframe, video = folder / "tiny-sd", folder / "tiny-ltx"

@@ -91,7 +91,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
     import torch
 
-    from pipeline.tiny_model import add_tiny_ip_adapter, make_tiny_model
+    from pipeline.tiny_models.keyframe import add_tiny_ip_adapter, make_tiny_model
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("models")

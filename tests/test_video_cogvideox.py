@@ -33,7 +33,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
 
     torch.set_num_threads(1)
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from pipeline.tiny_model import make_tiny_cogvideox_model, make_tiny_model
+    from pipeline.tiny_models.keyframe import make_tiny_model
+    from pipeline.tiny_models.video import make_tiny_cogvideox_model
 
     folder = tmp_path_factory.mktemp("models")
     return Models(

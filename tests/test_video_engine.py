@@ -32,7 +32,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
     torch.set_num_threads(1)
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from pipeline.tiny_model import make_tiny_model, make_tiny_video_model
+    from pipeline.tiny_models.keyframe import make_tiny_model
+    from pipeline.tiny_models.video import make_tiny_video_model
 
     folder = tmp_path_factory.mktemp("models")
     keyframe = make_tiny_model(folder / "tiny-sd")
