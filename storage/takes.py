@@ -152,7 +152,7 @@ def keyframes_waiting_for_clips(db: sqlite_utils.Database) -> list[int]:
 def thumbs_up_voters(db: sqlite_utils.Database, take_id: int) -> list[int]:
     """Who gave the take a 👍, first voter first."""
     rows = db.execute(
-        "SELECT user_id FROM votes WHERE take_id = ? AND emoji = ? ORDER BY created_at, user_id",
+        "SELECT user_id FROM votes WHERE take_id = ? AND emoji = ? ORDER BY created_at, rowid",
         [take_id, THUMBS_UP],
     ).fetchall()
     return [user_id for (user_id,) in rows]

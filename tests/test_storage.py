@@ -245,6 +245,33 @@ def test_an_approved_keyframe_sends_its_shot_back_for_the_clip(fresh_db):
     assert (after.status, after.approved_take_id) == ("queued", None)
     assert takes.get_take(fresh_db, still.id).status == "approved"
     assert plan.get_shot(fresh_db, other_shot.id).status == "planned"
+    # it waits for its clip until the shot moves on
+    assert takes.keyframes_waiting_for_clips(fresh_db) == [still.id]
+    plan.set_shot_status(fresh_db, shot.id, "rendering")
+    assert takes.keyframes_waiting_for_clips(fresh_db) == []
+
+
+def test_a_keyframe_in_review_or_a_clip_waits_for_no_clip(fresh_db):
+    take = a_take_in_review(fresh_db)  # a clip, approved: its shot is approved
+    takes.approve_take(fresh_db, take.id)
+    episode = plan.get_episode(fresh_db, plan.get_shot(fresh_db, take.shot_id).episode_id)
+    shot = plan.list_shots(fresh_db, episode.id)[1]
+    for status in ("queued", "rendering", "review"):
+        plan.set_shot_status(fresh_db, shot.id, status)
+    takes.add_take(
+        fresh_db, shot_id=shot.id, job_id="k2", seed=2, engine="video", model="",
+        media_path="/k2.png", kind="keyframe",
+    )  # fmt: skip
+    assert takes.keyframes_waiting_for_clips(fresh_db) == []
+
+
+def test_the_approvers_of_a_take_are_its_thumbs_up_first_voter_first(fresh_db):
+    take = a_take_in_review(fresh_db)
+    for user, emoji in ((7, "👍"), (5, "👎"), (9, "👍"), (3, "🔁"), (1, "👍")):
+        takes.add_vote(fresh_db, take.id, user, emoji)
+    assert takes.thumbs_up_voters(fresh_db, take.id) == [7, 9, 1]
+    takes.remove_vote(fresh_db, take.id, 9, "👍")
+    assert takes.thumbs_up_voters(fresh_db, take.id) == [7, 1]
 
 
 def test_a_retake_note_is_kept_to_1000_characters(fresh_db):
