@@ -16,6 +16,7 @@ import sqlite_utils
 from pipeline.errors import FfmpegError
 from pipeline.ffmpeg import run_ffmpeg_async
 from pipeline.references import encode_reference
+from pipeline.render_payload import CLIP, KEYFRAME, RenderPayload
 from pipeline.requests import MAX_REFERENCES, RenderRequest
 from storage import jobs, plan, projects, takes
 from storage.errors import InvalidInput, InvalidState
@@ -52,25 +53,25 @@ def keyframes_first(project: Project, choice: EngineChoice) -> bool:
     )
 
 
-def render_payload(project: Project, shot: Shot, choice: EngineChoice, count: int) -> dict:
+def render_payload(project: Project, shot: Shot, choice: EngineChoice, count: int) -> RenderPayload:
     """A render job's payload: engine, models, format and fresh seeds for count takes.
 
     In a project with keyframe-first review (and an engine with a keyframe model) the job
     renders stills only; the clip follows the approved still (queue_clip_from_keyframe).
     """
-    return {
-        "engine": choice.engine,
-        "model": choice.model,
-        "video_model": choice.video_model,
-        "output": "keyframe" if keyframes_first(project, choice) else "clip",
-        "seeds": [random.randrange(2**31) for _ in range(count)],
-        "width": project.width,
-        "height": project.height,
-        "fps": project.fps,
-        "steps": choice.steps,
-        "max_draft_bytes": choice.max_draft_bytes,
-        "revision": shot.revision,
-    }
+    return RenderPayload(
+        engine=choice.engine,
+        model=choice.model,
+        video_model=choice.video_model,
+        output=KEYFRAME if keyframes_first(project, choice) else CLIP,
+        seeds=tuple(random.randrange(2**31) for _ in range(count)),
+        width=project.width,
+        height=project.height,
+        fps=project.fps,
+        steps=choice.steps,
+        max_draft_bytes=choice.max_draft_bytes,
+        revision=shot.revision,
+    )
 
 
 def queue_episode_render(
@@ -122,7 +123,7 @@ def enqueue_shot(
         episode_id=render.episode_id,
         shot_id=shot.id,
         render_id=render.id,
-        payload=render_payload(project, shot, choice, takes),
+        payload=render_payload(project, shot, choice, takes).to_json(),
         requester=requester,
         priority=RETAKE_PRIORITY if shot.status == "retake" else 0,
     )
@@ -235,7 +236,7 @@ def build_render_request(
     assert job.shot_id is not None
     shot = plan.get_shot(db, job.shot_id)
     episode = plan.get_episode(db, job.episode_id)
-    payload = job.payload
+    payload = RenderPayload.of(job)
     scene_number = next(
         (s.number for s in plan.list_scenes(db, episode.id) if s.id == shot.scene_id), 0
     )
@@ -245,26 +246,26 @@ def build_render_request(
     character_seeds = {character.name: character.seed for character in cast}
     return RenderRequest(
         job_id=job.id,
-        engine=payload["engine"],
-        model=payload.get("model", ""),
+        engine=payload.engine,
+        model=payload.model,
         prompt=build_prompt(db, episode.project_id, shot.id),
         negative_prompt=shot.negative_prompt,
-        seeds=tuple(payload["seeds"]),
+        seeds=payload.seeds,
         duration=shot.duration,
-        width=payload["width"],
-        height=payload["height"],
-        fps=payload["fps"],
-        steps=payload.get("steps", 20),
+        width=payload.width,
+        height=payload.height,
+        fps=payload.fps,
+        steps=payload.steps,
         heading=f"Ep {episode.number} · Scene {scene_number} · Shot {shot.number}",
         description=shot.description,
         camera=shot.camera,
         dialogue=shot.dialogue,
         reference_images=references,
-        max_draft_bytes=payload.get("max_draft_bytes", RenderRequest.max_draft_bytes),
+        max_draft_bytes=payload.max_draft_bytes,
         extra={"character_seeds": character_seeds}
         | ({"start": "continuity"} if continuity else {}),
-        output=payload.get("output", "clip"),
-        video_model=payload.get("video_model", ""),
+        output=payload.output,
+        video_model=payload.video_model,
         init_image=init_image,
     )
 
@@ -286,12 +287,7 @@ def queue_clip_from_keyframe(
     if jobs.clip_job_exists(db, take.shot_id, take.id):
         return None
     keyframe_job = jobs.get_job(db, take.job_id)
-    payload = {
-        **keyframe_job.payload,
-        "output": "clip",
-        "seeds": [take.seed],
-        "source_take_id": take.id,
-    }
+    payload = RenderPayload.of(keyframe_job).clip_from(take.id, take.seed)
     with db.atomic():
         render = (
             jobs.create_render(
@@ -306,7 +302,7 @@ def queue_clip_from_keyframe(
             episode_id=keyframe_job.episode_id,
             shot_id=take.shot_id,
             render_id=render.id if render else None,
-            payload=payload,
+            payload=payload.to_json(),
             requester=keyframe_job.requester,
             priority=CLIP_PRIORITY,
         )
@@ -365,9 +361,9 @@ async def prepare_render_request(db: sqlite_utils.Database, job: Job) -> tuple[R
             db, job, init_image=init_image, continuity=continuity, references=references
         )
 
-    source_take_id = job.payload.get("source_take_id")
+    source_take_id = RenderPayload.of(job).source_take_id
     if source_take_id is not None:
-        keyframe = takes.get_take(db, int(source_take_id))
+        keyframe = takes.get_take(db, source_take_id)
         if not keyframe.preview_path or not Path(keyframe.preview_path).is_file():
             raise InvalidState(
                 f"The approved keyframe of shot {shot.number} has lost its still: "

@@ -21,6 +21,7 @@ from pipeline.assemble import CutShot, cut_episode
 from pipeline.audio_bed import MusicBed
 from pipeline.cards import end_card, title_card
 from pipeline.errors import AssembleError, BadRequest, WorkerError
+from pipeline.render_payload import CLIP, KEYFRAME, RenderPayload
 from pipeline.render_queue import (
     prepare_render_request,
     queue_approved_keyframes,
@@ -305,9 +306,10 @@ class Scheduler:
         self, job: Job, worker: WorkerClient, engine: str, model: str, state: dict, note: str = ""
     ) -> None:
         assert job.shot_id is not None
-        kind = "keyframe" if job.payload.get("output") == "keyframe" else "clip"
+        payload = RenderPayload.of(job)
+        kind = KEYFRAME if payload.output == KEYFRAME else CLIP
         # a clip rendered from an approved keyframe: the team already approved its look
-        source_take_id = job.payload.get("source_take_id")
+        source_take_id = payload.source_take_id
         folder = self.media_dir / "takes" / f"shot{job.shot_id}"
         downloaded = []
         for index, take in enumerate(state.get("takes") or []):
@@ -338,7 +340,7 @@ class Scheduler:
                     media_path=media,
                     preview_path=preview,
                     parameters={
-                        **{k: v for k, v in job.payload.items() if k != "seeds"},
+                        **{k: v for k, v in payload.to_json().items() if k != "seeds"},
                         **reported,
                         **({"continuity": note} if note else {}),
                     },
@@ -484,11 +486,7 @@ class Scheduler:
 
 def models_of(job: Job) -> tuple[str, ...]:
     """The engine and models a render job loads on its worker."""
-    payload = job.payload
-    video = payload.get("video_model", "") if payload.get("output") != "keyframe" else ""
-    # a clip from an approved keyframe skips the keyframe stage and its model
-    model = "" if payload.get("source_take_id") is not None else payload.get("model", "")
-    return (str(payload.get("engine", "")), str(model), str(video))
+    return RenderPayload.of(job).models()
 
 
 async def run_until_idle(scheduler: Scheduler, timeout: float | None = None) -> None:
