@@ -535,6 +535,8 @@ class DiscordEmulator:
         self._messages: dict[int, EmuMessage] = {}
         self._channel_messages: dict[int, list[int]] = {}
         self._attachments: dict[int, EmuAttachment] = {}
+        # file names whose download from the CDN fails (an outage, an expired link)
+        self.unreadable_attachments: set[str] = set()
 
         # Observability for tests.
         self.unhandled: list[str] = []
@@ -2580,5 +2582,7 @@ class DiscordEmulator:
         attachment = self._attachments.get(int(request.match_info["attachment_id"]))
         if attachment is None:
             return web.Response(status=404, text="Not Found")
+        if attachment.filename in self.unreadable_attachments:
+            return web.Response(status=503, text="Service Unavailable")
         # as the header, whole: a type with parameters ("text/plain; charset=utf-8") is one
         return web.Response(body=attachment.data, headers={"Content-Type": attachment.content_type})

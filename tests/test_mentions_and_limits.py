@@ -139,6 +139,36 @@ async def test_text_files_are_known_by_name_or_by_type_and_nothing_else_is_read(
     assert "the html page" not in seen and "the disguised program" not in seen
 
 
+async def test_one_skipped_file_never_stops_the_files_after_it(room: Room):
+    room.world.emulator.unreadable_attachments.add("lost.txt")
+    files = [
+        ("still.png", b"\x89PNG\r\n"),
+        ("huge.txt", b"h" * (MAX_TEXT_ATTACHMENT_BYTES + 1)),
+        ("lost.txt", b"the lost notes"),
+        ("notes.txt", b"the notes that arrived"),
+    ]
+    answer = await room.say("notes", files)
+    assert answer.endswith(
+        "(Skipped: still.png (not a text file), huge.txt (over 20 kB), lost.txt (could not be "
+        "read).)"
+    )
+    assert room.last_prompt().endswith("[uploaded file notes.txt]\nthe notes that arrived")
+
+
+async def test_files_are_read_as_utf8_with_what_is_not_replaced_and_named_briefly(room: Room):
+    long_name = "n" * 96 + ".txt"
+    files = [
+        ("latin1.txt", "café on the shore".encode("latin-1")),  # not UTF-8
+        (long_name, "第一集：共工".encode()),
+    ]
+    answer = await room.say("two files", files)
+    assert "Skipped" not in answer
+    seen = room.last_prompt()
+    assert "[uploaded file latin1.txt]\ncaf\ufffd on the shore\n\n" in seen
+    assert f"[uploaded file {long_name[:80]}]\n第一集：共工" in seen
+    assert long_name[:81] not in seen
+
+
 async def test_a_message_over_the_input_limit_is_cut_and_says_so(room: Room):
     note = f"(That was long: I read the first {MAX_INPUT_CHARS} characters.)"
     for length in (MAX_INPUT_CHARS - 1, MAX_INPUT_CHARS):

@@ -13,7 +13,7 @@ import pytest
 
 from agents.schemas import EpisodeDraft
 from agents.tools import ToolContext, write_episode_plan
-from bot.cogs.review import NUMBERS
+from bot.cogs.review import NUMBERS, vote_for
 from pipeline.ffmpeg import ffmpeg_binary
 from storage import events, plan, projects, takes
 from storage.db import open_db
@@ -229,3 +229,15 @@ async def test_the_bots_own_reactions_are_not_votes(review_room):
     (take_id,) = draft.take_ids
     await vote(world, draft, world.ana, "👍", take_id)  # after the bot's own 👍 👎 🔁
     assert votes_of(world, take_id) == [(world.ana, "👍")]
+
+
+def test_an_emoji_votes_for_the_take_it_names_and_nothing_else_votes() -> None:
+    one, two = object(), object()  # the takes of a two-take post, in order
+    post = [one, two]
+    assert vote_for("1️⃣", post) == (one, "👍")  # type: ignore[arg-type]
+    assert vote_for("2️⃣", post) == (two, "👍")  # type: ignore[arg-type]
+    assert vote_for("3️⃣", post) is None  # type: ignore[arg-type]  # no third take
+    assert vote_for("👎", post) == (one, "👎")  # type: ignore[arg-type]
+    assert vote_for("🎉", post) is None  # type: ignore[arg-type]  # not a vote
+    assert vote_for("👍", []) is None  # a post with no takes left
+
