@@ -61,7 +61,6 @@ RULES = (
     "pipeline.render_queue.x_queue_shot_retake*",
     "pipeline.render_queue.x_keyframes_first*",
     "pipeline.scheduler.*_render_failed*",
-    "pipeline.scheduler.*_cut_failed*",
     "pipeline.scheduler.*_free_worker*",
 )
 COLUMNS = ("mutants", "killed", "timeout", "survived", "equivalent", "no tests", "not run")

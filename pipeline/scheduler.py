@@ -17,19 +17,16 @@ from typing import Any
 import aiohttp
 import sqlite_utils
 
-from pipeline.assemble import CutShot, cut_episode
-from pipeline.audio_bed import MusicBed
-from pipeline.cards import end_card, title_card
-from pipeline.errors import AssembleError, BadRequest, WorkerError
+from pipeline.cut_jobs import CutJobs
+from pipeline.errors import BadRequest, WorkerError
 from pipeline.render_payload import CLIP, KEYFRAME, RenderPayload
 from pipeline.render_queue import (
     prepare_render_request,
     queue_approved_keyframes,
     queue_episode_cut,
 )
-from pipeline.segments import SegmentCache, VideoFormat, frame_bounds, prepare_segment
 from pipeline.worker_client import WorkerClient
-from storage import events, jobs, plan, projects, takes
+from storage import events, jobs, plan, takes
 from storage.errors import ShowrunnerError
 from storage.models import Job
 
@@ -63,16 +60,12 @@ class Scheduler:
         self._reattach: dict[str, str] = {}  # recovered job id -> the worker that may have it
         # worker -> the models of the last job it rendered: what its pipeline cache holds warm
         self._warm: dict[str, tuple[str, ...]] = {}
-        self._cutting = False
         self._wake = asyncio.Event()
         self.settled = asyncio.Event()  # set whenever a job task ends
         self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._renders: dict[str, asyncio.Task[Any]] = {}  # job id -> the task following it
-        # approved takes are normalised for the cut while no cut runs (see _prewarm)
-        self.segments = SegmentCache(media_dir / "cache", max_bytes=segment_cache_bytes)
-        self._warming: asyncio.Task[None] | None = None
-        self._warmed: set[tuple[object, ...]] = set()
+        self.cuts = CutJobs(db, media_dir, self._notify, segment_cache_bytes)
 
     def wake(self) -> None:
         self._wake.set()
@@ -102,7 +95,7 @@ class Scheduler:
 
     async def run(self) -> None:
         self.recover()
-        self._stopped = False
+        self._stopped = self.cuts.stopped = False
         try:
             while not self._stopped:
                 self._dispatch()
@@ -112,12 +105,11 @@ class Scheduler:
                     async with asyncio.timeout(1.0):
                         await self._wake.wait()
         finally:
-            self._stopped = True  # the warming task stops after its current segment
+            self._stopped = self.cuts.stopped = True  # warming stops after its current segment
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            if self._warming is not None:
-                await asyncio.gather(self._warming, return_exceptions=True)
+            await self.cuts.wait_for_warming()
 
     def cancel(self, job_id: str) -> None:
         """Cancel a queued or running render job: it ends 'cancelled', its shot 'planned'.
@@ -156,10 +148,10 @@ class Scheduler:
         wanted = {models_of(job) for job in queued if job.kind != "assemble"}
         for job in queued:
             if job.kind == "assemble":
-                if self._cutting:
+                if self.cuts.cutting:
                     continue
-                self._cutting = True
-                self._spawn(self._run_cut(job))
+                self.cuts.cutting = True
+                self._spawn(self.cuts.run(job))
             else:
                 worker = self._free_worker(self._reattach.get(job.id), models_of(job), wanted)
                 if worker is None:
@@ -170,7 +162,7 @@ class Scheduler:
                 self._spawn(self._run_render(job, worker))
         if waiting:
             self._probe_suspects()
-        self._prewarm()
+        self.cuts.prewarm()
 
     def _free_worker(
         self,
@@ -376,112 +368,6 @@ class Scheduler:
             if after.status == "failed":
                 events.emit(self.db, "job_failed", job_id=job.id)  # the job holds its error
         self._notify(job.id)
-
-    async def _run_cut(self, job: Job) -> None:
-        try:
-            job = jobs.start_job(self.db, job.id, "local")
-            self._notify(job.id)
-            episode = plan.get_episode(self.db, job.episode_id)
-            project = projects.get_project(self.db, episode.project_id)
-            cut_shots = []
-            for shot in plan.list_shots(self.db, episode.id):
-                if shot.approved_take_id is None:
-                    raise AssembleError(f"Shot {shot.number} has no approved take.")
-                take = takes.get_take(self.db, shot.approved_take_id)
-                cut_shots.append(
-                    CutShot(
-                        Path(take.media_path), shot.duration, shot.dialogue, f"Shot {shot.number}"
-                    )
-                )
-            if episode.status == "shooting":
-                plan.set_episode_status(self.db, episode.id, "cutting")
-            out = self.media_dir / "episodes" / f"project{project.id}_episode{episode.number}.mp4"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            music = None
-            if project.music_path:
-                music_path = Path(project.music_path)
-                if not music_path.is_absolute():
-                    music_path = self.media_dir / music_path
-                music = MusicBed(music_path, project.music_volume)
-            await cut_episode(
-                cut_shots,
-                out,
-                width=project.width,
-                height=project.height,
-                fps=project.fps,
-                cache=self.segments,
-                title=title_card(
-                    project.title, episode.number, episode.title, project.title_card_seconds
-                ),
-                end=end_card(project.credits, episode.teaser, project.end_card_seconds),
-                music=music,
-            )
-            with self.db.atomic():
-                plan.set_cut_path(self.db, episode.id, str(out))
-                jobs.finish_job(self.db, job.id)
-                events.emit(self.db, "episode_cut", episode_id=episode.id, path=str(out))
-        except (ShowrunnerError, OSError) as error:
-            log.warning("cut job %s failed: %s", job.id, error)
-            self._cut_failed(job, str(error))
-        except Exception as error:  # never leave a cut 'running' behind
-            log.exception("cut job %s crashed", job.id)
-            self._cut_failed(job, f"internal error ({type(error).__name__})")
-        finally:
-            self._cutting = False
-            self._notify(job.id)
-        try:
-            # after the cut, so its own segments are the most recently used
-            await asyncio.to_thread(self.segments.prune)
-        except OSError as error:
-            log.warning("could not prune the segment cache: %s", error)
-
-    def _prewarm(self) -> None:
-        """Start normalising approved takes into cut segments, unless a cut runs or one is
-        warming already: the cut then only joins segments by stream copy."""
-        if self._cutting or self._stopped:
-            return
-        if self._warming is None or self._warming.done():
-            self._warming = asyncio.ensure_future(self._warm_segments())
-
-    async def _warm_segments(self) -> None:
-        for episode_id in plan.episodes_with_approved_shots(self.db, delivered=False):
-            episode = plan.get_episode(self.db, episode_id)
-            project = projects.get_project(self.db, episode.project_id)
-            shots = plan.list_shots(self.db, episode.id)
-            fmt = VideoFormat.for_episode(
-                project.width, project.height, project.fps, [shot.dialogue for shot in shots]
-            )
-            bounds = frame_bounds([shot.duration for shot in shots], fmt.fps)
-            for index, shot in enumerate(shots):
-                if shot.approved_take_id is None or shot.duration <= 0:
-                    continue
-                frames = bounds[index + 1] - bounds[index]
-                marker = (shot.approved_take_id, frames, shot.dialogue, fmt)
-                if marker in self._warmed:
-                    continue
-                if self._cutting or self._stopped:
-                    return  # the cut makes what is missing itself
-                self._warmed.add(marker)  # once, even when it fails: the cut reports failures
-                take = takes.get_take(self.db, shot.approved_take_id)
-                if take.kind == "keyframe":
-                    continue  # its clip is coming: that is what the cut will show
-                try:
-                    await prepare_segment(
-                        self.segments,
-                        Path(take.media_path),
-                        frames,
-                        shot.dialogue,
-                        fmt,
-                        label=f"Shot {shot.number}",
-                    )
-                except (ShowrunnerError, OSError) as error:
-                    log.info("could not prepare shot %s for the cut: %s", shot.id, error)
-
-    def _cut_failed(self, job: Job, reason: str) -> None:
-        with self.db.atomic():
-            after = jobs.fail_job(self.db, job.id, reason)
-            if after.status == "failed":
-                events.emit(self.db, "job_failed", job_id=job.id)
 
 
 def models_of(job: Job) -> tuple[str, ...]:

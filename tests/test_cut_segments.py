@@ -315,14 +315,14 @@ async def test_scheduler_prepares_approved_takes_so_the_cut_only_joins(
             await asyncio.sleep(0.1)
     scheduler.stop()
     await running
-    assert (scheduler.segments.encoded, scheduler.segments.reused) == (3, 0)
+    assert (scheduler.cuts.segments.encoded, scheduler.cuts.segments.reused) == (3, 0)
 
     cut = queue_episode_cut(fresh_db, episode_id)
     assert cut is not None
     await run_until_idle(scheduler, timeout=60)
 
     assert jobs.get_job(fresh_db, cut.id).status == "done"
-    assert (scheduler.segments.encoded, scheduler.segments.reused) == (3, 3)
+    assert (scheduler.cuts.segments.encoded, scheduler.cuts.segments.reused) == (3, 3)
     episode = plan.get_episode(fresh_db, episode_id)
     assert episode.cut_path and frame_count(Path(episode.cut_path)) == 72
 
@@ -349,10 +349,11 @@ async def test_after_a_cut_the_least_recently_used_segments_beyond_the_bound_are
             await asyncio.sleep(0.1)
     scheduler.stop()
     await running
-    episode_segments = [path for path in segments_on_disk(scheduler.segments) if path != stale.path]
+    on_disk = segments_on_disk(scheduler.cuts.segments)
+    episode_segments = [path for path in on_disk if path != stale.path]
     assert len(episode_segments) == 3
     # room for this episode's segments only
-    scheduler.segments.max_bytes = sum(path.stat().st_size for path in episode_segments)
+    scheduler.cuts.segments.max_bytes = sum(path.stat().st_size for path in episode_segments)
 
     cut = queue_episode_cut(fresh_db, episode_id)
     assert cut is not None
@@ -360,14 +361,14 @@ async def test_after_a_cut_the_least_recently_used_segments_beyond_the_bound_are
 
     assert jobs.get_job(fresh_db, cut.id).status == "done"
     assert not stale.path.exists() and not stale.path.with_suffix(".json").exists()
-    assert sorted(segments_on_disk(scheduler.segments)) == sorted(episode_segments)
+    assert sorted(segments_on_disk(scheduler.cuts.segments)) == sorted(episode_segments)
     # what is left is what the next cut needs: it encodes nothing
     again = queue_episode_cut(fresh_db, episode_id)
     assert again is not None
-    encoded = scheduler.segments.encoded
+    encoded = scheduler.cuts.segments.encoded
     await run_until_idle(scheduler, timeout=60)
     assert jobs.get_job(fresh_db, again.id).status == "done"
-    assert scheduler.segments.encoded == encoded
+    assert scheduler.cuts.segments.encoded == encoded
 
 
 def test_prune_removes_what_a_killed_process_left_once_it_is_an_hour_old(tmp_path: Path) -> None:

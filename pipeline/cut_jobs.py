@@ -1,0 +1,150 @@
+"""Cut jobs: one episode cut at a time, and the approved takes normalised into cut segments
+while no cut runs, so that a cut mostly joins ready segments by stream copy."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlite_utils
+
+from pipeline.assemble import CutShot, cut_episode
+from pipeline.audio_bed import MusicBed
+from pipeline.cards import end_card, title_card
+from pipeline.errors import AssembleError
+from pipeline.segments import SegmentCache, VideoFormat, frame_bounds, prepare_segment
+from storage import events, jobs, plan, projects, takes
+from storage.errors import ShowrunnerError
+from storage.models import Job
+
+log = logging.getLogger(__name__)
+
+
+class CutJobs:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        media_dir: Path,
+        notify: Callable[[str], None],
+        segment_cache_bytes: int | None = None,
+    ) -> None:
+        self.db = db
+        self.media_dir = media_dir
+        self._notify = notify
+        self.cutting = False  # set by the scheduler when it starts a cut, cleared when it ends
+        self.stopped = False  # the scheduler is stopping: warm nothing more
+        self.segments = SegmentCache(media_dir / "cache", max_bytes=segment_cache_bytes)
+        self._warming: asyncio.Task[None] | None = None
+        self._warmed: set[tuple[object, ...]] = set()
+
+    async def wait_for_warming(self) -> None:
+        if self._warming is not None:
+            await asyncio.gather(self._warming, return_exceptions=True)
+
+    async def run(self, job: Job) -> None:
+        try:
+            job = jobs.start_job(self.db, job.id, "local")
+            self._notify(job.id)
+            episode = plan.get_episode(self.db, job.episode_id)
+            project = projects.get_project(self.db, episode.project_id)
+            cut_shots = []
+            for shot in plan.list_shots(self.db, episode.id):
+                if shot.approved_take_id is None:
+                    raise AssembleError(f"Shot {shot.number} has no approved take.")
+                take = takes.get_take(self.db, shot.approved_take_id)
+                cut_shots.append(
+                    CutShot(
+                        Path(take.media_path), shot.duration, shot.dialogue, f"Shot {shot.number}"
+                    )
+                )
+            if episode.status == "shooting":
+                plan.set_episode_status(self.db, episode.id, "cutting")
+            out = self.media_dir / "episodes" / f"project{project.id}_episode{episode.number}.mp4"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            music = None
+            if project.music_path:
+                music_path = Path(project.music_path)
+                if not music_path.is_absolute():
+                    music_path = self.media_dir / music_path
+                music = MusicBed(music_path, project.music_volume)
+            await cut_episode(
+                cut_shots,
+                out,
+                width=project.width,
+                height=project.height,
+                fps=project.fps,
+                cache=self.segments,
+                title=title_card(
+                    project.title, episode.number, episode.title, project.title_card_seconds
+                ),
+                end=end_card(project.credits, episode.teaser, project.end_card_seconds),
+                music=music,
+            )
+            with self.db.atomic():
+                plan.set_cut_path(self.db, episode.id, str(out))
+                jobs.finish_job(self.db, job.id)
+                events.emit(self.db, "episode_cut", episode_id=episode.id, path=str(out))
+        except (ShowrunnerError, OSError) as error:
+            log.warning("cut job %s failed: %s", job.id, error)
+            self._failed(job, str(error))
+        except Exception as error:  # never leave a cut 'running' behind
+            log.exception("cut job %s crashed", job.id)
+            self._failed(job, f"internal error ({type(error).__name__})")
+        finally:
+            self.cutting = False
+            self._notify(job.id)
+        try:
+            # after the cut, so its own segments are the most recently used
+            await asyncio.to_thread(self.segments.prune)
+        except OSError as error:
+            log.warning("could not prune the segment cache: %s", error)
+
+    def prewarm(self) -> None:
+        """Start normalising approved takes into cut segments, unless a cut runs or one is
+        warming already: the cut then only joins segments by stream copy."""
+        if self.cutting or self.stopped:
+            return
+        if self._warming is None or self._warming.done():
+            self._warming = asyncio.ensure_future(self._warm_segments())
+
+    async def _warm_segments(self) -> None:
+        for episode_id in plan.episodes_with_approved_shots(self.db, delivered=False):
+            episode = plan.get_episode(self.db, episode_id)
+            project = projects.get_project(self.db, episode.project_id)
+            shots = plan.list_shots(self.db, episode.id)
+            fmt = VideoFormat.for_episode(
+                project.width, project.height, project.fps, [shot.dialogue for shot in shots]
+            )
+            bounds = frame_bounds([shot.duration for shot in shots], fmt.fps)
+            for index, shot in enumerate(shots):
+                if shot.approved_take_id is None or shot.duration <= 0:
+                    continue
+                frames = bounds[index + 1] - bounds[index]
+                marker = (shot.approved_take_id, frames, shot.dialogue, fmt)
+                if marker in self._warmed:
+                    continue
+                if self.cutting or self.stopped:
+                    return  # the cut makes what is missing itself
+                self._warmed.add(marker)  # once, even when it fails: the cut reports failures
+                take = takes.get_take(self.db, shot.approved_take_id)
+                if take.kind == "keyframe":
+                    continue  # its clip is coming: that is what the cut will show
+                try:
+                    await prepare_segment(
+                        self.segments,
+                        Path(take.media_path),
+                        frames,
+                        shot.dialogue,
+                        fmt,
+                        label=f"Shot {shot.number}",
+                    )
+                except (ShowrunnerError, OSError) as error:
+                    log.info("could not prepare shot %s for the cut: %s", shot.id, error)
+
+    def _failed(self, job: Job, reason: str) -> None:
+        with self.db.atomic():
+            after = jobs.fail_job(self.db, job.id, reason)
+            if after.status == "failed":
+                events.emit(self.db, "job_failed", job_id=job.id)
