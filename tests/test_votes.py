@@ -15,7 +15,8 @@ from agents.schemas import EpisodeDraft
 from agents.tools import ToolContext, write_episode_plan
 from bot.cogs.review import NUMBERS, vote_for
 from pipeline.ffmpeg import ffmpeg_binary
-from storage import events, plan, projects, takes
+from pipeline.render_payload import RenderPayload
+from storage import events, jobs, plan, projects, takes
 from storage.db import open_db
 from tests.fakes import gong_gong_plan, say, scripted
 from tests.test_discord_bot import Studio, bot_messages, open_studio, running_bot, start_project
@@ -57,30 +58,44 @@ async def review_room(tmp_path: Path) -> AsyncIterator[Studio]:
 
 
 async def post_takes(
-    world: Studio, count: int, make_media: Callable[[Path], str] = tiny_clip
+    world: Studio, count: int, make_media: Callable[[Path], str] = tiny_clip, kind: str = "clip"
 ) -> Draft:
-    """`count` takes of shot 1 in review, as a finished render leaves them (their files made by
-    `make_media`), and the bot's draft post of them (with its reactions)."""
+    """`count` takes of shot 1 in review, as a finished render job leaves them (their files
+    made by `make_media`; stills for keyframes), and the bot's draft post of them (with its
+    reactions)."""
     db = open_db(world.settings.database_path)
     project = projects.project_for_channel(db, world.writers)
     episode = plan.current_episode(db, project.id)
     shot = plan.list_shots(db, episode.id)[0]
     for status in ("queued", "rendering", "review"):
         plan.set_shot_status(db, shot.id, status)
+    payload = RenderPayload("animatic", tuple(range(count)), 90, 160, 8, output=kind)
+    job = jobs.enqueue_job(
+        db, kind="render", episode_id=episode.id, shot_id=shot.id, payload=payload.to_json()
+    )
+    jobs.start_job(db, job.id, "worker")  # done before the scheduler's next pass sees it
+    jobs.finish_job(db, job.id)
     folder = world.settings.media_dir / "takes" / f"shot{shot.id}"
-    take_ids = [
-        takes.add_take(
+    take_ids = []
+    for seed in range(count):
+        media = make_media(folder / f"take{seed}.mp4")
+        still = str(Path(media).with_suffix(".png"))
+        grab = [ffmpeg_binary(), "-v", "error", "-y", "-i", media, "-frames:v", "1", still]
+        if kind == "keyframe":
+            subprocess.run(grab, check=True)
+        take = takes.add_take(
             db,
             shot_id=shot.id,
-            job_id=f"job{shot.id}",
+            job_id=job.id,
             seed=seed,
             engine="animatic",
             model="",
-            media_path=make_media(folder / f"take{seed}.mp4"),
-        ).id
-        for seed in range(count)
-    ]
-    events.emit(db, "shot_ready", shot_id=shot.id, job_id=f"job{shot.id}")
+            media_path=still if kind == "keyframe" else media,
+            preview_path=still if kind == "keyframe" else "",
+            kind=kind,
+        )
+        take_ids.append(take.id)
+    events.emit(db, "shot_ready", shot_id=shot.id, job_id=job.id)
     message = await world.emulator.wait_for_message(
         world.review, lambda m: m["author_id"] == world.emulator.bot_user_id, timeout=30
     )
@@ -204,7 +219,10 @@ async def test_retake_marks_the_shot_and_says_how_to_reshoot(review_room):
     told = await world.emulator.wait_for_message(
         world.review, lambda m: m["content"].startswith("🔁 Shot 1 is marked for a retake")
     )
-    assert "Reply to its draft with a note" in told["content"]
+    assert told["content"] == (
+        "🔁 Shot 1 is marked for a retake. Reply to its draft with a note (e.g. “darker sky”) "
+        "to re-shoot it with the note, or /render re-shoots it as is."
+    )
     assert [status_of(world, take_id) for take_id in draft.take_ids] == ["rejected", "rejected"]
     # a later 👍 changes nothing: the takes are no longer in review
     await vote(world, draft, world.ben, "1️⃣", draft.take_ids[0])
@@ -240,4 +258,37 @@ def test_an_emoji_votes_for_the_take_it_names_and_nothing_else_votes() -> None:
     assert vote_for("👎", post) == (one, "👎")  # type: ignore[arg-type]
     assert vote_for("🎉", post) is None  # type: ignore[arg-type]  # not a vote
     assert vote_for("👍", []) is None  # a post with no takes left
+
+
+async def test_an_approved_keyframe_queues_its_clip_with_a_status_message(review_room):
+    world = review_room
+    draft = await post_takes(world, 1, kind="keyframe")
+    assert "Keyframes: vote on the look" in draft.message["content"]
+    (take_id,) = draft.take_ids
+    await vote(world, draft, world.ana, "👍", take_id)
+    await vote(world, draft, world.director, "👍", take_id)  # the quorum of 2
+
+    approved = await world.emulator.wait_for_message(
+        world.review, lambda m: "keyframe approved" in m["content"], after_id=draft.message["id"]
+    )
+    assert approved["content"] == (
+        "✅ Shot 1: keyframe approved. Rendering the clip from it; the clip becomes the shot's "
+        "approved take."
+    )
+    status = await world.emulator.wait_for_message(
+        world.review, lambda m: m["content"].startswith("⏳"), after_id=approved["id"]
+    )
+    assert status["content"].startswith("⏳ Clip of shot 1")
+    db = open_db(world.settings.database_path)
+    episode_id = plan.get_shot(db, draft.shot_id).episode_id
+    (clip_job,) = [j for j in jobs.jobs_for_episode(db, episode_id, "render") if j.priority > 0]
+    payload = RenderPayload.of(clip_job)
+    assert (payload.output, payload.source_take_id, payload.seeds) == ("clip", take_id, (0,))
+    # the status board edits that message as the clip renders
+    render = await world.emulator.wait_until(
+        lambda: (r := jobs.get_render(db, clip_job.render_id)).status_message_id and r
+    )
+    assert (render.channel_id, render.status_message_id) == (world.review, status["id"])
+    # the look is approved, not the shot: the clip will be its approved take
+    assert plan.get_shot(db, draft.shot_id).approved_take_id is None
 
