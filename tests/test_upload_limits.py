@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cogs.review import draft_attachments
 from tests.discord_emulator import DiscordEmulator
 from tests.test_discord_bot import Studio
 from tests.test_votes import post_takes, review_room  # noqa: F401 - the fixture
@@ -50,3 +51,29 @@ async def test_the_emulator_allows_what_each_tier_allows() -> None:
         assert emulator.upload_limit(channel) == 50 * MIB
         await emulator.set_premium_tier(guild, 3)
         assert emulator.upload_limit(channel) == 100 * MIB
+
+
+def test_a_draft_attaches_the_sheet_then_takes_up_to_the_budget_exactly(tmp_path: Path) -> None:
+    def sized(name: str, size: int) -> Path:
+        path = tmp_path / name
+        path.write_bytes(b"x" * size)
+        return path
+
+    sheet = sized("sheet.png", 10)
+    takes = [sized(f"take{n}.mp4", 30) for n in (1, 2, 3)]
+    attached, left_out = draft_attachments(takes, sheet, budget=70)  # 10 + 30 + 30
+    assert attached == [(sheet, "takes"), (takes[0], "take1"), (takes[1], "take2")]
+    assert left_out == [3]
+    attached, left_out = draft_attachments(takes, None, budget=90)  # every byte used
+    assert [label for _, label in attached] == ["take1", "take2", "take3"] and not left_out
+    attached, left_out = draft_attachments(takes, None, budget=89)
+    assert left_out == [3]
+    # a take whose file is gone is named, and the ones after it still go
+    takes[1].unlink()
+    attached, left_out = draft_attachments(takes, None, budget=90)
+    assert [label for _, label in attached] == ["take1", "take3"] and left_out == [2]
+    # Discord's ten attachments per message, the sheet included
+    many = [sized(f"small{n}.mp4", 1) for n in range(1, 13)]
+    attached, left_out = draft_attachments(many, sheet, budget=10**6)
+    assert len(attached) == 10 and left_out == [10, 11, 12]
+
