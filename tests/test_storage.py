@@ -274,6 +274,26 @@ def test_the_approvers_of_a_take_are_its_thumbs_up_first_voter_first(fresh_db):
     assert takes.thumbs_up_voters(fresh_db, take.id) == [7, 1]
 
 
+def test_the_votes_reread_at_start_up_are_those_of_posted_takes_still_in_review(fresh_db):
+    first = a_take_in_review(fresh_db)
+    second, unposted, decided = (
+        takes.add_take(
+            fresh_db, shot_id=first.shot_id, job_id="j1", seed=seed, engine="animatic",
+            model="", media_path=f"/m{seed}.mp4",
+        )  # fmt: skip
+        for seed in (2, 3, 4)
+    )
+    for take in (second, first, decided):
+        takes.set_take_post(fresh_db, take.id, channel_id=5, message_id=50 + take.id)
+    fresh_db.table("takes").update(decided.id, {"status": "rejected"})
+    found = takes.takes_in_review_with_posts(fresh_db)
+    assert [(t.id, t.message_id) for t in found] == [
+        (first.id, 50 + first.id),
+        (second.id, 50 + second.id),
+    ]
+    assert unposted.id not in {t.id for t in found}
+
+
 def test_a_retake_note_is_kept_to_1000_characters(fresh_db):
     take = a_take_in_review(fresh_db)
     takes.set_take_post(fresh_db, take.id, channel_id=5, message_id=77)
