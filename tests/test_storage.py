@@ -278,9 +278,14 @@ def test_the_votes_reread_at_start_up_are_those_of_posted_takes_still_in_review(
     first = a_take_in_review(fresh_db)
     second, unposted, decided = (
         takes.add_take(
-            fresh_db, shot_id=first.shot_id, job_id="j1", seed=seed, engine="animatic",
-            model="", media_path=f"/m{seed}.mp4",
-        )  # fmt: skip
+            fresh_db,
+            shot_id=first.shot_id,
+            job_id="j1",
+            seed=seed,
+            engine="animatic",
+            model="",
+            media_path=f"/m{seed}.mp4",
+        )
         for seed in (2, 3, 4)
     )
     for take in (second, first, decided):
