@@ -125,6 +125,10 @@ async def test_text_files_are_known_by_name_or_by_type_and_nothing_else_is_read(
     seen = room.last_prompt()
     for text in ("the shouted notes", "the markdown beats", "the script without a name"):
         assert text in seen
+    # a .txt whose type says nothing: its name is enough
+    unknown = [("draft.txt", b"the draft of unknown type", "application/x-unknown")]
+    assert "Skipped" not in await room.say("and a draft", unknown)
+    assert "the draft of unknown type" in room.last_prompt()
 
     not_text = [
         ("still.png", b"\x89PNG\r\n"),
