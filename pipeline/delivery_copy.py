@@ -65,6 +65,15 @@ def plan_attempt(limit_bytes: int, duration: float, shrink: float, max_scale: fl
     return Attempt(scale, video, audio)
 
 
+def next_try(shrink: float, scale: float, size: int, limit_bytes: int) -> tuple[float, float]:
+    """After an encode at `scale` came out `size` bytes, over the limit: the next aim (lower by
+    the overshoot, and by at least 10%) and the largest frame scale to try (the next smaller
+    one; the smallest stays the smallest)."""
+    shrink *= min(0.9, 0.95 * limit_bytes / size)
+    smaller = [s for s in SCALES if s < scale]
+    return shrink, smaller[0] if smaller else SCALES[-1]
+
+
 def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
     """The frame size at scale, rounded to even numbers (H.264 with yuv420p needs them)."""
 
@@ -158,10 +167,7 @@ async def fit_to_size(master: Path, limit_bytes: int, out_path: Path | None = No
                 os.replace(tmp, out)
                 return out
             sizes.append(f"{size} bytes at {attempt.scale:g}x")
-            # too big: aim lower by the overshoot, and at a smaller frame
-            shrink *= min(0.9, 0.95 * limit_bytes / size)
-            smaller = [s for s in SCALES if s < attempt.scale]
-            max_scale = smaller[0] if smaller else SCALES[-1]
+            shrink, max_scale = next_try(shrink, attempt.scale, size, limit_bytes)
     finally:
         tmp.unlink(missing_ok=True)
     raise DeliveryError(

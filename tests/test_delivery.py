@@ -202,6 +202,16 @@ def test_the_budget_is_the_limit_less_the_container_spread_over_the_duration() -
     assert plan_attempt(300_000, 0.5, 1.0, 1.0).video_bitrate == 4_390_464
 
 
+def test_a_copy_over_the_limit_is_tried_again_lower_and_smaller() -> None:
+    # twice the limit: aim at 0.95 x half, at the next smaller frame
+    assert delivery_copy.next_try(1.0, 1.0, 2000, 1000) == pytest.approx((0.475, 0.75))
+    # 5% over: still at least 10% lower, and the frame after 0.75
+    assert delivery_copy.next_try(0.5, 0.75, 1050, 1000) == pytest.approx((0.45, 0.5))
+    # from an aim already lowered, at the smallest frame: lower again, the frame stays
+    shrink, scale = delivery_copy.next_try(0.2, 0.25, 1100, 1000)
+    assert shrink == pytest.approx(0.2 * 0.95 * 1000 / 1100) and scale == 0.25
+
+
 def test_a_copy_is_reused_only_when_newer_than_its_master_non_empty_and_within_the_limit(
     tmp_path: Path,
 ) -> None:
