@@ -35,8 +35,21 @@ class Draft:
 def tiny_clip(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [ffmpeg_binary(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=90x160:rate=8",
-         "-t", "0.5", "-pix_fmt", "yuv420p", str(path)],
+        [
+            ffmpeg_binary(),
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=90x160:rate=8",
+            "-t",
+            "0.5",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
         check=True,
     )
     return str(path)
@@ -213,8 +226,9 @@ async def test_retake_marks_the_shot_and_says_how_to_reshoot(review_room):
     draft = await post_takes(world, 2)
     await vote(world, draft, world.ana, "🔁", draft.take_ids[0])
     await world.emulator.wait_until(
-        lambda: plan.get_shot(open_db(world.settings.database_path), draft.shot_id).status
-        == "retake"
+        lambda: (
+            plan.get_shot(open_db(world.settings.database_path), draft.shot_id).status == "retake"
+        )
     )
     told = await world.emulator.wait_for_message(
         world.review, lambda m: m["content"].startswith("🔁 Shot 1 is marked for a retake")
@@ -292,3 +306,26 @@ async def test_an_approved_keyframe_queues_its_clip_with_a_status_message(review
     # the look is approved, not the shot: the clip will be its approved take
     assert plan.get_shot(db, draft.shot_id).approved_take_id is None
 
+
+async def test_votes_cast_while_the_bot_was_down_count_when_it_is_back(tmp_path: Path):
+    """Reactions added while no bot is connected are read back from the post at start-up;
+    the bot's own legend reactions (👎 and 🔁 among them) never count."""
+    async with open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world:
+        async with running_bot(world, scripted(say("unused"))):
+            await start_project(world, quorum=2)
+            db = open_db(world.settings.database_path)
+            project = projects.project_for_channel(db, world.writers)
+            context = ToolContext(db, project.id, user_id=world.director, is_director=True)
+            write_episode_plan(context, EpisodeDraft.model_validate(gong_gong_plan((1, 1))))
+            draft = await post_takes(world, 2)
+        for member in (world.ana, world.ben):  # the bot is down
+            await world.emulator.user_react(world.review, draft.message["id"], member, "2️⃣")
+        assert votes_of(world, draft.take_ids[1]) == []
+
+        async with running_bot(world, scripted(say("unused"))):
+            await world.emulator.wait_until(
+                lambda: status_of(world, draft.take_ids[1]) == "approved"
+            )
+        assert votes_of(world, draft.take_ids[1]) == sorted([(world.ana, "👍"), (world.ben, "👍")])
+        assert votes_of(world, draft.take_ids[0]) == []  # the bot's reactions are no votes
+        assert status_of(world, draft.take_ids[0]) == "rejected"
