@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -28,13 +29,14 @@ class CutJobs:
         db: sqlite_utils.Database,
         media_dir: Path,
         notify: Callable[[str], None],
+        stopped: Callable[[], bool],
         segment_cache_bytes: int | None = None,
     ) -> None:
         self.db = db
         self.media_dir = media_dir
         self._notify = notify
-        self.cutting = False  # set by the scheduler when it starts a cut, cleared when it ends
-        self.stopped = False  # the scheduler is stopping: warm nothing more
+        self._stopped = stopped  # the scheduler is stopping: warm nothing more
+        self.cutting = False  # from start() until that cut ends
         self.segments = SegmentCache(media_dir / "cache", max_bytes=segment_cache_bytes)
         self._warming: asyncio.Task[None] | None = None
         self._warmed: set[tuple[object, ...]] = set()
@@ -43,7 +45,15 @@ class CutJobs:
         if self._warming is not None:
             await asyncio.gather(self._warming, return_exceptions=True)
 
-    async def run(self, job: Job) -> None:
+    def start(self, job: Job) -> Coroutine[Any, Any, None] | None:
+        """The cut of this assemble job, to run now; None while another cut runs (one at a
+        time)."""
+        if self.cutting:
+            return None
+        self.cutting = True
+        return self._run(job)
+
+    async def _run(self, job: Job) -> None:
         try:
             job = jobs.start_job(self.db, job.id, "local")
             self._notify(job.id)
@@ -104,13 +114,13 @@ class CutJobs:
     def prewarm(self) -> None:
         """Start normalising approved takes into cut segments, unless a cut runs or one is
         warming already: the cut then only joins segments by stream copy."""
-        if self.cutting or self.stopped:
+        if self.cutting or self._stopped():
             return
         if self._warming is None or self._warming.done():
             self._warming = asyncio.ensure_future(self._warm_segments())
 
     async def _warm_segments(self) -> None:
-        for episode_id in plan.episodes_with_approved_shots(self.db, delivered=False):
+        for episode_id in plan.undelivered_episodes_with_approved_shots(self.db):
             episode = plan.get_episode(self.db, episode_id)
             project = projects.get_project(self.db, episode.project_id)
             shots = plan.list_shots(self.db, episode.id)
@@ -125,7 +135,7 @@ class CutJobs:
                 marker = (shot.approved_take_id, frames, shot.dialogue, fmt)
                 if marker in self._warmed:
                     continue
-                if self.cutting or self.stopped:
+                if self.cutting or self._stopped():
                     return  # the cut makes what is missing itself
                 self._warmed.add(marker)  # once, even when it fails: the cut reports failures
                 take = takes.get_take(self.db, shot.approved_take_id)

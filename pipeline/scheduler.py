@@ -65,7 +65,7 @@ class Scheduler:
         self._stopped = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._renders: dict[str, asyncio.Task[Any]] = {}  # job id -> the task following it
-        self.cuts = CutJobs(db, media_dir, self._notify, segment_cache_bytes)
+        self.cuts = CutJobs(db, media_dir, self._notify, lambda: self._stopped, segment_cache_bytes)
 
     def wake(self) -> None:
         self._wake.set()
@@ -95,7 +95,7 @@ class Scheduler:
 
     async def run(self) -> None:
         self.recover()
-        self._stopped = self.cuts.stopped = False
+        self._stopped = False
         try:
             while not self._stopped:
                 self._dispatch()
@@ -105,7 +105,7 @@ class Scheduler:
                     async with asyncio.timeout(1.0):
                         await self._wake.wait()
         finally:
-            self._stopped = self.cuts.stopped = True  # warming stops after its current segment
+            self._stopped = True  # the cuts' warming stops after its current segment
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -148,10 +148,9 @@ class Scheduler:
         wanted = {models_of(job) for job in queued if job.kind != "assemble"}
         for job in queued:
             if job.kind == "assemble":
-                if self.cuts.cutting:
-                    continue
-                self.cuts.cutting = True
-                self._spawn(self.cuts.run(job))
+                cut = self.cuts.start(job)
+                if cut is not None:
+                    self._spawn(cut)
             else:
                 worker = self._free_worker(self._reattach.get(job.id), models_of(job), wanted)
                 if worker is None:

@@ -250,14 +250,13 @@ def current_episode(db: sqlite_utils.Database, project_id: int) -> Episode | Non
     return Episode.from_row(rows[0]) if rows else None
 
 
-def episodes_with_approved_shots(db: sqlite_utils.Database, *, delivered: bool) -> list[int]:
-    """Episodes (delivered or not) with at least one approved shot, by id."""
+def undelivered_episodes_with_approved_shots(db: sqlite_utils.Database) -> list[int]:
+    """Episodes not delivered yet with at least one approved shot, by id."""
     rows = db.execute(
         "SELECT DISTINCT shots.episode_id FROM shots "
         "JOIN episodes ON episodes.id = shots.episode_id "
-        "WHERE shots.approved_take_id IS NOT NULL AND (episodes.status = 'delivered') = ? "
-        "ORDER BY shots.episode_id",
-        [delivered],
+        "WHERE shots.approved_take_id IS NOT NULL AND episodes.status != 'delivered' "
+        "ORDER BY shots.episode_id"
     ).fetchall()
     return [episode_id for (episode_id,) in rows]
 

@@ -2,6 +2,7 @@
 
 Loaded back like any real model: `AutoPipelineForText2Image.from_pretrained(directory)`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
