@@ -32,10 +32,13 @@ def button_colours(message: dict) -> dict[str, str]:
 
 
 async def say_in(world: Studio, channel: int, user: int, text: str, **kwargs) -> dict:
-    """A user's message, and the bot's first answer after it."""
+    """A user's message, and the bot's first answer after it (not a plan post with a Go ahead
+    button, which a change before it may post in the meantime)."""
     sent = await world.emulator.user_message(channel, user, text, **kwargs)
     return await world.emulator.wait_for_message(
-        channel, lambda m: m["author_id"] == world.emulator.bot_user_id, after_id=sent["id"]
+        channel,
+        lambda m: m["author_id"] == world.emulator.bot_user_id and not m["components"],
+        after_id=sent["id"],
     )
 
 

@@ -19,6 +19,7 @@ from storage import jobs, plan, projects, takes
 from storage.db import open_db
 from storage.models import Take
 from tests.fakes import gong_gong_plan, say, scripted, tool_call
+from tests.test_agent_discord import say_in
 from tests.test_discord_bot import Studio, open_studio, running_bot, start_project
 from tests.test_votes import UNUSED_WORKER, tiny_clip
 
@@ -203,17 +204,6 @@ def test_someone_who_is_not_a_member_of_the_server_never_directs(fresh_db) -> No
     assert is_director(creator, project) is False  # type: ignore[arg-type]
 
 
-async def answer_to(world: Studio, user: int, text: str) -> dict:
-    """The bot's answer to a message in the writers' room (not a plan post for the go-ahead,
-    which a change before it may post in the meantime)."""
-    sent = await world.emulator.user_message(world.writers, user, text)
-    return await world.emulator.wait_for_message(
-        world.writers,
-        lambda m: m["author_id"] == world.emulator.bot_user_id and not m["components"],
-        after_id=sent["id"],
-    )
-
-
 async def test_the_agent_cuts_and_deletes_only_for_a_director(tmp_path: Path):
     """What a chat message may make the agent do depends on who sent it, through Discord: the
     model calls the tool every time; the tool refuses a plain member (with or without the
@@ -237,15 +227,15 @@ async def test_the_agent_cuts_and_deletes_only_for_a_director(tmp_path: Path):
             episode = plan.current_episode(db, project_id)
             return [] if episode is None else [s.number for s in plan.list_shots(db, episode.id)]
 
-        answer = await answer_to(world, world.ben, "cut shot 2")
+        answer = await say_in(world, world.writers, world.ben, "cut shot 2")
         assert "Only the project's director can cut a shot" in answer["content"]
-        answer = await answer_to(world, world.ben, "delete episode 1")
+        answer = await say_in(world, world.writers, world.ben, "delete episode 1")
         assert "Only the project's director can delete an episode" in answer["content"]
         assert model.calls == 4 and shots() == [1, 2, 3]
 
-        answer = await answer_to(world, manager, "cut shot 2")
+        answer = await say_in(world, world.writers, manager, "cut shot 2")
         assert "Only the project's director" not in answer["content"]
         assert shots() == [1, 2]
-        answer = await answer_to(world, world.director, "delete episode 1")
+        answer = await say_in(world, world.writers, world.director, "delete episode 1")
         assert "Only the project's director" not in answer["content"]
         assert model.calls == 8 and shots() == []

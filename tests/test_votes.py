@@ -55,6 +55,15 @@ def tiny_clip(path: Path) -> str:
     return str(path)
 
 
+async def start_two_shot_project(world: Studio) -> None:
+    """A project (quorum 2, a director role) with a two-shot plan, through the running bot."""
+    await start_project(world, quorum=2)
+    db = open_db(world.settings.database_path)
+    project = projects.project_for_channel(db, world.writers)
+    context = ToolContext(db, project.id, user_id=world.director, is_director=True)
+    write_episode_plan(context, EpisodeDraft.model_validate(gong_gong_plan((1, 1))))
+
+
 @pytest.fixture
 async def review_room(tmp_path: Path) -> AsyncIterator[Studio]:
     """The bot running in a project (quorum 2, a director role) with a two-shot plan."""
@@ -62,11 +71,7 @@ async def review_room(tmp_path: Path) -> AsyncIterator[Studio]:
         open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world,
         running_bot(world, scripted(say("unused"))),
     ):
-        await start_project(world, quorum=2)
-        db = open_db(world.settings.database_path)
-        project = projects.project_for_channel(db, world.writers)
-        context = ToolContext(db, project.id, user_id=world.director, is_director=True)
-        write_episode_plan(context, EpisodeDraft.model_validate(gong_gong_plan((1, 1))))
+        await start_two_shot_project(world)
         yield world
 
 
@@ -91,11 +96,12 @@ async def post_takes(
     folder = world.settings.media_dir / "takes" / f"shot{shot.id}"
     take_ids = []
     for seed in range(count):
-        media = make_media(folder / f"take{seed}.mp4")
-        still = str(Path(media).with_suffix(".png"))
-        grab = [ffmpeg_binary(), "-v", "error", "-y", "-i", media, "-frames:v", "1", still]
-        if kind == "keyframe":
-            subprocess.run(grab, check=True)
+        clip = make_media(folder / f"take{seed}.mp4")
+        media, preview = clip, ""
+        if kind == "keyframe":  # a still is both the take and its preview
+            media = preview = str(Path(clip).with_suffix(".png"))
+            grab = ["-v", "error", "-y", "-i", clip, "-frames:v", "1", media]
+            subprocess.run([ffmpeg_binary(), *grab], check=True)
         take = takes.add_take(
             db,
             shot_id=shot.id,
@@ -103,8 +109,8 @@ async def post_takes(
             seed=seed,
             engine="animatic",
             model="",
-            media_path=still if kind == "keyframe" else media,
-            preview_path=still if kind == "keyframe" else "",
+            media_path=media,
+            preview_path=preview,
             kind=kind,
         )
         take_ids.append(take.id)
@@ -312,11 +318,7 @@ async def test_votes_cast_while_the_bot_was_down_count_when_it_is_back(tmp_path:
     the bot's own legend reactions (👎 and 🔁 among them) never count."""
     async with open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world:
         async with running_bot(world, scripted(say("unused"))):
-            await start_project(world, quorum=2)
-            db = open_db(world.settings.database_path)
-            project = projects.project_for_channel(db, world.writers)
-            context = ToolContext(db, project.id, user_id=world.director, is_director=True)
-            write_episode_plan(context, EpisodeDraft.model_validate(gong_gong_plan((1, 1))))
+            await start_two_shot_project(world)
             draft = await post_takes(world, 2)
         for member in (world.ana, world.ben):  # the bot is down
             await world.emulator.user_react(world.review, draft.message["id"], member, "2️⃣")

@@ -126,7 +126,7 @@ class ProductionCog(commands.Cog):
         music_off: bool = False,
     ) -> None:
         runtime = self.bot.runtime
-        current = project_here(self.bot.runtime.db, interaction.channel_id)
+        current = project_here(runtime.db, interaction.channel_id)
         require_director(interaction.user, current)
         music_file: Path | None = None
         if music is not None:
@@ -198,7 +198,7 @@ class ProductionCog(commands.Cog):
     @app_commands.guild_only()
     async def render(self, interaction: discord.Interaction) -> None:
         runtime = self.bot.runtime
-        current = project_here(self.bot.runtime.db, interaction.channel_id)
+        current = project_here(runtime.db, interaction.channel_id)
         episode = plan.current_episode(runtime.db, current.id)
         if episode is None:
             raise InvalidInput("There is no plan to render yet: describe the episode first.")
