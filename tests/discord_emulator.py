@@ -746,6 +746,11 @@ class DiscordEmulator:
         self._remove_reaction(message, user_id, emoji_key(emoji))
         await self._flush()
 
+    async def user_delete_message(self, channel_id: int, message_id: int) -> None:
+        """A moderator deletes a message (the bot's own too); a later fetch of it is a 404."""
+        self._delete_message(self._channel_message(self._channel(channel_id), message_id))
+        await self._flush()
+
     async def slash_command(
         self,
         channel_id: int,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import time
 from collections.abc import AsyncIterator
@@ -179,8 +180,53 @@ async def test_a_limit_no_encode_can_meet_is_refused_and_leaves_nothing(
         await fit_to_size(noise_master, limit, out)
     message = str(refused.value)
     assert message.startswith("could not fit noise.mp4 (4.0 s) into 12000 bytes (tried ")
-    assert "bytes at 0.25x" in message
+    tried = re.fullmatch(
+        r".* \(tried ((?:\d+ bytes at [\d.]+x)(?:, \d+ bytes at [\d.]+x)*)\)", message
+    )
+    assert tried, message
+    tries = tried.group(1).split(", ")
+    assert tries[-1].endswith(" at 0.25x")
+    # once at the floor it stops: a try that would repeat the last one is never made
+    assert len(tries) == len(set(tries)) < delivery_copy.MAX_ATTEMPTS
     assert list(tmp_path.iterdir()) == []  # no copy, no partial file
+
+
+async def test_every_try_is_named_when_none_fits(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit = 1_000_000
+    scales: list[float] = []
+
+    async def encode_too_big(master, info, attempt, encoded: Path) -> None:
+        scales.append(attempt.scale)
+        encoded.write_bytes(b"\0" * (limit + 1))
+
+    monkeypatch.setattr(delivery_copy, "_encode", encode_too_big)
+    with pytest.raises(DeliveryError) as refused:
+        await fit_to_size(work, limit, work.with_name("copy.mp4"))
+    # each try lower and smaller, down to the smallest frame, and no more than six
+    assert scales == [1, 0.75, 0.5, 0.25, 0.25, 0.25]
+    tried = ", ".join(f"1000001 bytes at {scale:g}x" for scale in scales)
+    assert str(refused.value) == (
+        f"could not fit episode.mp4 (8.0 s) into 1000000 bytes (tried {tried})"
+    )
+    assert sorted(p.name for p in work.parent.iterdir()) == ["episode.mp4"]
+
+
+async def test_a_copy_of_exactly_the_limit_fits(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limit = work.stat().st_size - 1  # the master is one byte too big
+    encodes: list[int] = []
+
+    async def encode_to_the_byte(master, info, attempt, encoded: Path) -> None:
+        encodes.append(limit)
+        encoded.write_bytes(b"\0" * limit)
+
+    monkeypatch.setattr(delivery_copy, "_encode", encode_to_the_byte)
+    copy = await fit_to_size(work, limit, work.with_name("copy.mp4"))
+    assert copy.name == "copy.mp4" and copy.stat().st_size == limit
+    assert encodes == [limit]  # the first encode was kept
 
 
 def test_low_budgets_pick_a_smaller_frame() -> None:

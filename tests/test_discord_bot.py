@@ -99,9 +99,7 @@ async def studio(tmp_path: Path, tiny_model: Path) -> AsyncIterator[Studio]:
 
 
 @contextlib.asynccontextmanager
-async def running_bot(
-    world: Studio, model: BaseChatModel | None
-) -> AsyncIterator[ShowrunnerBot]:
+async def running_bot(world: Studio, model: BaseChatModel | None) -> AsyncIterator[ShowrunnerBot]:
     """The bot on `model`, or on the configured LLM (the embedded one by default) when None."""
     point_at_discord(world.settings)
     async with open_runtime(world.settings, chat_model=model) as runtime:

@@ -78,9 +78,7 @@ async def test_an_answer_that_names_everyone_pings_nobody(tmp_path: Path):
             world.writers, lambda m: m["author_id"] == world.emulator.bot_user_id,
             after_id=sent["id"],
         )  # fmt: skip
-    assert answer["content"] == (
-        f"@{ZWSP}everyone @{ZWSP}here look, <@{ZWSP}42> and <@&{ZWSP}43>!"
-    )
+    assert answer["content"] == (f"@{ZWSP}everyone @{ZWSP}here look, <@{ZWSP}42> and <@&{ZWSP}43>!")
     assert not answer["mention_everyone"] and not answer["mention_ids"]
 
 

@@ -194,6 +194,9 @@ async def test_ids_from_another_project_are_refused(room: Room):
     refused = await command(world, world.director, "character", options, subcommand="reference")
     assert refused["ephemeral"]
     assert refused["content"] == f"⚠️ Take {their_take.id} does not exist."
+    options = {"name": "Li Xingzhou", "take": their_take.id + 1000}  # no project has it
+    refused = await command(world, world.director, "character", options, subcommand="reference")
+    assert refused["content"] == f"⚠️ Take {their_take.id + 1000} does not exist."
     assert not any(c.reference_path for c in plan.list_characters(db, ours))
 
 

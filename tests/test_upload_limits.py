@@ -76,4 +76,3 @@ def test_a_draft_attaches_the_sheet_then_takes_up_to_the_budget_exactly(tmp_path
     many = [sized(f"small{n}.mp4", 1) for n in range(1, 13)]
     attached, left_out = draft_attachments(many, sheet, budget=10**6)
     assert len(attached) == 10 and left_out == [10, 11, 12]
-

@@ -76,15 +76,20 @@ async def review_room(tmp_path: Path) -> AsyncIterator[Studio]:
 
 
 async def post_takes(
-    world: Studio, count: int, make_media: Callable[[Path], str] = tiny_clip, kind: str = "clip"
+    world: Studio,
+    count: int,
+    make_media: Callable[[Path], str] = tiny_clip,
+    kind: str = "clip",
+    shot_number: int = 1,
 ) -> Draft:
-    """`count` takes of shot 1 in review, as a finished render job leaves them (their files
+    """`count` takes of a shot in review, as a finished render job leaves them (their files
     made by `make_media`; stills for keyframes), and the bot's draft post of them (with its
     reactions)."""
     db = open_db(world.settings.database_path)
     project = projects.project_for_channel(db, world.writers)
     episode = plan.current_episode(db, project.id)
-    shot = plan.list_shots(db, episode.id)[0]
+    shot = plan.list_shots(db, episode.id)[shot_number - 1]
+    earlier = [m["id"] for m in world.emulator.messages(world.review)]
     for status in ("queued", "rendering", "review"):
         plan.set_shot_status(db, shot.id, status)
     payload = RenderPayload("animatic", tuple(range(count)), 90, 160, 8, output=kind)
@@ -116,7 +121,10 @@ async def post_takes(
         take_ids.append(take.id)
     events.emit(db, "shot_ready", shot_id=shot.id, job_id=job.id)
     message = await world.emulator.wait_for_message(
-        world.review, lambda m: m["author_id"] == world.emulator.bot_user_id, timeout=30
+        world.review,
+        lambda m: m["author_id"] == world.emulator.bot_user_id,
+        after_id=max(earlier, default=None),
+        timeout=30,
     )
     legend = {*NUMBERS[:count]} if count > 1 else {"👍"}
     reactions = lambda: set(world.emulator.message(message["id"])["reactions"])  # noqa: E731
@@ -314,12 +322,15 @@ async def test_an_approved_keyframe_queues_its_clip_with_a_status_message(review
 
 
 async def test_votes_cast_while_the_bot_was_down_count_when_it_is_back(tmp_path: Path):
-    """Reactions added while no bot is connected are read back from the post at start-up;
-    the bot's own legend reactions (👎 and 🔁 among them) never count."""
+    """Reactions added while no bot is connected are read back from the post at start-up,
+    past a post someone deleted meanwhile; the bot's own legend reactions (👎 and 🔁 among
+    them) never count."""
     async with open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world:
         async with running_bot(world, scripted(say("unused"))):
             await start_two_shot_project(world)
-            draft = await post_takes(world, 2)
+            deleted = await post_takes(world, 1)
+            draft = await post_takes(world, 2, shot_number=2)
+        await world.emulator.user_delete_message(world.review, deleted.message["id"])
         for member in (world.ana, world.ben):  # the bot is down
             await world.emulator.user_react(world.review, draft.message["id"], member, "2️⃣")
         assert votes_of(world, draft.take_ids[1]) == []
