@@ -19,7 +19,7 @@ from storage import jobs, plan, projects, takes
 from storage.db import open_db
 from storage.models import Take
 from tests.fakes import gong_gong_plan, say, scripted, tool_call
-from tests.test_agent_discord import say_in
+from tests.test_agent_discord import gate_post, say_in
 from tests.test_discord_bot import Studio, open_studio, running_bot, start_project
 from tests.test_votes import UNUSED_WORKER, tiny_clip
 
@@ -239,6 +239,7 @@ async def test_the_agent_cuts_and_deletes_only_for_a_director(tmp_path: Path):
         answer = await say_in(world, world.writers, manager, "cut shot 2")
         assert "Only the project's director" not in answer["content"]
         assert shots() == [1, 2]
+        await gate_post(world, after_id=answer["id"])  # the changed plan, for a Go ahead
         answer = await say_in(world, world.writers, world.director, "delete episode 1")
         assert "Only the project's director" not in answer["content"]
         assert model.calls == 8 and shots() == []

@@ -245,9 +245,22 @@ async def test_render_without_a_plan_is_refused_and_stores_nothing(fresh_db):
     episode = plan.EpisodePlan("x", "", scenes=(plan.ScenePlan("a", "", (plan.ShotPlan("s"),)),))
     stored = plan.save_episode_plan(fresh_db, project.id, episode)
     fresh_db.execute("DELETE FROM shots")
-    with pytest.raises(InvalidInput, match="no shots yet"):
+    with pytest.raises(InvalidInput) as refused:
         queue_episode_render(fresh_db, stored.id, EngineChoice())
+    assert str(refused.value) == "This episode has no shots yet: plan it with the agent first."
     assert fresh_db.table("jobs").count == 0
+
+
+def test_rendering_again_what_is_rendered_or_queued_is_refused_by_name(fresh_db) -> None:
+    project = projects.create_project(fresh_db, "Flood", writers_channel_id=3)
+    episode = plan.EpisodePlan("x", "", scenes=(plan.ScenePlan("a", "", (plan.ShotPlan("s"),)),))
+    stored = plan.save_episode_plan(fresh_db, project.id, episode)
+    render, (job,) = queue_episode_render(fresh_db, stored.id, EngineChoice(), channel_id=77)
+    assert (render.channel_id, job.render_id) == (77, render.id)  # its status message goes there
+    with pytest.raises(InvalidInput) as refused:
+        queue_episode_render(fresh_db, stored.id, EngineChoice(), channel_id=77)
+    assert str(refused.value) == "Every shot of this episode is already rendered or in the queue."
+    assert fresh_db.table("jobs").count == 1
 
 
 async def test_a_worker_with_a_token_refuses_calls_without_it(tmp_path):

@@ -6,6 +6,7 @@ from pipeline.render_queue import queue_episode_cut
 from storage import jobs, plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidInput, InvalidState
+from storage.status import SHOT_TRANSITIONS, check_transition
 
 PLAN = plan.EpisodePlan(
     title="The Flood",
@@ -325,3 +326,12 @@ def test_a_channel_is_one_projects_room(fresh_db):
     make_project(fresh_db)
     with pytest.raises(InvalidInput, match="already"):
         make_project(fresh_db)
+
+
+def test_a_status_change_the_rules_forbid_is_refused_by_name() -> None:
+    with pytest.raises(InvalidState) as refused:
+        check_transition("shot", SHOT_TRANSITIONS, "planned", "approved")
+    assert str(refused.value) == "A shot that is 'planned' cannot become 'approved'."
+    check_transition("shot", SHOT_TRANSITIONS, "approved", "approved")  # staying put
+    with pytest.raises(InvalidState, match="A shot that is 'lost' cannot become 'queued'"):
+        check_transition("shot", SHOT_TRANSITIONS, "lost", "queued")  # a status no rule knows
