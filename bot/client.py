@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import discord
 import yarl
@@ -12,7 +11,7 @@ from discord.ext import commands
 from langchain_core.language_models import BaseChatModel
 
 from bot.errors import on_app_command_error
-from bot.outbox import drain_outbox
+from bot.outbox import Outbox
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.status_board import StatusBoard
@@ -51,8 +50,8 @@ class ShowrunnerBot(commands.Bot):
         )
         self.runtime = runtime
         self.status_board = StatusBoard(self)
+        self.outbox = Outbox(runtime.db)  # the cogs register their event handlers on it
         self._loops: list[asyncio.Task[None]] = []
-        self._votes_reread = False
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -61,16 +60,12 @@ class ShowrunnerBot(commands.Bot):
         await self.tree.sync()
         self._loops = [
             asyncio.create_task(self.runtime.scheduler.run(), name="scheduler"),
-            asyncio.create_task(drain_outbox(self), name="outbox"),
+            asyncio.create_task(self.outbox.run(), name="outbox"),
             asyncio.create_task(self.status_board.run(), name="status"),
         ]
 
     async def on_ready(self) -> None:
         log.info("connected as %s", self.user)
-        if not self._votes_reread:
-            self._votes_reread = True
-            review: Any = self.get_cog("ReviewCog")
-            await review.reread_votes()
 
     async def close(self) -> None:
         self.runtime.scheduler.stop()

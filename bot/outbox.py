@@ -1,49 +1,57 @@
-"""Drains the events outbox: each event is posted once, then marked delivered."""
+"""Drains the events outbox: each event goes to the handler registered for its kind (by the
+cog that posts it), then is marked delivered."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import aiohttp
 import discord
+import sqlite_utils
 
 from storage import events
-
-if TYPE_CHECKING:
-    from bot.client import ShowrunnerBot
 
 log = logging.getLogger(__name__)
 MAX_POST_ATTEMPTS = 5
 RETRYABLE = (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError)
+E = TypeVar("E", bound=events.OutboxEvent)
+Handler = Callable[[Any], Awaitable[None]]
 
 
-async def drain_outbox(bot: ShowrunnerBot) -> None:
-    review: Any = bot.get_cog("ReviewCog")
-    delivery: Any = bot.get_cog("DeliveryCog")
-    handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
-        "shot_ready": lambda payload: review.post_draft(payload["shot_id"]),
-        "clip_approved": lambda payload: review.post_clip(payload["shot_id"], payload["take_id"]),
-        "episode_cut": lambda payload: delivery.deliver(payload["episode_id"]),
-        "job_failed": lambda payload: delivery.report_failure(payload["job_id"]),
-    }
-    failures: dict[int, int] = {}
-    while True:
-        for event in events.pending_events(bot.runtime.db):
-            handler = handlers.get(event.kind)
+class Outbox:
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+        self._handlers: dict[type, Handler] = {}
+        self._failures: dict[int, int] = {}
+
+    def on(self, kind: type[E], handler: Callable[[E], Awaitable[None]]) -> None:
+        """`handler` posts every event of this kind (one handler per kind)."""
+        self._handlers[kind] = handler
+
+    async def run(self) -> None:
+        while True:
+            await self.drain()
+            await asyncio.sleep(1.0)
+
+    async def drain(self) -> None:
+        """Hand each pending event to its handler once; a Discord hiccup is retried on the
+        next pass, up to MAX_POST_ATTEMPTS."""
+        for stored in events.pending_events(self.db):
+            event = events.decode(stored)
+            handler = self._handlers.get(type(event))
             try:
-                if handler is not None:
-                    await handler(event.payload)
+                if event is not None and handler is not None:
+                    await handler(event)
             except (discord.Forbidden, discord.NotFound) as error:
-                log.warning("cannot post event %s (%s): %s", event.id, event.kind, error)
+                log.warning("cannot post event %s (%s): %s", stored.id, stored.kind, error)
             except RETRYABLE as error:
-                failures[event.id] = failures.get(event.id, 0) + 1
-                log.warning("could not post event %s (%s): %s", event.id, event.kind, error)
-                if failures[event.id] < MAX_POST_ATTEMPTS:
+                self._failures[stored.id] = self._failures.get(stored.id, 0) + 1
+                log.warning("could not post event %s (%s): %s", stored.id, stored.kind, error)
+                if self._failures[stored.id] < MAX_POST_ATTEMPTS:
                     continue  # Discord may be briefly unreachable: try again on the next pass
             except Exception:
-                log.exception("event %s (%s) could not be handled; skipped", event.id, event.kind)
-            events.mark_delivered(bot.runtime.db, event.id)
-        await asyncio.sleep(1.0)
+                log.exception("event %s (%s) could not be handled; skipped", stored.id, stored.kind)
+            events.mark_delivered(self.db, stored.id)

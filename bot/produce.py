@@ -14,7 +14,8 @@ from langchain_core.language_models import BaseChatModel
 from agents.tools import ToolContext
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
-from pipeline.render_queue import RENDERABLE, queue_episode_cut, queue_episode_render
+from pipeline import workflow
+from pipeline.render_queue import RENDERABLE
 from pipeline.scheduler import run_until_idle
 from storage import events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
@@ -95,7 +96,7 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
     runtime.scheduler.listener = show_progress
     say(f"Rendering {len(shots)} shots with the {runtime.engine.engine} engine…")
     if any(shot.status in RENDERABLE for shot in shots):
-        queue_episode_render(db, episode.id, runtime.engine)
+        workflow.render_episode(db, episode.id, runtime.engine)
     await run_until_idle(runtime.scheduler)  # also what a stopped run left queued or running
     shots = plan.list_shots(db, episode.id)
     shot_takes = {shot.id: takes.takes_for_shot(db, shot.id) for shot in shots}
@@ -106,16 +107,13 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
         reason = failed[-1].error if failed else "no take was made"
         raise ShowrunnerError(f"{len(unrendered)} shot(s) failed to render: {reason}")
 
-    for shot in shots:
-        if shot.approved_take_id is None:
-            takes.approve_take(db, shot_takes[shot.id][0].id)
+    workflow.approve_first_takes(db, episode.id)  # and queues the cut
     say("Cutting the episode…")
-    queue_episode_cut(db, episode.id)  # None when a stopped run had queued it already
     await run_until_idle(runtime.scheduler)
     cut = jobs.jobs_for_episode(db, episode.id, "assemble")[-1]
     if cut.status != "done":
         raise ShowrunnerError(f"The cut failed: {cut.error}")
-    plan.set_episode_status(db, episode.id, "delivered")
+    workflow.delivered(db, episode.id)
     shot_ids = {shot.id for shot in shots}
     for event in events.pending_events(db):
         payload = event.payload

@@ -1,5 +1,6 @@
-"""Cut jobs: one episode cut at a time, and the approved takes normalised into cut segments
-while no cut runs, so that a cut mostly joins ready segments by stream copy."""
+"""Cut jobs: one episode cut (or delivery copy, pipeline.delivery_jobs) at a time, both being
+ffmpeg encodes on this machine; and the approved takes normalised into cut segments while no
+cut runs, so that a cut mostly joins ready segments by stream copy."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import sqlite_utils
 from pipeline.assemble import CutShot, cut_episode
 from pipeline.audio_bed import MusicBed
 from pipeline.cards import end_card, title_card
+from pipeline.delivery_jobs import DELIVER, make_delivery_copy
 from pipeline.errors import AssembleError
 from pipeline.segments import SegmentCache, VideoFormat, frame_bounds, prepare_segment
+from pipeline.workflow import cut_failed
 from storage import events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
 from storage.models import Job
@@ -36,7 +39,7 @@ class CutJobs:
         self.media_dir = media_dir
         self._notify = notify
         self._stopped = stopped  # the scheduler is stopping: warm nothing more
-        self.cutting = False  # from start() until that cut ends
+        self.cutting = False  # from start() until that cut or delivery copy ends
         self.segments = SegmentCache(media_dir / "cache", max_bytes=segment_cache_bytes)
         self._warming: asyncio.Task[None] | None = None
         self._warmed: set[tuple[object, ...]] = set()
@@ -46,12 +49,25 @@ class CutJobs:
             await asyncio.gather(self._warming, return_exceptions=True)
 
     def start(self, job: Job) -> Coroutine[Any, Any, None] | None:
-        """The cut of this assemble job, to run now; None while another cut runs (one at a
-        time)."""
+        """The cut of this assemble job, or the copy of this delivery job, to run now; None
+        while another runs (one at a time)."""
         if self.cutting:
             return None
         self.cutting = True
-        return self._run(job)
+        return self._deliver(job) if job.kind == DELIVER else self._run(job)
+
+    async def _deliver(self, job: Job) -> None:
+        try:
+            await make_delivery_copy(self.db, job)
+        except (ShowrunnerError, OSError) as error:
+            log.warning("delivery job %s failed: %s", job.id, error)
+            self._failed(job, str(error))
+        except Exception as error:  # never leave a job 'running' behind
+            log.exception("delivery job %s crashed", job.id)
+            self._failed(job, f"internal error ({type(error).__name__})")
+        finally:
+            self.cutting = False
+            self._notify(job.id)
 
     async def _run(self, job: Job) -> None:
         try:
@@ -69,8 +85,6 @@ class CutJobs:
                         Path(take.media_path), shot.duration, shot.dialogue, f"Shot {shot.number}"
                     )
                 )
-            if episode.status == "shooting":
-                plan.set_episode_status(self.db, episode.id, "cutting")
             out = self.media_dir / "episodes" / f"project{project.id}_episode{episode.number}.mp4"
             out.parent.mkdir(parents=True, exist_ok=True)
             music = None
@@ -95,7 +109,7 @@ class CutJobs:
             with self.db.atomic():
                 plan.set_cut_path(self.db, episode.id, str(out))
                 jobs.finish_job(self.db, job.id)
-                events.emit(self.db, "episode_cut", episode_id=episode.id, path=str(out))
+                events.emit(self.db, events.EpisodeCut(episode.id, str(out)))
         except (ShowrunnerError, OSError) as error:
             log.warning("cut job %s failed: %s", job.id, error)
             self._failed(job, str(error))
@@ -156,5 +170,6 @@ class CutJobs:
     def _failed(self, job: Job, reason: str) -> None:
         with self.db.atomic():
             after = jobs.fail_job(self.db, job.id, reason)
-            if after.status == "failed":
-                events.emit(self.db, "job_failed", job_id=job.id)
+            if after.status == "failed" and job.kind != DELIVER:
+                cut_failed(self.db, job.episode_id)
+                events.emit(self.db, events.JobFailed(job.id))

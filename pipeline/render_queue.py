@@ -99,8 +99,6 @@ def queue_episode_render(
     with db.atomic():
         render = jobs.create_render(db, episode_id, channel_id=channel_id, requester=requester)
         queued = [enqueue_shot(db, render, project, shot, choice, requester) for shot in shots]
-        if episode.status == "writing":
-            plan.set_episode_status(db, episode_id, "shooting")
     return render, queued
 
 
@@ -152,7 +150,6 @@ def queue_shot_retake(
     with db.atomic():
         render = jobs.create_render(db, episode.id, channel_id=channel_id, requester=requester)
         job = enqueue_shot(db, render, project, shot, choice, requester)
-        plan.set_episode_status(db, episode.id, "shooting")  # staying put is allowed
     return render, job
 
 
@@ -306,22 +303,6 @@ def queue_clip_from_keyframe(
             requester=keyframe_job.requester,
             priority=CLIP_PRIORITY,
         )
-
-
-def queue_approved_keyframes(db: sqlite_utils.Database) -> list[Job]:
-    """Queue the clip of every approved keyframe still waiting for one.
-
-    Approving a keyframe (storage.takes.approve_take) puts its shot back to 'queued'; the
-    scheduler calls this on every pass, so the clip job follows from what storage holds even
-    if the process stopped between the approval and the queueing.
-    """
-    queued = []
-    for take_id in takes.keyframes_waiting_for_clips(db):
-        with db.atomic():
-            job = queue_clip_from_keyframe(db, take_id)
-        if job is not None:
-            queued.append(job)
-    return queued
 
 
 def previous_shot(db: sqlite_utils.Database, shot: Shot) -> Shot | None:

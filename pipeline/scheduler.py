@@ -20,12 +20,9 @@ import sqlite_utils
 from pipeline.cut_jobs import CutJobs
 from pipeline.errors import BadRequest, WorkerError
 from pipeline.render_payload import CLIP, KEYFRAME, RenderPayload
-from pipeline.render_queue import (
-    prepare_render_request,
-    queue_approved_keyframes,
-    queue_episode_cut,
-)
+from pipeline.render_queue import prepare_render_request
 from pipeline.worker_client import WorkerClient
+from pipeline.workflow import queue_waiting_clips, takes_recorded
 from storage import events, jobs, plan, takes
 from storage.errors import ShowrunnerError
 from storage.models import Job
@@ -77,6 +74,7 @@ class Scheduler:
         instead of rendering it twice; so each goes back to its previous worker when that
         worker is still configured and free (a worker that lost the job renders it again).
         """
+        queue_waiting_clips(self.db)
         configured = {worker.base_url for worker in self.workers}
         for job in jobs.jobs_with_status(self.db, "running"):
             jobs.requeue_job(self.db, job.id)
@@ -140,14 +138,13 @@ class Scheduler:
 
     def _dispatch(self) -> None:
         waiting = False
-        queue_approved_keyframes(self.db)  # keyframe-first review: approved looks -> clips
         # recovered jobs go first, each to the worker that may still have it, so that a fresh
         # job cannot take that worker and leave the recovered one to be rendered twice
         queued = jobs.jobs_with_status(self.db, "queued")
         queued.sort(key=lambda job: job.id not in self._reattach)
-        wanted = {models_of(job) for job in queued if job.kind != "assemble"}
+        wanted = {models_of(job) for job in queued if job.kind == "render"}
         for job in queued:
-            if job.kind == "assemble":
+            if job.kind != "render":  # a cut or a delivery copy, made here
                 cut = self.cuts.start(job)
                 if cut is not None:
                     self._spawn(cut)
@@ -340,17 +337,8 @@ class Scheduler:
                 )
                 recorded.append(take)
             jobs.finish_job(self.db, job.id)
-            plan.set_shot_status(self.db, job.shot_id, "review")
-            if source_take_id is None:
-                events.emit(self.db, "shot_ready", shot_id=job.shot_id, job_id=job.id)
-            else:
-                takes.approve_take(self.db, recorded[0].id)
-                events.emit(self.db, "clip_approved", shot_id=job.shot_id, take_id=recorded[0].id)
+            takes_recorded(self.db, job, [take.id for take in recorded])
         self._notify(job.id)
-        if source_take_id is not None:
-            # the last clip of a keyframe-first episode completes it: cut, as a vote would
-            with contextlib.suppress(ShowrunnerError):
-                queue_episode_cut(self.db, job.episode_id)
 
     def _render_failed(self, job: Job, reason: str, *, retry: bool = True) -> None:
         log.warning("render job %s failed: %s", job.id, reason)
@@ -365,7 +353,7 @@ class Scheduler:
                 if shot.status == "rendering":  # a vote, a note or another job may own it now
                     plan.set_shot_status(self.db, job.shot_id, target)
             if after.status == "failed":
-                events.emit(self.db, "job_failed", job_id=job.id)  # the job holds its error
+                events.emit(self.db, events.JobFailed(job.id))  # the job holds its error
         self._notify(job.id)
 
 

@@ -110,3 +110,32 @@ def test_cogs_are_extensions_that_never_import_each_other() -> None:
         others = {name for name in imported_modules(path) if name.startswith("bot.cogs")}
         assert not others, f"{path.relative_to(ROOT)} imports {others}"
     assert not any(name.startswith("bot.cogs") for name in imported_modules(ROOT / "bot/client.py"))
+
+
+# what follows a decision, and an episode's status, are decided in one module
+WORKFLOW_ONLY = {
+    "set_episode_status",
+    "decide",
+    "approve_take",
+    "request_retake",
+    "queue_episode_render",
+    "queue_shot_retake",
+    "queue_clip_from_keyframe",
+    "queue_episode_cut",
+}
+
+
+def test_what_happens_next_is_decided_in_the_workflow_only() -> None:
+    workflow = ROOT / "pipeline" / "workflow.py"
+    found = set()
+    for package in ("pipeline", "agents", "bot"):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                if not isinstance(node, ast.Call):
+                    continue
+                name = getattr(node.func, "attr", getattr(node.func, "id", ""))
+                if name in WORKFLOW_ONLY:
+                    where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                    assert path == workflow, where
+                    found.add(name)
+    assert found == WORKFLOW_ONLY  # each rule is still made (in the workflow)

@@ -27,7 +27,7 @@ from pipeline.assemble import CutShot, cut_episode
 from pipeline.delivery_copy import fit_to_size, plan_attempt
 from pipeline.errors import AssembleError, DeliveryError
 from pipeline.ffmpeg import probe, run_ffmpeg
-from storage import events, plan, projects, takes
+from storage import events, jobs, plan, projects, takes
 from storage.db import open_db
 from tests.discord_emulator import DiscordEmulator
 from tests.fakes import say, scripted
@@ -446,7 +446,7 @@ def seed_delivery(tmp_path: Path, cut: Cut, guild: int, delivery: int, voters: l
     plan.set_episode_status(db, episode.id, "shooting")
     plan.set_episode_status(db, episode.id, "cutting")
     plan.set_cut_path(db, episode.id, str(master))
-    events.emit(db, "episode_cut", episode_id=episode.id, path=str(master))
+    events.emit(db, events.EpisodeCut(episode.id, str(master)))
     db.close()
     return episode.id
 
@@ -530,3 +530,38 @@ async def test_no_thread_permission_does_not_fail_the_delivery(
     assert posted["id"] not in emulator.channels
     fields = {field["name"]: field["value"] for field in posted["embeds"][0]["fields"]}
     assert "approved without votes" in fields["Approved takes"]
+
+
+async def test_the_outbox_posts_on_while_a_delivery_copy_is_made(
+    tmp_path: Path, cut: Cut, small_uploads: None
+) -> None:
+    """The copy that fits the upload limit is a job the scheduler runs: a failure notice
+    emitted after the cut is posted before the (re-encoded) episode, not after it."""
+    async with DiscordEmulator(max_upload_bytes=UPLOAD_LIMIT) as emulator:
+        guild = emulator.create_guild("Drama Lab")
+        delivery = emulator.create_channel(guild, "delivery")  # the writers' room too
+        episode_id = seed_delivery(tmp_path, cut, guild, delivery, [])
+        db = open_db(tmp_path / "data" / "showrunner.db")
+        shot = plan.list_shots(db, episode_id)[0]
+        job = jobs.enqueue_job(
+            db, kind="render", episode_id=episode_id, shot_id=shot.id, payload={}
+        )
+        jobs.start_job(db, job.id, "worker")
+        jobs.fail_job(db, job.id, "out of memory", retry=False)
+        events.emit(db, events.JobFailed(job.id))
+
+        async with delivered_bot(tmp_path, emulator, guild):
+            posted = await emulator.wait_for_message(
+                delivery, lambda m: bool(m["attachments"]), timeout=60
+            )
+            await emulator.wait_until(
+                lambda: plan.get_episode(db, episode_id).status == "delivered"
+            )
+        emulator.assert_clean()
+
+    failure, episode = [m for m in emulator.messages(delivery) if m["id"] <= posted["id"]]
+    assert failure["content"] == "❌ Shot 1 failed: out of memory"
+    assert episode["id"] == posted["id"] and posted["attachments"][0]["filename"] == "episode1.mp4"
+    (copy_job,) = jobs.jobs_for_episode(db, episode_id, "deliver")
+    assert copy_job.status == "done"
+    assert delivery_copy.delivery_path(Path(plan.get_episode(db, episode_id).cut_path)).is_file()

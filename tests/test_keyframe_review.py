@@ -23,12 +23,12 @@ from pipeline.render_queue import (
     EngineChoice,
     build_render_request,
     prepare_render_request,
-    queue_approved_keyframes,
     queue_episode_render,
 )
 from pipeline.requests import RenderRequest
 from pipeline.scheduler import Scheduler, run_until_idle
 from pipeline.worker_client import WorkerClient
+from pipeline.workflow import queue_waiting_clips
 from storage import jobs, plan, projects, takes
 from storage.db import open_db
 
@@ -107,13 +107,13 @@ async def test_keyframe_review_approving_a_still_renders_its_clip(
     assert [take.kind for take in stills] == ["keyframe", "keyframe"]
     assert plan.get_shot(fresh_db, shot.id).status == "review"
     chosen = stills[1]
-    takes.approve_take(fresh_db, chosen.id)
+    takes.approve_take(fresh_db, chosen.id)  # and stopped before queueing the clip
     shot = plan.get_shot(fresh_db, shot.id)
     # the look is approved, the shot is not: it waits for its clip
     assert (shot.status, shot.approved_take_id) == ("queued", None)
 
-    (clip_job,) = queue_approved_keyframes(fresh_db)
-    assert queue_approved_keyframes(fresh_db) == []  # queued once
+    (clip_job,) = queue_waiting_clips(fresh_db)  # at the next start
+    assert queue_waiting_clips(fresh_db) == []  # queued once
     assert clip_job.priority == CLIP_PRIORITY
     request, note = await prepare_render_request(fresh_db, clip_job)
     assert note == "" and request.output == "clip" and request.seeds == (chosen.seed,)

@@ -18,7 +18,8 @@ from pipeline.worker_client import LocalWorker, WorkerClient
 from storage import jobs, plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidInput, InvalidState, NotFound
-from storage.models import Episode, Job, Project
+from storage.models import Episode, Job
+from tests.builders import make_episode, make_project
 from tests.test_discord_bot import (
     Studio,
     chat_a_plan,
@@ -31,21 +32,6 @@ from tests.test_discord_bot import (
 
 ANA = 7
 BEN = 8
-
-
-def make_project(db: sqlite_utils.Database, channel: int = 1, **size: int) -> Project:
-    size = {"width": 180, "height": 320, "fps": 12} | size
-    return projects.create_project(db, "Flood", writers_channel_id=channel, **size)
-
-
-def make_episode(
-    db: sqlite_utils.Database, project: Project, durations: tuple[float, ...] = (1.0, 1.0, 1.0)
-) -> Episode:
-    shots = tuple(
-        plan.ShotPlan(f"shot {i}", "wide", seconds) for i, seconds in enumerate(durations, start=1)
-    )
-    draft = plan.EpisodePlan("The Flood", "", scenes=(plan.ScenePlan("Shore", "", shots),))
-    return plan.save_episode_plan(db, project.id, draft)
 
 
 async def eventually(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
@@ -119,7 +105,6 @@ def test_a_retake_counts_against_the_members_limit(fresh_db: sqlite_utils.Databa
     assert (job.requester, job.shot_id, job.status) == (BEN, shot_id, "queued")
     assert (render.requester, render.channel_id) == (BEN, 55)
     assert plan.get_shot(fresh_db, shot_id).status == "queued"
-    assert plan.get_episode(fresh_db, episode.id).status == "shooting"
 
 
 def test_only_a_shot_marked_for_retake_is_queued_again(fresh_db: sqlite_utils.Database) -> None:
@@ -348,12 +333,27 @@ async def test_a_job_goes_to_the_free_worker_that_has_its_model_warm(
             # both workers are free; the first in the queue wants a model neither has loaded
             other, same = queue("keyframes-b"), queue("keyframes-a")
             await run_until_idle(scheduler, timeout=60)
+            # now each worker has one warm: the first in the queue goes to its own
+            then_b, then_a = queue("keyframes-b"), queue("keyframes-a")
+            await run_until_idle(scheduler, timeout=60)
     finally:
         await asyncio.gather(*(local.stop() for local in pair))
 
-    done = {job.id: jobs.get_job(fresh_db, job.id) for job in (first, other, same)}
+    done = {job.id: jobs.get_job(fresh_db, job.id) for job in (first, other, same, then_b, then_a)}
     assert {job.status for job in done.values()} == {"done"}
     assert done[first.id].worker == pair[0].url
     # the job on the warm model went back to that worker; the other job took the cold one
     assert done[same.id].worker == pair[0].url
     assert done[other.id].worker == pair[1].url
+    assert (done[then_b.id].worker, done[then_a.id].worker) == (pair[1].url, pair[0].url)
+
+
+def test_a_suspect_worker_gets_no_job_before_its_cooldown_ends(
+    fresh_db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    worker = WorkerClient("http://127.0.0.1:9", session=None)  # type: ignore[arg-type]
+    scheduler = Scheduler(fresh_db, [worker], tmp_path / "media")
+    scheduler._suspect(worker, 60.0)  # a job just failed on it, and it is the only one
+    assert scheduler._free_worker() is None
+    scheduler._suspect(worker, 0.0)  # its cooldown is over: jobs go to it again
+    assert scheduler._free_worker() is worker

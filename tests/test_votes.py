@@ -119,7 +119,7 @@ async def post_takes(
             kind=kind,
         )
         take_ids.append(take.id)
-    events.emit(db, "shot_ready", shot_id=shot.id, job_id=job.id)
+    events.emit(db, events.ShotReady(shot.id, job.id))
     message = await world.emulator.wait_for_message(
         world.review,
         lambda m: m["author_id"] == world.emulator.bot_user_id,

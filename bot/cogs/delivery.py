@@ -13,9 +13,9 @@ from discord.ext import commands
 
 from bot.formatting import clip
 from bot.upload_limits import MIB, UPLOAD_MARGIN, upload_limit
-from pipeline.delivery_copy import fit_to_size
-from pipeline.errors import AssembleError
-from storage import jobs, plan, projects, takes
+from pipeline import workflow
+from pipeline.delivery_jobs import DELIVER, DeliveryPayload
+from storage import events, jobs, plan, projects, takes
 from storage.models import Episode, Project, Shot
 
 if TYPE_CHECKING:
@@ -117,41 +117,59 @@ class DeliveryCog(commands.Cog):
     def __init__(self, bot: ShowrunnerBot) -> None:
         self.bot = bot
 
-    async def deliver(self, episode_id: int) -> None:
-        # the guild's upload limit and the thread need the guild cache (start-up backlog)
+    async def cog_load(self) -> None:
+        self.bot.outbox.on(events.EpisodeCut, lambda event: self.queue_copy(event.episode_id))
+        self.bot.outbox.on(events.DeliveryReady, self.deliver)
+        self.bot.outbox.on(events.JobFailed, lambda event: self.report_failure(event.job_id))
+
+    async def queue_copy(self, episode_id: int) -> None:
+        """A cut is ready: a job makes its copy for this server's upload limit (the scheduler
+        runs it; DeliveryReady comes back)."""
+        # the guild's upload limit needs the guild cache (start-up backlog)
         await self.bot.wait_until_ready()
         db = self.bot.runtime.db
         episode = plan.get_episode(db, episode_id)
         project = projects.get_project(db, episode.project_id)
         if not episode.cut_path or project.delivery_channel_id is None:
             return
-        shots = plan.list_shots(db, episode_id)
-        bot_id = self.bot.user.id if self.bot.user else None
-        embed = delivery_embed(project, episode, shots, approval_lines(db, shots, bot_id))
-
         limit = upload_limit(self.bot, project)
-        master = Path(episode.cut_path).resolve()
-        poster = master.with_suffix(".png")
+        poster = Path(episode.cut_path).with_suffix(".png")
         # the whole upload must fit: the poster goes along only when it costs the video little
         poster_size = poster.stat().st_size if poster.is_file() else None
         if poster_size is not None and poster_size > limit // 10:
             poster_size = None
         budget = limit - UPLOAD_MARGIN - (poster_size or 0)
-        sent: Path | None
-        problem = ""
-        try:
-            sent = await fit_to_size(master, budget)
-        except AssembleError as error:
-            log.warning("episode %s: no delivery copy: %s", episode_id, error)
-            sent, problem = None, str(error)
-        note = master_note(master, sent, limit, problem)
+        payload = DeliveryPayload(limit, budget, poster=poster_size is not None)
+        if workflow.queue_delivery(db, episode_id, payload) is not None:
+            self.bot.runtime.scheduler.wake()
+
+    async def deliver(self, ready: events.DeliveryReady) -> None:
+        """Post the episode with its card, the copy that fits, its poster and a thread."""
+        await self.bot.wait_until_ready()  # the thread needs the guild cache
+        db = self.bot.runtime.db
+        episode = plan.get_episode(db, ready.episode_id)
+        project = projects.get_project(db, episode.project_id)
+        if not episode.cut_path or project.delivery_channel_id is None:
+            return
+        shots = plan.list_shots(db, episode.id)
+        bot_id = self.bot.user.id if self.bot.user else None
+        embed = delivery_embed(project, episode, shots, approval_lines(db, shots, bot_id))
+        payload = DeliveryPayload.of(jobs.get_job(db, ready.job_id))
+        master = Path(episode.cut_path).resolve()
+        sent = Path(ready.copy_path) if ready.copy_path else None
+        if sent is not None and not sent.is_file():
+            sent, problem = None, f"the copy {sent.name} is gone"
+        else:
+            problem = ready.problem
+        note = master_note(master, sent, payload.limit_bytes, problem)
         if note:
             embed.add_field(name="Master", value=note, inline=False)
 
         files = []
         if sent is not None:
             files.append(discord.File(sent, filename=f"episode{episode.number}.mp4"))
-        if poster_size is not None:
+        poster = master.with_suffix(".png")
+        if payload.poster and poster.is_file():
             files.append(discord.File(poster, filename=POSTER_NAME))
             embed.set_image(url=f"attachment://{POSTER_NAME}")
         channel = self.bot.get_partial_messageable(
@@ -161,8 +179,7 @@ class DeliveryCog(commands.Cog):
             f"📺 Episode {episode.number} is ready.", embed=embed, files=files
         )
         await self.open_feedback_thread(message, episode)
-        if episode.status == "cutting":
-            plan.set_episode_status(db, episode_id, "delivered")
+        workflow.delivered(db, episode.id)
 
     async def open_feedback_thread(self, message: discord.Message, episode: Episode) -> None:
         """A thread on the delivery post for notes; without the permission, no thread."""
@@ -185,7 +202,10 @@ class DeliveryCog(commands.Cog):
             channel_id = projects.get_project(db, episode.project_id).writers_channel_id
         if channel_id is None:
             return
-        what = f"Shot {plan.get_shot(db, job.shot_id).number}" if job.shot_id else "The cut"
+        if job.shot_id is not None:
+            what = f"Shot {plan.get_shot(db, job.shot_id).number}"
+        else:
+            what = "The delivery copy" if job.kind == DELIVER else "The cut"
         reason = clip(job.error or "unknown error", 300)
         await self.bot.get_partial_messageable(channel_id).send(f"❌ {what} failed: {reason}")
 

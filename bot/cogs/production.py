@@ -15,7 +15,8 @@ from bot import plan_gate
 from bot.channel_projects import project_here
 from bot.formatting import clip, neutralise_mentions
 from bot.permissions import require_director
-from pipeline.render_queue import EngineChoice, keyframes_first, queue_episode_render
+from pipeline import workflow
+from pipeline.render_queue import EngineChoice, keyframes_first
 from pipeline.uploads import MUSIC_FOLDER, check_music_upload, remove_music, store_music
 from storage import jobs, plan, projects
 from storage.errors import InvalidInput, ShowrunnerError
@@ -223,7 +224,7 @@ class ProductionCog(commands.Cog):
     ) -> None:
         runtime = self.bot.runtime
         episode = plan.get_episode(runtime.db, episode_id)
-        render, queued = queue_episode_render(
+        render, queued = workflow.render_episode(
             runtime.db,
             episode.id,
             runtime.engine,

@@ -12,6 +12,7 @@ from discord.ext import commands
 from bot.channel_projects import project_of_channel
 from bot.formatting import MESSAGE_LIMIT
 from bot.permissions import is_director, require_director
+from pipeline.delivery_jobs import DELIVER
 from storage import jobs, plan
 from storage.errors import InvalidInput, NotAllowed
 from storage.models import Episode, Job, Project
@@ -23,9 +24,12 @@ FOOTER_ROOM = 40  # room kept for "… and N more"
 
 
 def job_target(db: sqlite_utils.Database, job: Job) -> str:
-    """'episode 1, shot 3' (or 'episode 1, cut')."""
+    """'episode 1, shot 3' (or 'episode 1, cut', 'episode 1, delivery copy')."""
     episode = plan.get_episode(db, job.episode_id)
-    target = f"shot {plan.get_shot(db, job.shot_id).number}" if job.shot_id else "cut"
+    if job.shot_id is not None:
+        target = f"shot {plan.get_shot(db, job.shot_id).number}"
+    else:
+        target = "delivery copy" if job.kind == DELIVER else "cut"
     return f"episode {episode.number}, {target}"
 
 

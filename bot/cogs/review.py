@@ -13,10 +13,9 @@ from discord.ext import commands
 from bot import retakes
 from bot.formatting import clip, neutralise_mentions
 from bot.upload_limits import MIB, UPLOAD_MARGIN, upload_limit
+from pipeline import workflow
 from pipeline.contact_sheet import contact_sheet_for_takes
-from pipeline.render_queue import queue_clip_from_keyframe, queue_episode_cut
-from storage import jobs, plan, projects, takes
-from storage.errors import ShowrunnerError
+from storage import events, jobs, plan, projects, takes
 from storage.models import Take
 
 if TYPE_CHECKING:
@@ -62,6 +61,19 @@ def draft_attachments(
 class ReviewCog(commands.Cog):
     def __init__(self, bot: ShowrunnerBot) -> None:
         self.bot = bot
+        self._votes_reread = False
+
+    async def cog_load(self) -> None:
+        self.bot.outbox.on(events.ShotReady, lambda event: self.post_draft(event.shot_id))
+        self.bot.outbox.on(
+            events.ClipApproved, lambda event: self.post_clip(event.shot_id, event.take_id)
+        )
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        if not self._votes_reread:  # on_ready comes again after each reconnection
+            self._votes_reread = True
+            await self.reread_votes()
 
     async def post_draft(self, shot_id: int) -> None:
         db = self.bot.runtime.db
@@ -177,43 +189,37 @@ class ReviewCog(commands.Cog):
         await self.apply_policy(take.id)
 
     async def apply_policy(self, take_id: int) -> None:
+        """What the votes on a take decide (pipeline.workflow), said in the draft's channel."""
         db = self.bot.runtime.db
-        take = takes.get_take(db, take_id)
-        shot = plan.get_shot(db, take.shot_id)
-        episode = plan.get_episode(db, shot.episode_id)
-        project = projects.get_project(db, episode.project_id)
-        decision = takes.decide(db, take_id, project.quorum)
-        if decision is None or take.channel_id is None:
+        channel_id = takes.get_take(db, take_id).channel_id
+        outcome = workflow.after_vote(db, take_id, channel_id=channel_id)
+        if outcome is None:
             return
-        channel = self.bot.get_partial_messageable(take.channel_id)
-        if decision == "retake":
-            await channel.send(
-                f"🔁 Shot {shot.number} is marked for a retake. Reply to its draft with a note "
-                "(e.g. “darker sky”) to re-shoot it with the note, or /render re-shoots it as is."
-            )
+        self.bot.runtime.scheduler.wake()
+        if channel_id is None:
             return
-        if take.kind == "keyframe":
-            # keyframe-first review: the clip from this still (the scheduler's sweep would queue
-            # it too, after a restart; queueing is idempotent)
-            job = queue_clip_from_keyframe(db, take.id, channel_id=take.channel_id)
-            self.bot.runtime.scheduler.wake()
-            await channel.send(
-                f"✅ Shot {shot.number}: keyframe approved. Rendering the clip from it; "
-                "the clip becomes the shot's approved take."
-            )
-            if job is not None and job.render_id is not None:
-                # the status board edits this message as the clip renders
-                status = await channel.send(f"⏳ Clip of shot {shot.number}: queued")
-                jobs.set_render_message(db, job.render_id, status.id)
-            return
-        await channel.send(f"✅ Shot {shot.number} approved.")
-        try:
-            cut = queue_episode_cut(db, episode.id)
-        except ShowrunnerError:
-            return  # other shots still need an approved take
-        if cut is not None:
-            await channel.send(f"🎞️ Every shot of episode {episode.number} is approved: cutting it.")
-            self.bot.runtime.scheduler.wake()
+        channel = self.bot.get_partial_messageable(channel_id)
+        match outcome:
+            case workflow.MarkedForRetake(shot_number=number):
+                await channel.send(
+                    f"🔁 Shot {number} is marked for a retake. Reply to its draft with a note "
+                    "(e.g. “darker sky”) to re-shoot it with the note, or /render re-shoots it "
+                    "as is."
+                )
+            case workflow.KeyframeApproved(shot_number=number, clip_job=job):
+                await channel.send(
+                    f"✅ Shot {number}: keyframe approved. Rendering the clip from it; "
+                    "the clip becomes the shot's approved take."
+                )
+                if job is not None and job.render_id is not None:
+                    # the status board edits this message as the clip renders
+                    status = await channel.send(f"⏳ Clip of shot {number}: queued")
+                    jobs.set_render_message(db, job.render_id, status.id)
+            case workflow.ShotApproved(shot_number=number, episode_number=episode, cut_job=cut):
+                await channel.send(f"✅ Shot {number} approved.")
+                if cut is not None:
+                    cutting = f"🎞️ Every shot of episode {episode} is approved: cutting it."
+                    await channel.send(cutting)
 
     @commands.Cog.listener("on_message")
     async def on_retake_note(self, message: discord.Message) -> None:

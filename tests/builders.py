@@ -1,0 +1,66 @@
+"""State builders shared by the tests: a project, a planned episode, takes in review as a
+finished render job leaves them. Real rows in a real SQLite file, made through storage."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from pipeline.render_payload import RenderPayload
+from storage import jobs, plan, projects, takes
+from storage.models import Episode, Project, Take
+
+
+def make_project(db: sqlite_utils.Database, channel: int = 1, **size: int) -> Project:
+    size = {"width": 180, "height": 320, "fps": 12} | size
+    return projects.create_project(db, "Flood", writers_channel_id=channel, **size)
+
+
+def make_episode(
+    db: sqlite_utils.Database, project: Project, durations: tuple[float, ...] = (1.0, 1.0, 1.0)
+) -> Episode:
+    shots = tuple(
+        plan.ShotPlan(f"shot {i}", "wide", seconds) for i, seconds in enumerate(durations, start=1)
+    )
+    draft = plan.EpisodePlan("The Flood", "", scenes=(plan.ScenePlan("Shore", "", shots),))
+    return plan.save_episode_plan(db, project.id, draft)
+
+
+def takes_in_review(
+    db: sqlite_utils.Database,
+    shot_id: int,
+    count: int = 1,
+    *,
+    kind: str = "clip",
+    media: str = "",
+    preview: str = "",
+) -> list[Take]:
+    """`count` takes of a shot in review, from a render job that is done (the shot walks
+    queued -> rendering -> review, as a render does)."""
+    for status in ("queued", "rendering", "review"):
+        plan.set_shot_status(db, shot_id, status)
+    shot = plan.get_shot(db, shot_id)
+    payload = RenderPayload("animatic", tuple(range(count)), 90, 160, 8, output=kind)
+    job = jobs.enqueue_job(
+        db, kind="render", episode_id=shot.episode_id, shot_id=shot_id, payload=payload.to_json()
+    )
+    jobs.start_job(db, job.id, "worker")
+    jobs.finish_job(db, job.id)
+    return [
+        takes.add_take(
+            db,
+            shot_id=shot_id,
+            job_id=job.id,
+            seed=seed,
+            engine="animatic",
+            model="",
+            media_path=media,
+            preview_path=preview,
+            kind=kind,
+        )
+        for seed in range(count)
+    ]
+
+
+def vote(db: sqlite_utils.Database, take: Take, emoji: str, *voters: int) -> None:
+    for voter in voters:
+        takes.add_vote(db, take.id, voter, emoji)

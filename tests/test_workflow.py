@@ -1,0 +1,228 @@
+"""What happens next (pipeline.workflow): each decision and each episode status change, on a
+real SQLite file; the Discord side of the same decisions is in test_votes and test_agent_discord."""
+
+from __future__ import annotations
+
+import pytest
+import sqlite_utils
+
+from pipeline import workflow
+from pipeline.render_queue import EngineChoice
+from storage import events, jobs, plan, projects, takes
+from storage.errors import InvalidInput
+from storage.models import Shot
+from tests.builders import make_episode, make_project, takes_in_review, vote
+
+ANA, BEN, CY = 7, 8, 9
+
+
+def episode_status(db: sqlite_utils.Database, episode_id: int) -> str:
+    return plan.get_episode(db, episode_id).status
+
+
+async def no_revision(shot: Shot, note: str) -> Shot | None:
+    return None
+
+
+async def test_an_episode_walks_from_writing_to_delivered_and_back_to_shooting_for_a_retake(
+    fresh_db: sqlite_utils.Database,
+) -> None:
+    project = projects.update_settings(fresh_db, make_project(fresh_db).id, quorum=2)
+    episode = make_episode(fresh_db, project, (1.0, 1.0))
+    first, second = plan.list_shots(fresh_db, episode.id)
+    assert episode_status(fresh_db, episode.id) == "writing"
+
+    workflow.render_episode(fresh_db, episode.id, EngineChoice())
+    assert episode_status(fresh_db, episode.id) == "shooting"
+
+    (take,) = takes_in_review(fresh_db, first.id)
+    vote(fresh_db, take, "👍", ANA)
+    assert workflow.after_vote(fresh_db, take.id) is None  # one 👍 of two
+    vote(fresh_db, take, "👍", BEN)
+    assert workflow.after_vote(fresh_db, take.id) == workflow.ShotApproved(1, 1, None)
+    assert episode_status(fresh_db, episode.id) == "shooting"  # shot 2 still waits
+
+    (last,) = takes_in_review(fresh_db, second.id)
+    vote(fresh_db, last, "👍", ANA, BEN)
+    outcome = workflow.after_vote(fresh_db, last.id)
+    assert isinstance(outcome, workflow.ShotApproved) and outcome.cut_job is not None
+    assert outcome.cut_job.kind == "assemble"
+    assert episode_status(fresh_db, episode.id) == "cutting"
+    assert workflow.cut_when_complete(fresh_db, episode.id) is None  # queued once
+
+    workflow.delivered(fresh_db, episode.id)
+    assert episode_status(fresh_db, episode.id) == "delivered"
+    workflow.delivered(fresh_db, episode.id)  # a re-delivery changes nothing
+    assert episode_status(fresh_db, episode.id) == "delivered"
+
+    # a director's note on a delivered episode's shot re-opens it
+    takes.set_take_post(fresh_db, take.id, channel_id=5, message_id=500)
+    queued = await workflow.retake_with_note(
+        fresh_db, 500, "darker sky", director=True, requester=ANA, channel_id=5,
+        choice=EngineChoice(), revise=no_revision,
+    )  # fmt: skip
+    assert isinstance(queued, workflow.RetakeQueued)
+    assert queued.shot.prompt.endswith(", darker sky") and queued.job.requester == ANA
+    assert episode_status(fresh_db, episode.id) == "shooting"
+    assert plan.get_shot(fresh_db, first.id).status == "queued"
+
+
+def test_a_retake_vote_marks_the_shot_and_rejects_its_takes(
+    fresh_db: sqlite_utils.Database,
+) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db), (1.0,))
+    (shot,) = plan.list_shots(fresh_db, episode.id)
+    one, two = takes_in_review(fresh_db, shot.id, 2)
+    vote(fresh_db, one, "👍", ANA)
+    vote(fresh_db, one, "🔁", BEN)
+
+    assert workflow.after_vote(fresh_db, one.id) == workflow.MarkedForRetake(1)
+    assert plan.get_shot(fresh_db, shot.id).status == "retake"
+    assert [t.status for t in takes.takes_for_shot(fresh_db, shot.id)] == ["rejected"] * 2
+    assert workflow.after_vote(fresh_db, two.id) is None  # nothing left to decide
+
+
+def test_an_approved_keyframe_queues_its_clip_in_the_same_transaction(
+    fresh_db: sqlite_utils.Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db), (1.0,))
+    (shot,) = plan.list_shots(fresh_db, episode.id)
+    (keyframe,) = takes_in_review(fresh_db, shot.id, kind="keyframe")
+    vote(fresh_db, keyframe, "👍", ANA)
+
+    # the disk fills up as the clip job is written: the approval is undone with it
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    real_enqueue = jobs.enqueue_job
+    monkeypatch.setattr(jobs, "enqueue_job", disk_full)
+    with pytest.raises(OSError):
+        workflow.after_vote(fresh_db, keyframe.id, channel_id=5)
+    assert takes.get_take(fresh_db, keyframe.id).status == "review"
+    assert plan.get_shot(fresh_db, shot.id).status == "review"
+
+    monkeypatch.setattr(jobs, "enqueue_job", real_enqueue)
+    outcome = workflow.after_vote(fresh_db, keyframe.id, channel_id=5)
+    assert isinstance(outcome, workflow.KeyframeApproved) and outcome.clip_job is not None
+    clip = outcome.clip_job
+    assert (clip.shot_id, clip.payload["source_take_id"]) == (shot.id, keyframe.id)
+    assert clip.render_id is not None and jobs.get_render(fresh_db, clip.render_id).channel_id == 5
+    assert plan.get_shot(fresh_db, shot.id).status == "queued"
+    assert plan.get_shot(fresh_db, shot.id).approved_take_id is None  # the clip will be
+
+
+def test_the_clip_of_an_approved_keyframe_is_approved_and_the_last_one_cuts(
+    fresh_db: sqlite_utils.Database,
+) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db), (1.0,))
+    (shot,) = plan.list_shots(fresh_db, episode.id)
+    workflow.render_episode(fresh_db, episode.id, EngineChoice())
+    (keyframe,) = takes_in_review(fresh_db, shot.id, kind="keyframe")
+    vote(fresh_db, keyframe, "👍", ANA)
+    outcome = workflow.after_vote(fresh_db, keyframe.id)
+    assert isinstance(outcome, workflow.KeyframeApproved) and outcome.clip_job is not None
+    clip_job = jobs.start_job(fresh_db, outcome.clip_job.id, "worker")
+    clip = takes.add_take(
+        fresh_db, shot_id=shot.id, job_id=clip_job.id, seed=keyframe.seed, engine="video",
+        model="", media_path="clip.mp4", source_take_id=keyframe.id,
+    )  # fmt: skip
+    plan.set_shot_status(fresh_db, shot.id, "rendering")
+
+    workflow.takes_recorded(fresh_db, clip_job, [clip.id])
+
+    assert plan.get_shot(fresh_db, shot.id).approved_take_id == clip.id
+    assert takes.get_take(fresh_db, clip.id).status == "approved"
+    posted = [events.decode(e) for e in events.pending_events(fresh_db)]
+    assert posted == [events.ClipApproved(shot.id, clip.id)]  # no draft: no vote on a clip
+    assert len(jobs.active_jobs_for_episode(fresh_db, episode.id, "assemble")) == 1
+    assert episode_status(fresh_db, episode.id) == "cutting"
+
+
+def test_takes_of_a_first_render_go_to_review_with_a_draft(
+    fresh_db: sqlite_utils.Database,
+) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db), (1.0,))
+    (shot,) = plan.list_shots(fresh_db, episode.id)
+    (take,) = takes_in_review(fresh_db, shot.id)
+    plan.set_shot_status(fresh_db, shot.id, "queued")
+    plan.set_shot_status(fresh_db, shot.id, "rendering")
+    job = jobs.get_job(fresh_db, take.job_id)
+
+    workflow.takes_recorded(fresh_db, job, [take.id])
+
+    assert plan.get_shot(fresh_db, shot.id).status == "review"
+    assert [events.decode(e) for e in events.pending_events(fresh_db)] == [
+        events.ShotReady(shot.id, job.id)
+    ]
+
+
+def test_a_failed_cut_lets_the_team_shoot_again(fresh_db: sqlite_utils.Database) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db), (1.0,))
+    (shot,) = plan.list_shots(fresh_db, episode.id)
+    workflow.render_episode(fresh_db, episode.id, EngineChoice())
+    (take,) = takes_in_review(fresh_db, shot.id)
+    vote(fresh_db, take, "👍", ANA)
+    workflow.after_vote(fresh_db, take.id)
+    assert episode_status(fresh_db, episode.id) == "cutting"
+
+    workflow.cut_failed(fresh_db, episode.id)
+
+    assert episode_status(fresh_db, episode.id) == "shooting"
+    assert workflow.why_no_retake(plan.get_shot(fresh_db, shot.id), "shooting", True) == ""
+
+
+def test_headless_production_approves_each_shots_first_take_in_review(
+    fresh_db: sqlite_utils.Database,
+) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db), (1.0, 1.0))
+    first, second = plan.list_shots(fresh_db, episode.id)
+    workflow.render_episode(fresh_db, episode.id, EngineChoice())
+    a, b = takes_in_review(fresh_db, first.id, 2)
+    (c,) = takes_in_review(fresh_db, second.id)
+
+    cut = workflow.approve_first_takes(fresh_db, episode.id)
+
+    assert [s.approved_take_id for s in plan.list_shots(fresh_db, episode.id)] == [a.id, c.id]
+    assert takes.get_take(fresh_db, b.id).status == "rejected"
+    assert cut is not None and cut.kind == "assemble"
+    assert workflow.approve_first_takes(fresh_db, episode.id) is None  # a resumed run
+
+
+@pytest.mark.parametrize(
+    ("status", "episode", "director", "reason"),
+    [
+        ("queued", "shooting", True, "Shot 1 is already queued or rendering."),
+        ("rendering", "shooting", True, "Shot 1 is already queued or rendering."),
+        ("planned", "shooting", True, "Shot 1 has no draft in review; /render shoots it."),
+        ("approved", "cutting", True, "Shot 1 is approved and the episode is being cut."),
+        ("approved", "delivered", False, "Shot 1 is already approved; a director's note "
+                                         "re-opens it."),
+        ("approved", "delivered", True, ""),
+        ("review", "shooting", False, ""),
+        ("retake", "shooting", False, ""),
+    ],
+)  # fmt: skip
+def test_a_note_sends_a_shot_back_only_when_it_can(
+    fresh_db: sqlite_utils.Database, status: str, episode: str, director: bool, reason: str
+) -> None:
+    planned = make_episode(fresh_db, make_project(fresh_db), (1.0,))
+    shot = plan.list_shots(fresh_db, planned.id)[0]
+    shot = Shot(**{**shot.__dict__, "status": status})
+    assert workflow.why_no_retake(shot, episode, director) == reason
+
+
+async def test_a_note_that_cannot_be_queued_says_why_and_keeps_the_note(
+    fresh_db: sqlite_utils.Database,
+) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db), (1.0,))
+    (shot,) = plan.list_shots(fresh_db, episode.id)
+    (take,) = takes_in_review(fresh_db, shot.id)
+    takes.set_take_post(fresh_db, take.id, channel_id=5, message_id=500)
+    with pytest.raises(InvalidInput, match="the limit is 0"):
+        await workflow.retake_with_note(
+            fresh_db, 500, "warmer light", director=False, requester=ANA, channel_id=5,
+            choice=EngineChoice(), revise=no_revision, max_queued_per_user=0,
+        )  # fmt: skip
+    assert takes.get_take(fresh_db, take.id).note == "warmer light"
+    assert plan.get_shot(fresh_db, shot.id).status == "retake"  # /render re-shoots it
+    assert jobs.jobs_for_episode(fresh_db, episode.id, "render")[-1].status == "done"
