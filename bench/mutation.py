@@ -10,8 +10,8 @@ mutmut 3 (configured in pyproject's [tool.mutmut]: the files, and the tests that
 copies the code into mutants/, runs the selected tests once to learn which tests reach which
 function, then runs, per mutant, only those tests. RULES below names the functions judged: the
 vote tally and approval, the review's emoji mapping, permissions, mention neutralisation, input
-limits, the plan gate, delivery fitting, the render queue's limits and retakes and the
-scheduler's retries. A run can be stopped and resumed; mutmut keeps its results in mutants/.
+limits, the plan gate, delivery fitting, the render queue's limits and retakes, the
+scheduler's retries and the workflow (what follows a vote, a note, a render, a cut). A run can be stopped and resumed; mutmut keeps its results in mutants/.
 This script then prints, per module: mutants, killed, survived, equivalent (named in
 bench/equivalent_mutants.txt with why), not killed otherwise (no test reached it, a timeout),
 and the share killed of those that are not equivalent. It lists every survivor, for
@@ -62,6 +62,7 @@ RULES = (
     "pipeline.render_queue.x_keyframes_first*",
     "pipeline.scheduler.*_render_failed*",
     "pipeline.scheduler.*_free_worker*",
+    "pipeline.workflow.*",
 )
 COLUMNS = ("mutants", "killed", "timeout", "survived", "equivalent", "no tests", "not run")
 

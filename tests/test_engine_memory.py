@@ -172,7 +172,7 @@ def test_memory_options_from_the_environment(
     monkeypatch.setenv("SHOWRUNNER_DTYPE", "bfloat16")
     monkeypatch.setenv("SHOWRUNNER_VAE_TILING", "1")
     monkeypatch.setenv("SHOWRUNNER_CPU_OFFLOAD", "1")
-    caplog.set_level(logging.INFO, logger="pipeline.engines.diffusers_keyframe")
+    caplog.set_level(logging.INFO, logger="pipeline.engines.model_cache")
 
     pipe = create_engine("diffusers").pipeline(str(tiny_models[0]))
 

@@ -165,7 +165,7 @@ def test_a_one_task_wan_model_is_refused_for_the_other(
 
 
 def test_wan_size_and_frame_rules(engine: Engine, models: dict[str, str]) -> None:
-    from pipeline.engines.diffusers_video import video_frames, video_size
+    from pipeline.engines.video_shape import video_frames, video_size
     from pipeline.engines.video_families import family_on_disk
 
     for changes, named in [
@@ -274,7 +274,7 @@ def test_in_half_precision_the_wan_vae_stays_in_float32(
 
     (take,) = engine.render(request, tmp_path, lambda *_: None)
 
-    pipe = engine.pipeline(models["wan"])  # type: ignore[attr-defined]
+    pipe = engine.videos.get(models["wan"])  # type: ignore[attr-defined]
     assert pipe.transformer.dtype == torch.bfloat16
     assert pipe.vae.dtype == torch.float32
     assert_clip(take.media_path, 96, 160, 1.5, 12)

@@ -3,12 +3,7 @@
 Worker side only: this module imports torch and diffusers, and only create_engine("diffusers")
 imports it.
 
-Memory settings come from the worker's environment (it has no settings object):
-  SHOWRUNNER_MAX_MODELS    pipelines kept loaded, least recently used evicted first (default 1)
-  SHOWRUNNER_DTYPE         float16, bfloat16 or float32 (default float16 on CUDA, else float32)
-  SHOWRUNNER_CPU_OFFLOAD=1 enable_model_cpu_offload() (CUDA with accelerate only)
-  SHOWRUNNER_VAE_TILING=1  decode big keyframes tile by tile
-  SHOWRUNNER_COMPILE=1     torch.compile the denoiser
+Loaded pipelines and memory settings: model_cache.py (from the worker's environment).
 
 Character references (IP-Adapter): a model folder that holds `ip_adapter/ip-adapter.safetensors`
 (with `ip_adapter/image_encoder/`) gets that IP-Adapter loaded with it; SHOWRUNNER_IP_ADAPTER
@@ -22,25 +17,28 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gc
 import inspect
 import io
 import logging
 import os
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from diffusers import AutoPipelineForText2Image, DiffusionPipeline
-from diffusers.utils import is_accelerate_available
 from PIL import Image, UnidentifiedImageError
 
 from pipeline.clip import MOVES
 from pipeline.engines import ProgressCallback, check_request_basics, save_take
+from pipeline.engines.model_cache import (
+    MemoryOptions,
+    ModelCache,
+    compile_denoiser,
+    enable_vae_tiling,
+    render_in_batches,
+)
 from pipeline.requests import MAX_REFERENCES, RenderedTake, RenderRequest
 
 log = logging.getLogger(__name__)
@@ -48,8 +46,6 @@ log = logging.getLogger(__name__)
 MAX_STEPS = 100
 # share of the progress bar spent denoising; the rest is encoding clips
 _KEYFRAME_SHARE = 0.8
-_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-_TRUE = {"1", "true", "yes", "on"}
 MAX_REFERENCE_SIDE = 1024
 # how strongly references steer the picture; IP-Adapter's authors suggest about 0.5-0.7 for
 # keeping a likeness while the prompt still decides the scene
@@ -57,42 +53,6 @@ DEFAULT_REFERENCE_SCALE = 0.6
 # where a model folder keeps its IP-Adapter (laid out like h94/IP-Adapter)
 ADAPTER_FOLDER = "ip_adapter"
 ADAPTER_WEIGHTS = "ip-adapter.safetensors"
-
-
-class RenderOutOfMemory(ValueError):
-    """Even one take at a time did not fit on the GPU; the message says what to change."""
-
-
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").strip().lower() in _TRUE
-
-
-@dataclass(frozen=True)
-class MemoryOptions:
-    """How the engine spends device memory; see the module docstring for the variables."""
-
-    max_models: int
-    dtype: torch.dtype
-    cpu_offload: bool = False
-    vae_tiling: bool = False
-    compile: bool = False
-
-    @classmethod
-    def from_env(cls, device: str, env: Mapping[str, str] = os.environ) -> MemoryOptions:
-        raw_max = env.get("SHOWRUNNER_MAX_MODELS", "").strip() or "1"
-        if not raw_max.isdigit() or int(raw_max) < 1:
-            raise ValueError(f"SHOWRUNNER_MAX_MODELS {raw_max!r} must be a whole number from 1")
-        default_dtype = "float16" if device.startswith("cuda") else "float32"
-        dtype_name = env.get("SHOWRUNNER_DTYPE", "").strip().lower() or default_dtype
-        if dtype_name not in _DTYPES:
-            raise ValueError(f"SHOWRUNNER_DTYPE {dtype_name!r} must be one of {', '.join(_DTYPES)}")
-        return cls(
-            max_models=int(raw_max),
-            dtype=_DTYPES[dtype_name],
-            cpu_offload=_flag(env, "SHOWRUNNER_CPU_OFFLOAD"),
-            vae_tiling=_flag(env, "SHOWRUNNER_VAE_TILING"),
-            compile=_flag(env, "SHOWRUNNER_COMPILE"),
-        )
 
 
 def check_model_folder(model: str) -> None:
@@ -152,62 +112,6 @@ def keyframe_size(pipe: Any, request: RenderRequest) -> tuple[int, int]:
     if aspect <= 1:
         return _round_to(side * aspect, multiple), _round_to(side, multiple)
     return _round_to(side, multiple), _round_to(side / aspect, multiple)
-
-
-def _halvings(count: int) -> Iterator[int]:
-    """Batch sizes to try: count, then halved (rounding up) down to 1, e.g. 5, 3, 2, 1."""
-    while True:
-        yield count
-        if count == 1:
-            return
-        count = (count + 1) // 2
-
-
-def render_in_batches(
-    count: int, run: Callable[[int, int], list[Any]], device: str, what: str, failure: str
-) -> list[Any]:
-    """run(first, size) renders items first..first+size-1 in one pipeline call; all count items
-    go in one call, then in halved batches while the GPU runs out of memory. `failure` is the
-    message when even one at a time does not fit."""
-    for batch in _halvings(count):
-        items: list[Any] = []
-        try:
-            for first in range(0, count, batch):
-                items.extend(run(first, min(batch, count - first)))
-            return items
-        except torch.OutOfMemoryError:
-            log.warning("out of GPU memory with %d %s per batch", batch, what)
-        # out of the except block, so the error's traceback no longer holds its tensors
-        del items
-        _free_memory(device)
-    raise RenderOutOfMemory(failure)
-
-
-def _free_memory(device: str) -> None:
-    # collect first: a dropped pipeline or a failed batch may sit in reference cycles
-    gc.collect()
-    if device.startswith("cuda") and torch.cuda.is_available():
-        torch.cuda.empty_cache()
-
-
-def _enable_vae_tiling(pipe: Any) -> None:
-    vae = getattr(pipe, "vae", None)
-    if vae is not None and hasattr(vae, "enable_tiling"):
-        vae.enable_tiling()
-    else:
-        log.info("SHOWRUNNER_VAE_TILING ignored: this pipeline's VAE cannot tile")
-
-
-def _compile_denoiser(pipe: Any) -> None:
-    for name in ("unet", "transformer"):
-        module = getattr(pipe, name, None)
-        if module is None:
-            continue
-        try:
-            setattr(pipe, name, torch.compile(module))
-        except Exception as error:  # compiling is an optimisation: render uncompiled instead
-            log.warning("SHOWRUNNER_COMPILE ignored: torch.compile(%s) failed: %s", name, error)
-        return
 
 
 @dataclass(frozen=True)
@@ -315,12 +219,9 @@ class DiffusersKeyframeEngine:
     def __init__(self, *, device: str = "cpu") -> None:
         self.device = device
         self.memory = MemoryOptions.from_env(device)
-        # model -> pipeline, least recently used first
-        self._pipelines: OrderedDict[str, Any] = OrderedDict()
+        self.models = ModelCache(device, self.memory, self._load)
         # model -> why its pipeline takes no references ("" when it has an IP-Adapter)
         self._no_references: dict[str, str] = {}
-        # the worker reads loaded_models() from its event loop while a render thread loads
-        self._lock = threading.Lock()
         threads = os.environ.get("SHOWRUNNER_TORCH_THREADS")
         if threads:
             torch.set_num_threads(int(threads))
@@ -353,33 +254,14 @@ class DiffusersKeyframeEngine:
 
     def loaded_models(self) -> list[str]:
         """The models kept loaded, least recently used (the next to be evicted) first."""
-        with self._lock:
-            return list(self._pipelines)
+        return self.models.loaded()
 
     def pipeline(self, model: str) -> Any:
         """The loaded pipeline for model, loaded on first use and kept while recently used.
 
         render() gets its pipeline only from here, so tests may replace this method.
         """
-        with self._lock:
-            if model in self._pipelines:
-                self._pipelines.move_to_end(model)
-                return self._pipelines[model]
-        self._evict(keep=self.memory.max_models - 1)
-        pipe = self._load(model)
-        with self._lock:
-            self._pipelines[model] = pipe
-        return pipe
-
-    def _evict(self, keep: int) -> None:
-        """Drop least recently used pipelines until at most keep are loaded."""
-        evicted = []
-        with self._lock:
-            while len(self._pipelines) > keep:
-                evicted.append(self._pipelines.popitem(last=False)[0])
-        if evicted:
-            log.info("unloaded %s", ", ".join(evicted))
-            _free_memory(self.device)
+        return self.models.get(model)
 
     def _load(self, model: str) -> Any:
         dtype = self.memory.dtype
@@ -389,11 +271,11 @@ class DiffusersKeyframeEngine:
             # not a model family AutoPipeline knows: let the model's own index decide
             pipe = DiffusionPipeline.from_pretrained(model, dtype=dtype)
         self._no_references[model] = self._load_adapter(model, pipe)
-        self._place(pipe)
+        self.models.place(pipe)
         if self.memory.vae_tiling:
-            _enable_vae_tiling(pipe)
+            enable_vae_tiling(pipe)
         if self.memory.compile:
-            _compile_denoiser(pipe)
+            compile_denoiser(pipe)
         pipe.set_progress_bar_config(disable=True)
         log.info("loaded %s (%s on %s)", model, dtype, self.device)
         return pipe
@@ -442,24 +324,6 @@ class DiffusersKeyframeEngine:
 
         return AutoPipelineForImage2Image.from_pipe(pipe)
 
-    def _place(self, pipe: Any) -> None:
-        """Move pipe to the device, or let accelerate move each model in only while it runs."""
-        if not self.memory.cpu_offload:
-            pipe.to(self.device)
-        elif not self.device.startswith("cuda"):
-            log.info("SHOWRUNNER_CPU_OFFLOAD ignored on %s: it only helps on CUDA", self.device)
-            pipe.to(self.device)
-        elif not is_accelerate_available():
-            log.warning("SHOWRUNNER_CPU_OFFLOAD ignored: it needs the accelerate package")
-            pipe.to(self.device)
-        else:
-            pipe.enable_model_cpu_offload(device=self.device)
-
-    def _generator(self, seed: int) -> torch.Generator:
-        # MPS generators are not reproducible across runs; the CPU one is
-        device = "cpu" if self.device.startswith("mps") else self.device
-        return torch.Generator(device).manual_seed(seed)
-
     def _keyframes(
         self,
         model: str,
@@ -477,7 +341,7 @@ class DiffusersKeyframeEngine:
             call = {
                 **options,
                 "num_images_per_prompt": size,
-                "generator": [self._generator(seed) for seed in seeds[first : first + size]],
+                "generator": [self.models.generator(seed) for seed in seeds[first : first + size]],
                 "callback_on_step_end": progress.callback(first, size),
             }
             # not every pipeline takes every option (Flux has no negative prompt)

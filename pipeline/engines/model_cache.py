@@ -1,0 +1,179 @@
+"""What the diffusers engines share: loaded pipelines on one device, least recently used
+evicted first, and how they spend device memory. Each engine keeps its own cache (the video
+engine one for keyframe pipelines, through its keyframe engine, and one for video pipelines).
+
+Worker side only (imports torch). Memory settings come from the worker's environment:
+  SHOWRUNNER_MAX_MODELS    pipelines kept loaded per cache (default 1)
+  SHOWRUNNER_DTYPE         float16, bfloat16 or float32 (default float16 on CUDA, else float32)
+  SHOWRUNNER_CPU_OFFLOAD=1 enable_model_cpu_offload() (CUDA with accelerate only)
+  SHOWRUNNER_VAE_TILING=1  decode big frames tile by tile
+  SHOWRUNNER_COMPILE=1     torch.compile the denoiser
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from diffusers.utils import is_accelerate_available
+
+log = logging.getLogger(__name__)
+_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+_TRUE = {"1", "true", "yes", "on"}
+
+
+class RenderOutOfMemory(ValueError):
+    """Even one take at a time did not fit on the GPU; the message says what to change."""
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    return env.get(name, "").strip().lower() in _TRUE
+
+
+@dataclass(frozen=True)
+class MemoryOptions:
+    """How an engine spends device memory; see the module docstring for the variables."""
+
+    max_models: int
+    dtype: torch.dtype
+    cpu_offload: bool = False
+    vae_tiling: bool = False
+    compile: bool = False
+
+    @classmethod
+    def from_env(cls, device: str, env: Mapping[str, str] = os.environ) -> MemoryOptions:
+        raw_max = env.get("SHOWRUNNER_MAX_MODELS", "").strip() or "1"
+        if not raw_max.isdigit() or int(raw_max) < 1:
+            raise ValueError(f"SHOWRUNNER_MAX_MODELS {raw_max!r} must be a whole number from 1")
+        default_dtype = "float16" if device.startswith("cuda") else "float32"
+        dtype_name = env.get("SHOWRUNNER_DTYPE", "").strip().lower() or default_dtype
+        if dtype_name not in _DTYPES:
+            raise ValueError(f"SHOWRUNNER_DTYPE {dtype_name!r} must be one of {', '.join(_DTYPES)}")
+        return cls(
+            max_models=int(raw_max),
+            dtype=_DTYPES[dtype_name],
+            cpu_offload=_flag(env, "SHOWRUNNER_CPU_OFFLOAD"),
+            vae_tiling=_flag(env, "SHOWRUNNER_VAE_TILING"),
+            compile=_flag(env, "SHOWRUNNER_COMPILE"),
+        )
+
+
+class ModelCache:
+    """Pipelines loaded by `load(model)`, kept on `device` while recently used (at most
+    memory.max_models; the least recently used is dropped first)."""
+
+    def __init__(self, device: str, memory: MemoryOptions, load: Callable[[str], Any]) -> None:
+        self.device = device
+        self.memory = memory
+        self._load = load
+        self._pipelines: OrderedDict[str, Any] = OrderedDict()
+        # the worker reads loaded() from its event loop while a render thread loads
+        self._lock = threading.Lock()
+
+    def loaded(self) -> list[str]:
+        """The models kept loaded, least recently used (the next to be evicted) first."""
+        with self._lock:
+            return list(self._pipelines)
+
+    def get(self, model: str) -> Any:
+        """The loaded pipeline for model, loaded on first use."""
+        with self._lock:
+            if model in self._pipelines:
+                self._pipelines.move_to_end(model)
+                return self._pipelines[model]
+        self._evict(keep=self.memory.max_models - 1)
+        pipe = self._load(model)
+        with self._lock:
+            self._pipelines[model] = pipe
+        return pipe
+
+    def _evict(self, keep: int) -> None:
+        """Drop least recently used pipelines until at most keep are loaded."""
+        evicted = []
+        with self._lock:
+            while len(self._pipelines) > keep:
+                evicted.append(self._pipelines.popitem(last=False)[0])
+        if evicted:
+            log.info("unloaded %s", ", ".join(evicted))
+            free_memory(self.device)
+
+    def place(self, pipe: Any) -> None:
+        """Move pipe to the device, or let accelerate move each model in only while it runs."""
+        if not self.memory.cpu_offload:
+            pipe.to(self.device)
+        elif not self.device.startswith("cuda"):
+            log.info("SHOWRUNNER_CPU_OFFLOAD ignored on %s: it only helps on CUDA", self.device)
+            pipe.to(self.device)
+        elif not is_accelerate_available():
+            log.warning("SHOWRUNNER_CPU_OFFLOAD ignored: it needs the accelerate package")
+            pipe.to(self.device)
+        else:
+            pipe.enable_model_cpu_offload(device=self.device)
+
+    def generator(self, seed: int) -> torch.Generator:
+        # MPS generators are not reproducible across runs; the CPU one is
+        device = "cpu" if self.device.startswith("mps") else self.device
+        return torch.Generator(device).manual_seed(seed)
+
+
+def _halvings(count: int) -> Iterator[int]:
+    """Batch sizes to try: count, then halved (rounding up) down to 1, e.g. 5, 3, 2, 1."""
+    while True:
+        yield count
+        if count == 1:
+            return
+        count = (count + 1) // 2
+
+
+def render_in_batches(
+    count: int, run: Callable[[int, int], list[Any]], device: str, what: str, failure: str
+) -> list[Any]:
+    """run(first, size) renders items first..first+size-1 in one pipeline call; all count items
+    go in one call, then in halved batches while the GPU runs out of memory. `failure` is the
+    message when even one at a time does not fit."""
+    for batch in _halvings(count):
+        items: list[Any] = []
+        try:
+            for first in range(0, count, batch):
+                items.extend(run(first, min(batch, count - first)))
+            return items
+        except torch.OutOfMemoryError:
+            log.warning("out of GPU memory with %d %s per batch", batch, what)
+        # out of the except block, so the error's traceback no longer holds its tensors
+        del items
+        free_memory(device)
+    raise RenderOutOfMemory(failure)
+
+
+def free_memory(device: str) -> None:
+    # collect first: a dropped pipeline or a failed batch may sit in reference cycles
+    gc.collect()
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def enable_vae_tiling(pipe: Any) -> None:
+    vae = getattr(pipe, "vae", None)
+    if vae is not None and hasattr(vae, "enable_tiling"):
+        vae.enable_tiling()
+    else:
+        log.info("SHOWRUNNER_VAE_TILING ignored: this pipeline's VAE cannot tile")
+
+
+def compile_denoiser(pipe: Any) -> None:
+    for name in ("unet", "transformer"):
+        module = getattr(pipe, name, None)
+        if module is None:
+            continue
+        try:
+            setattr(pipe, name, torch.compile(module))
+        except Exception as error:  # compiling is an optimisation: render uncompiled instead
+            log.warning("SHOWRUNNER_COMPILE ignored: torch.compile(%s) failed: %s", name, error)
+        return
