@@ -11,7 +11,8 @@ copies the code into mutants/, runs the selected tests once to learn which tests
 function, then runs, per mutant, only those tests. RULES below names the functions judged: the
 vote tally and approval, the review's emoji mapping, permissions, mention neutralisation, input
 limits, the plan gate, delivery fitting, the render queue's limits and retakes, the
-scheduler's retries and the workflow (what follows a vote, a note, a render, a cut). A run can be stopped and resumed; mutmut keeps its results in mutants/.
+scheduler's retries and the workflow (what follows a vote, a note, a render, a cut). A run
+can be stopped and resumed; mutmut keeps its results in mutants/.
 This script then prints, per module: mutants, killed, survived, equivalent (named in
 bench/equivalent_mutants.txt with why), not killed otherwise (no test reached it, a timeout),
 and the share killed of those that are not equivalent. It lists every survivor, for

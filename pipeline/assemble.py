@@ -25,10 +25,9 @@ from pipeline.audio_bed import MusicBed, with_music_bed
 from pipeline.cards import Card, card_frames, prepare_card
 from pipeline.errors import AssembleError, DiskFullError
 from pipeline.ffmpeg import run_ffmpeg_async
+from pipeline.segment_cache import Segment, SegmentCache
 from pipeline.segments import (
     X264,
-    Segment,
-    SegmentCache,
     VideoFormat,
     check_take,
     frame_bounds,

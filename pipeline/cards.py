@@ -14,11 +14,10 @@ from pathlib import Path
 import ffmpeg
 
 from pipeline.ffmpeg import run_ffmpeg_async
+from pipeline.segment_cache import Segment, SegmentCache
 from pipeline.segments import (
     BT601_CONVERSION,
     BT601_TAGS,
-    Segment,
-    SegmentCache,
     VideoFormat,
     cache_key,
     segment_args,

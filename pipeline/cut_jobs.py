@@ -17,7 +17,8 @@ from pipeline.audio_bed import MusicBed
 from pipeline.cards import end_card, title_card
 from pipeline.delivery_jobs import DELIVER, make_delivery_copy
 from pipeline.errors import AssembleError
-from pipeline.segments import SegmentCache, VideoFormat, frame_bounds, prepare_segment
+from pipeline.segment_cache import SegmentCache
+from pipeline.segments import VideoFormat, frame_bounds, prepare_segment
 from pipeline.workflow import cut_failed
 from storage import events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError

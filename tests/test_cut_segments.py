@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from pipeline.assemble import CutShot, SegmentCache, cut_episode
+from pipeline.assemble import CutShot, cut_episode
 from pipeline.ffmpeg import ffmpeg_binary, probe, run_ffmpeg
 from pipeline.render_queue import queue_episode_cut
 from pipeline.scheduler import Scheduler, run_until_idle
+from pipeline.segment_cache import SegmentCache
 from pipeline.segments import VideoFormat, prepare_segment, take_key
 from pipeline.subtitles import find_font
 from storage import jobs, plan, projects, takes

@@ -165,8 +165,8 @@ def test_a_one_task_wan_model_is_refused_for_the_other(
 
 
 def test_wan_size_and_frame_rules(engine: Engine, models: dict[str, str]) -> None:
-    from pipeline.engines.video_shape import video_frames, video_size
     from pipeline.engines.video_families import family_on_disk
+    from pipeline.engines.video_shape import video_frames, video_size
 
     for changes, named in [
         ({"extra": {"video_width": 100, "video_height": 96}}, "video_width 100"),
