@@ -255,8 +255,11 @@ def test_rendering_again_what_is_rendered_or_queued_is_refused_by_name(fresh_db)
     project = projects.create_project(fresh_db, "Flood", writers_channel_id=3)
     episode = plan.EpisodePlan("x", "", scenes=(plan.ScenePlan("a", "", (plan.ShotPlan("s"),)),))
     stored = plan.save_episode_plan(fresh_db, project.id, episode)
-    render, (job,) = queue_episode_render(fresh_db, stored.id, EngineChoice(), channel_id=77)
+    render, (job,) = queue_episode_render(
+        fresh_db, stored.id, EngineChoice(), requester=7, channel_id=77
+    )
     assert (render.channel_id, job.render_id) == (77, render.id)  # its status message goes there
+    assert render.requester == job.requester == 7
     with pytest.raises(InvalidInput) as refused:
         queue_episode_render(fresh_db, stored.id, EngineChoice(), channel_id=77)
     assert str(refused.value) == "Every shot of this episode is already rendered or in the queue."

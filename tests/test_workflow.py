@@ -7,6 +7,7 @@ import pytest
 import sqlite_utils
 
 from pipeline import workflow
+from pipeline.delivery_jobs import DeliveryPayload
 from pipeline.render_queue import EngineChoice
 from storage import events, jobs, plan, projects, takes
 from storage.errors import InvalidInput
@@ -50,6 +51,11 @@ async def test_an_episode_walks_from_writing_to_delivered_and_back_to_shooting_f
     assert episode_status(fresh_db, episode.id) == "cutting"
     assert workflow.cut_when_complete(fresh_db, episode.id) is None  # queued once
 
+    copy = DeliveryPayload(limit_bytes=10_000_000, budget_bytes=9_000_000, poster=True)
+    job = workflow.queue_delivery(fresh_db, episode.id, copy)
+    assert job is not None and (job.kind, job.priority) == ("deliver", 2)
+    assert DeliveryPayload.of(job) == copy
+    assert workflow.queue_delivery(fresh_db, episode.id, copy) is None  # handed over twice
     workflow.delivered(fresh_db, episode.id)
     assert episode_status(fresh_db, episode.id) == "delivered"
     workflow.delivered(fresh_db, episode.id)  # a re-delivery changes nothing
