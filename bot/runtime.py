@@ -16,6 +16,7 @@ from agents.director import AgentMode, Director, detect_mode
 from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedServer, embedded_llm_config
 from agents.llm import LLMConfig, ModelHost, create_chat_model
 from bot.settings import Settings
+from pipeline.ffmpeg import use_ffmpeg
 from pipeline.render_queue import EngineChoice
 from pipeline.scheduler import Scheduler
 from pipeline.worker_client import LocalWorker, WorkerClient
@@ -77,22 +78,17 @@ async def open_runtime(
 ) -> AsyncIterator[Runtime]:
     """Everything the bot or the CLI needs; `chat_model` replaces the configured LLM (tests)."""
     async with AsyncExitStack() as stack:
-        if settings.ffmpeg_binary:
-            import os
-
-            os.environ["FFMPEG_BINARY"] = settings.ffmpeg_binary
+        worker_settings = settings.worker_settings()  # checked before anything starts
+        use_ffmpeg(settings.ffmpeg_binary)
         db = open_db(settings.database_path)
         stack.callback(db.close)
         session = await stack.enter_async_context(aiohttp.ClientSession())
         urls = list(settings.showrunner_workers)
         worker_token = settings.showrunner_worker_token.get_secret_value()
         if not urls:
-            worker_env = {"SHOWRUNNER_DEVICE": settings.showrunner_device}
-            if worker_token:
-                worker_env["SHOWRUNNER_WORKER_TOKEN"] = worker_token
-            if settings.showrunner_torch_threads:
-                worker_env["SHOWRUNNER_TORCH_THREADS"] = settings.showrunner_torch_threads
-            local = LocalWorker(settings.showrunner_data_dir / "worker-media", worker_env)
+            local = LocalWorker(
+                settings.showrunner_data_dir / "worker-media", worker_settings.to_env()
+            )
             urls = [await local.start()]
             stack.push_async_callback(local.stop)
             log.info("started a local worker at %s", urls[0])

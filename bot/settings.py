@@ -9,6 +9,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pipeline.render_queue import MAX_QUEUED_PER_USER
+from pipeline.worker_settings import WorkerSettings
+from storage.errors import InvalidInput
 
 
 class Settings(BaseSettings):
@@ -42,9 +44,16 @@ class Settings(BaseSettings):
     showrunner_fps: int = 24
     # every draft MP4 a worker returns fits this (Discord's smallest upload limit is 10 MiB)
     showrunner_max_draft_mib: float = Field(default=8, gt=0.0625, le=500)
-    # read by the worker process; passed on to the local worker the bot starts
+    # the worker's (pipeline/worker_settings.py, which checks them): handed to the local worker
+    # the bot starts
     showrunner_device: str = "cpu"
     showrunner_torch_threads: str = ""
+    showrunner_max_models: str = ""
+    showrunner_dtype: str = ""
+    showrunner_cpu_offload: str = ""
+    showrunner_vae_tiling: str = ""
+    showrunner_compile: str = ""
+    showrunner_ip_adapter: str = ""
 
     # Files
     showrunner_data_dir: Path = Path("data")
@@ -59,6 +68,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [url.strip().rstrip("/") for url in value.split(",") if url.strip()]
         return value
+
+    def worker_settings(self) -> WorkerSettings:
+        """The settings of a worker the bot starts; InvalidInput names a bad variable."""
+        names = (
+            "device", "torch_threads", "max_models", "dtype", "cpu_offload", "vae_tiling",
+            "compile", "ip_adapter",
+        )  # fmt: skip
+        env = {f"SHOWRUNNER_{name.upper()}": getattr(self, f"showrunner_{name}") for name in names}
+        env["FFMPEG_BINARY"] = self.ffmpeg_binary
+        env["SHOWRUNNER_WORKER_TOKEN"] = self.showrunner_worker_token.get_secret_value()
+        try:
+            return WorkerSettings.from_env(env)
+        except ValueError as error:
+            raise InvalidInput(f"{error} (see .env.example)") from None
 
     @property
     def database_path(self) -> Path:

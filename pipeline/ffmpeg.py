@@ -33,9 +33,19 @@ def _limit_file_size(max_bytes: int) -> Callable[[], None]:
     return limit
 
 
+_configured_binary = ""
+
+
+def use_ffmpeg(binary: str) -> None:
+    """Run this ffmpeg from now on (settings.ffmpeg_binary); empty: the default search."""
+    global _configured_binary
+    _configured_binary = binary
+
+
 def ffmpeg_binary() -> str:
-    """FFMPEG_BINARY if set, else imageio-ffmpeg's bundled binary, else ffmpeg on PATH."""
-    configured = os.environ.get("FFMPEG_BINARY")
+    """The configured binary (use_ffmpeg), else FFMPEG_BINARY if set, else imageio-ffmpeg's
+    bundled binary, else ffmpeg on PATH."""
+    configured = _configured_binary or os.environ.get("FFMPEG_BINARY")
     if configured:
         return configured
     try:

@@ -35,8 +35,10 @@ from typing import Any
 from aiohttp import web
 
 from pipeline.delivery_copy import fit_to_size
+from pipeline.ffmpeg import use_ffmpeg
 from pipeline.processes import Stopped, exit_with_parent, run_until_signalled
 from pipeline.requests import RenderedTake, RenderRequest
+from pipeline.worker_settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 # room for a start image and four character references (base64 PNGs)
@@ -94,10 +96,11 @@ def _error(status: int, message: str) -> web.Response:
 
 
 class WorkerService:
-    def __init__(self, media_dir: Path, device: str = "cpu", token: str = "") -> None:
+    def __init__(self, media_dir: Path, settings: WorkerSettings | None = None) -> None:
         self.media_dir = media_dir
-        self.device = device
-        self.token = token
+        self.settings = settings or WorkerSettings()
+        self.device = self.settings.device
+        self.token = self.settings.token
         self.jobs: dict[str, WorkerJob] = {}
         # a DELETE can overtake its job's POST (the client cancelled while submitting): the
         # submit that follows then ends cancelled instead of rendering a job nobody follows
@@ -152,7 +155,7 @@ class WorkerService:
         from pipeline.engines import create_engine
 
         if name not in self.engines:
-            self.engines[name] = create_engine(name, device=self.device)
+            self.engines[name] = create_engine(name, self.settings)
         return self.engines[name]
 
     async def submit(self, request: web.Request) -> web.Response:
@@ -348,21 +351,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--media-dir", type=Path, default=Path("data/worker-media"))
-    parser.add_argument("--device", default=os.environ.get("SHOWRUNNER_DEVICE", "cpu"))
+    parser.add_argument("--device", help="torch device (default: SHOWRUNNER_DEVICE, else cpu)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
-    threads = os.environ.get("SHOWRUNNER_TORCH_THREADS")
-    if threads:
-        os.environ.setdefault("OMP_NUM_THREADS", threads)
-    token = os.environ.get("SHOWRUNNER_WORKER_TOKEN", "")
+    try:
+        settings = WorkerSettings.from_env()  # read once: the engines get this object
+    except ValueError as error:
+        parser.error(str(error))
+    if args.device:
+        settings = replace(settings, device=args.device)
+    if settings.torch_threads:
+        # read by the OpenMP runtime as torch loads, in this process
+        os.environ.setdefault("OMP_NUM_THREADS", str(settings.torch_threads))
+    use_ffmpeg(settings.ffmpeg_binary)
     exit_with_parent()
     with contextlib.suppress(Stopped):  # SIGINT / SIGTERM: the server closes, then we exit
-        run_until_signalled(serve(args.host, args.port, args.media_dir, args.device, token))
+        run_until_signalled(serve(args.host, args.port, args.media_dir, settings))
 
 
-async def serve(host: str, port: int, media_dir: Path, device: str, token: str = "") -> None:
+async def serve(host: str, port: int, media_dir: Path, settings: WorkerSettings) -> None:
     media_dir.mkdir(parents=True, exist_ok=True)
-    service = WorkerService(media_dir, device, token)
+    service = WorkerService(media_dir, settings)
     runner = web.AppRunner(service.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

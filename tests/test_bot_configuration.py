@@ -11,8 +11,11 @@ import pytest
 
 from agents.schemas import EpisodeDraft
 from agents.tools import ToolContext, write_episode_plan
+from bot.settings import Settings
+from pipeline.worker_settings import WorkerSettings
 from storage import plan
 from storage.db import open_db
+from storage.errors import InvalidInput
 from tests.fakes import gong_gong_plan, say, scripted
 from tests.test_discord_bot import Studio, open_studio, running_bot
 from tests.test_permissions import command, new_project
@@ -71,3 +74,31 @@ async def test_the_queue_limit_and_draft_cap_come_from_the_environment(
         payload["max_draft_bytes"] for project_id in ids for payload in payloads(world, project_id)
     ]
     assert caps == [512 * 1024] * 3  # 0.5 MiB, in every job the running bot queued
+
+
+def test_the_workers_settings_in_dot_env_reach_the_worker_the_bot_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """.env is read by the bot, not by the worker process it starts: the bot hands each worker
+    setting on (as the worker's environment), and a bad one stops it by name."""
+    for variable in WorkerSettings().to_env():  # the environment would win over .env
+        monkeypatch.delenv(variable, raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "SHOWRUNNER_DTYPE=bfloat16\nSHOWRUNNER_MAX_MODELS=2\nSHOWRUNNER_VAE_TILING=1\n"
+        "SHOWRUNNER_TORCH_THREADS=3\nSHOWRUNNER_IP_ADAPTER=h94/IP-Adapter/models/a.safetensors\n"
+        "SHOWRUNNER_WORKER_TOKEN=s3cret\nFFMPEG_BINARY=/opt/ffmpeg\n"
+    )
+    worker = Settings(_env_file=env_file).worker_settings()
+
+    assert worker == WorkerSettings(
+        device="cpu", torch_threads=3, max_models=2, dtype="bfloat16", vae_tiling=True,
+        ip_adapter="h94/IP-Adapter/models/a.safetensors", ffmpeg_binary="/opt/ffmpeg",
+        token="s3cret",
+    )  # fmt: skip
+    assert WorkerSettings.from_env(worker.to_env()) == worker  # what the worker reads back
+    assert "s3cret" not in repr(worker)
+
+    env_file.write_text("SHOWRUNNER_CPU_OFFLOAD=maybe\n")
+    with pytest.raises(InvalidInput, match="SHOWRUNNER_CPU_OFFLOAD 'maybe' must be 1"):
+        Settings(_env_file=env_file).worker_settings()

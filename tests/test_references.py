@@ -361,17 +361,17 @@ def test_where_the_ip_adapter_comes_from(models: dict[str, Path], tmp_path: Path
     from pipeline.engines.diffusers_keyframe import AdapterSource, adapter_source
 
     folder = models["adapted"] / "ip_adapter"
-    assert adapter_source(str(models["adapted"]), {}) == AdapterSource(
+    assert adapter_source(str(models["adapted"]), "") == AdapterSource(
         str(folder), "", "ip-adapter.safetensors"
     )
-    assert adapter_source(str(models["plain"]), {}) is None
-    hub = {"SHOWRUNNER_IP_ADAPTER": "h94/IP-Adapter/models/ip-adapter_sd15.safetensors"}
+    assert adapter_source(str(models["plain"]), "") is None
+    hub = "h94/IP-Adapter/models/ip-adapter_sd15.safetensors"
     assert adapter_source(str(models["plain"]), hub) == AdapterSource(
         "h94/IP-Adapter", "models", "ip-adapter_sd15.safetensors"
     )
-    local = {"SHOWRUNNER_IP_ADAPTER": str(folder / "ip-adapter.safetensors")}
+    local = str(folder / "ip-adapter.safetensors")
     assert adapter_source("any/model", local) == AdapterSource(
         str(folder), "", "ip-adapter.safetensors"
     )
     with pytest.raises(ValueError, match="SHOWRUNNER_IP_ADAPTER 'h94/IP-Adapter'"):
-        adapter_source("any/model", {"SHOWRUNNER_IP_ADAPTER": "h94/IP-Adapter"})
+        adapter_source("any/model", "h94/IP-Adapter")

@@ -30,6 +30,7 @@ from pipeline.requests import RenderRequest
 from pipeline.scheduler import Scheduler, run_until_idle
 from pipeline.worker import WorkerService
 from pipeline.worker_client import LocalWorker, WorkerClient
+from pipeline.worker_settings import WorkerSettings
 from storage import events, jobs, plan, projects, takes
 from storage.models import Episode, Job, Shot
 
@@ -311,7 +312,7 @@ async def test_a_request_the_engine_refuses_fails_once_and_the_worker_goes_on(
     fresh_db: sqlite_utils.Database, session: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
     service = WorkerService(tmp_path / "worker-media")
-    service.engines["animatic"] = LongShotsRefused()
+    service.engines["animatic"] = LongShotsRefused(WorkerSettings())
     server = TestServer(service.app())
     await server.start_server()
     try:

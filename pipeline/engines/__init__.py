@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from pipeline.clip import still_to_clip
 from pipeline.requests import RenderedTake, RenderRequest
+from pipeline.worker_settings import WorkerSettings
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -46,15 +47,16 @@ class Engine(Protocol):
         ...
 
 
-def create_engine(name: str, *, device: str = "cpu") -> Engine:
-    """Build the engine called name; its module (and torch, for model engines) loads now."""
+def create_engine(name: str, settings: WorkerSettings | None = None) -> Engine:
+    """Build the engine called name with the worker's settings (read from the environment when
+    none are given); its module (and torch, for model engines) loads now."""
     try:
         module_name, class_name = _ENGINES[name]
     except KeyError:
         known = ", ".join(ENGINE_NAMES)
         raise ValueError(f"unknown engine {name!r}; known engines: {known}") from None
     engine_class = getattr(importlib.import_module(module_name), class_name)
-    return engine_class(device=device)  # type: ignore[no-any-return]
+    return engine_class(settings or WorkerSettings.from_env())  # type: ignore[no-any-return]
 
 
 def no_progress(fraction: float, stage: str) -> None:

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pipeline.engines import ProgressCallback, check_request_basics, save_take
 from pipeline.requests import RenderedTake, RenderRequest
 from pipeline.subtitles import FontFile, find_font, needs_cjk, wrap_text
+from pipeline.worker_settings import WorkerSettings
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
@@ -219,8 +220,8 @@ class AnimaticEngine:
 
     name = "animatic"
 
-    def __init__(self, *, device: str = "cpu") -> None:
-        self.device = device  # unused: cards are drawn on the CPU
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.device = settings.device  # unused: cards are drawn on the CPU
 
     def check_inputs(self, request: RenderRequest) -> None:
         check_request_basics(request)

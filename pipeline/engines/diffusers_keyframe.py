@@ -20,8 +20,7 @@ import binascii
 import inspect
 import io
 import logging
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from pipeline.engines.model_cache import (
     render_in_batches,
 )
 from pipeline.requests import MAX_REFERENCES, RenderedTake, RenderRequest
+from pipeline.worker_settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +123,10 @@ class AdapterSource:
     weight_name: str
 
 
-def adapter_source(model: str, env: Mapping[str, str] = os.environ) -> AdapterSource | None:
-    """The IP-Adapter to load with model: SHOWRUNNER_IP_ADAPTER, else one in the model folder."""
-    configured = env.get("SHOWRUNNER_IP_ADAPTER", "").strip()
+def adapter_source(model: str, configured: str = "") -> AdapterSource | None:
+    """The IP-Adapter to load with model: the configured one (SHOWRUNNER_IP_ADAPTER), else one
+    in the model folder."""
+    configured = configured.strip()
     if configured:
         path = Path(configured)
         if path.is_file():
@@ -216,15 +217,15 @@ class DiffusersKeyframeEngine:
 
     name = "diffusers"
 
-    def __init__(self, *, device: str = "cpu") -> None:
-        self.device = device
-        self.memory = MemoryOptions.from_env(device)
-        self.models = ModelCache(device, self.memory, self._load)
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.device = settings.device
+        self.memory = MemoryOptions.of(settings)
+        self.models = ModelCache(self.device, self.memory, self._load)
         # model -> why its pipeline takes no references ("" when it has an IP-Adapter)
         self._no_references: dict[str, str] = {}
-        threads = os.environ.get("SHOWRUNNER_TORCH_THREADS")
-        if threads:
-            torch.set_num_threads(int(threads))
+        if settings.torch_threads:
+            torch.set_num_threads(settings.torch_threads)
 
     def check_inputs(self, request: RenderRequest) -> None:
         check_request_basics(request)
@@ -282,7 +283,7 @@ class DiffusersKeyframeEngine:
 
     def _load_adapter(self, model: str, pipe: Any) -> str:
         """Load the model's IP-Adapter into pipe; "" when loaded, else the reason it is not."""
-        source = adapter_source(model)
+        source = adapter_source(model, self.settings.ip_adapter)
         if source is None:
             return "no IP-Adapter is configured for this model"
         if not hasattr(pipe, "load_ip_adapter"):

@@ -29,9 +29,7 @@ SHOWRUNNER_DTYPE says otherwise.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +65,7 @@ from pipeline.engines.video_shape import (
 )
 from pipeline.ffmpeg import run_ffmpeg
 from pipeline.requests import RenderedTake, RenderRequest
+from pipeline.worker_settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 OUTPUTS = ("keyframe", "clip")
@@ -147,14 +146,12 @@ class DiffusersVideoEngine:
 
     name = "video"
 
-    def __init__(self, *, device: str = "cpu") -> None:
-        self.device = device
-        self.keyframes = DiffusersKeyframeEngine(device=device)
-        self.memory = MemoryOptions.from_env(device)
-        if device.startswith("cuda") and not os.environ.get("SHOWRUNNER_DTYPE", "").strip():
-            # the diffusers docs recommend bfloat16 for the LTX-Video, Wan and CogVideoX models
-            self.memory = replace(self.memory, dtype=torch.bfloat16)
-        self.videos = ModelCache(device, self.memory, self._load)
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.device = settings.device
+        self.keyframes = DiffusersKeyframeEngine(settings)
+        # the diffusers docs recommend bfloat16 for the LTX-Video, Wan and CogVideoX models
+        self.memory = MemoryOptions.of(settings, cuda_default="bfloat16")
+        self.videos = ModelCache(self.device, self.memory, self._load)
 
     def check_inputs(self, request: RenderRequest) -> None:
         check_request_basics(request)

@@ -2,44 +2,35 @@
 evicted first, and how they spend device memory. Each engine keeps its own cache (the video
 engine one for keyframe pipelines, through its keyframe engine, and one for video pipelines).
 
-Worker side only (imports torch). Memory settings come from the worker's environment:
-  SHOWRUNNER_MAX_MODELS    pipelines kept loaded per cache (default 1)
-  SHOWRUNNER_DTYPE         float16, bfloat16 or float32 (default float16 on CUDA, else float32)
-  SHOWRUNNER_CPU_OFFLOAD=1 enable_model_cpu_offload() (CUDA with accelerate only)
-  SHOWRUNNER_VAE_TILING=1  decode big frames tile by tile
-  SHOWRUNNER_COMPILE=1     torch.compile the denoiser
+Worker side only (imports torch). The memory settings are the worker's (worker_settings.py).
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from diffusers.utils import is_accelerate_available
 
+from pipeline.worker_settings import WorkerSettings
+
 log = logging.getLogger(__name__)
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-_TRUE = {"1", "true", "yes", "on"}
 
 
 class RenderOutOfMemory(ValueError):
     """Even one take at a time did not fit on the GPU; the message says what to change."""
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").strip().lower() in _TRUE
-
-
 @dataclass(frozen=True)
 class MemoryOptions:
-    """How an engine spends device memory; see the module docstring for the variables."""
+    """How an engine spends device memory (WorkerSettings, with torch's dtype)."""
 
     max_models: int
     dtype: torch.dtype
@@ -48,20 +39,15 @@ class MemoryOptions:
     compile: bool = False
 
     @classmethod
-    def from_env(cls, device: str, env: Mapping[str, str] = os.environ) -> MemoryOptions:
-        raw_max = env.get("SHOWRUNNER_MAX_MODELS", "").strip() or "1"
-        if not raw_max.isdigit() or int(raw_max) < 1:
-            raise ValueError(f"SHOWRUNNER_MAX_MODELS {raw_max!r} must be a whole number from 1")
-        default_dtype = "float16" if device.startswith("cuda") else "float32"
-        dtype_name = env.get("SHOWRUNNER_DTYPE", "").strip().lower() or default_dtype
-        if dtype_name not in _DTYPES:
-            raise ValueError(f"SHOWRUNNER_DTYPE {dtype_name!r} must be one of {', '.join(_DTYPES)}")
+    def of(cls, settings: WorkerSettings, cuda_default: str = "float16") -> MemoryOptions:
+        """The worker's memory settings; without a dtype, cuda_default on CUDA, else float32."""
+        default = cuda_default if settings.device.startswith("cuda") else "float32"
         return cls(
-            max_models=int(raw_max),
-            dtype=_DTYPES[dtype_name],
-            cpu_offload=_flag(env, "SHOWRUNNER_CPU_OFFLOAD"),
-            vae_tiling=_flag(env, "SHOWRUNNER_VAE_TILING"),
-            compile=_flag(env, "SHOWRUNNER_COMPILE"),
+            max_models=settings.max_models,
+            dtype=_DTYPES[settings.dtype or default],
+            cpu_offload=settings.cpu_offload,
+            vae_tiling=settings.vae_tiling,
+            compile=settings.compile,
         )
 
 
