@@ -54,6 +54,7 @@ RULES = (
     "bot.plan_gate.x_accept_by*",
     "bot.plan_gate.x_go_ahead_view*",
     "bot.plan_gate.x_render_confirm_view*",
+    "bot.plan_gate.xǁ*",  # the buttons (discord.py DynamicItems)
     "pipeline.delivery_copy.*",
     "pipeline.engines.x_check_request_basics*",
     "pipeline.render_queue.x_check_queue_limit*",

@@ -10,6 +10,7 @@ import yarl
 from discord.ext import commands
 from langchain_core.language_models import BaseChatModel
 
+from bot import plan_gate
 from bot.errors import on_app_command_error
 from bot.outbox import Outbox
 from bot.runtime import Runtime, open_runtime
@@ -56,6 +57,8 @@ class ShowrunnerBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        # the plan gate's buttons, on posts made before this start too
+        self.add_dynamic_items(*plan_gate.BUTTONS)
         self.tree.on_error = on_app_command_error
         await self.tree.sync()
         self._loops = [

@@ -1,6 +1,7 @@
 """The plan gate: a changed plan is posted with a "Go ahead" button; rendering a plan nobody
-accepted asks first. The buttons' ids carry the episode and the plan revision they were made
-for, so they still work after a restart and a stale button cannot accept a newer plan.
+accepted asks first. The buttons are discord.py DynamicItems: their ids carry the episode and
+the plan revision they were made for, so they still work after a restart (the bot registers
+them at start-up) and a stale button cannot accept a newer plan.
 
 Who may accept (the go-ahead, or "Render anyway"): members with the project's director role
 when the project has one configured; otherwise anyone in the channel, as the team has not
@@ -14,22 +15,21 @@ import logging
 import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import discord
 import sqlite_utils
 
 from bot.formatting import clip, neutralise_mentions
 from bot.permissions import is_director
+from bot.render_requests import queue_render
 from pipeline.storyboard import draw_storyboard, load_storyboard
 from storage import plan, projects
-from storage.errors import NotAllowed
+from storage.errors import NotAllowed, ShowrunnerError
 from storage.models import Episode, Project
 
 log = logging.getLogger(__name__)
 
-ACCEPT = re.compile(r"plan:accept:(\d+):(\d+)")
-RENDER_ANYWAY = re.compile(r"render:confirm:(\d+):(\d+)")
-RENDER_CANCEL = re.compile(r"render:cancel:(\d+)")
 
 
 def check_may_accept(member: discord.Member | discord.User, project: Project) -> None:
@@ -48,36 +48,108 @@ def accept_by(
     return plan.accept_plan(db, episode.id, revision, member.id)
 
 
-def _view(*buttons: discord.ui.Button) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    for button in buttons:
-        view.add_item(button)
-    return view
+class GoAhead(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"plan:accept:(?P<episode>\d+):(?P<revision>\d+)",
+):
+    """Accepts that revision of the episode's plan, and says so in the post."""
+
+    def __init__(self, episode_id: int, revision: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Go ahead",
+                style=discord.ButtonStyle.success,
+                custom_id=f"plan:accept:{episode_id}:{revision}",
+            )
+        )
+        self.episode_id, self.revision = episode_id, revision
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> GoAhead:
+        return cls(int(match["episode"]), int(match["revision"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        db = interaction.client.runtime.db  # type: ignore[attr-defined]
+        try:
+            episode = accept_by(db, interaction.user, self.episode_id, self.revision)
+        except ShowrunnerError as error:
+            await interaction.response.send_message(f"⚠️ {error}", ephemeral=True)
+            return
+        # the post itself records the go-ahead: no extra message in the room
+        content = interaction.message.content if interaction.message else ""
+        accepted = accepted_text(episode, interaction.user)
+        await interaction.response.edit_message(content=f"{content}\n{accepted}"[-2000:], view=None)
+
+
+class RenderAnyway(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"render:confirm:(?P<episode>\d+):(?P<revision>\d+)",
+):
+    """Accepts the plan as it was when asked, and queues its render."""
+
+    def __init__(self, episode_id: int, revision: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Render anyway",
+                style=discord.ButtonStyle.danger,
+                custom_id=f"render:confirm:{episode_id}:{revision}",
+            )
+        )
+        self.episode_id, self.revision = episode_id, revision
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> RenderAnyway:
+        return cls(int(match["episode"]), int(match["revision"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: Any = interaction.client
+        try:
+            episode = accept_by(bot.runtime.db, interaction.user, self.episode_id, self.revision)
+            await queue_render(bot, interaction, episode.id, update=True)
+        except ShowrunnerError as error:
+            await interaction.response.send_message(f"⚠️ {error}", ephemeral=True)
+
+
+class RenderCancel(
+    discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"render:cancel:(?P<episode>\d+)"
+):
+    def __init__(self, episode_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Cancel",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"render:cancel:{episode_id}",
+            )
+        )
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> RenderCancel:
+        return cls(int(match["episode"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.response.edit_message(content="Render cancelled.", view=None)
+
+
+BUTTONS = (GoAhead, RenderAnyway, RenderCancel)  # registered on the bot at start-up
 
 
 def go_ahead_view(episode: Episode) -> discord.ui.View:
-    return _view(
-        discord.ui.Button(
-            label="Go ahead",
-            style=discord.ButtonStyle.success,
-            custom_id=f"plan:accept:{episode.id}:{episode.plan_revision}",
-        )
-    )
+    view = discord.ui.View(timeout=None)
+    view.add_item(GoAhead(episode.id, episode.plan_revision))
+    return view
 
 
 def render_confirm_view(episode: Episode) -> discord.ui.View:
-    return _view(
-        discord.ui.Button(
-            label="Render anyway",
-            style=discord.ButtonStyle.danger,
-            custom_id=f"render:confirm:{episode.id}:{episode.plan_revision}",
-        ),
-        discord.ui.Button(
-            label="Cancel",
-            style=discord.ButtonStyle.secondary,
-            custom_id=f"render:cancel:{episode.id}",
-        ),
-    )
+    view = discord.ui.View(timeout=None)
+    view.add_item(RenderAnyway(episode.id, episode.plan_revision))
+    view.add_item(RenderCancel(episode.id))
+    return view
 
 
 async def storyboard_file(

@@ -68,6 +68,8 @@ async def test_a_changed_plan_waits_for_a_go_ahead_and_render_asks_first(tmp_pat
         say("Here is the plan."),
         tool_call("edit_shot", {"shot_number": 1, "camera": "extreme wide"}),
         say("Shot 1 is wider."),
+        tool_call("edit_shot", {"shot_number": 2, "camera": "close-up"}),
+        say("Shot 2 is closer."),
     )
     async with open_studio(tmp_path / "data") as world, running_bot(world, model):
         await start_project(world)
@@ -100,14 +102,23 @@ async def test_a_changed_plan_waits_for_a_go_ahead_and_render_asks_first(tmp_pat
         episode = current(db, world)
         assert episode.plan_accepted and episode.accepted_by == world.director
 
-        # an edit un-accepts it: a new post, and the old button no longer accepts
+        # an edit un-accepts it: a new post for the new revision
         edited = await say_in(world, world.writers, world.ana, "make shot 1 wider")
         assert edited["content"] == "Shot 1 is wider."
         second_gate = await gate_post(world, after_id=edited["id"])
         assert "revision 2" in second_gate["content"] and "extreme wide" in second_gate["content"]
-        stale = await click(world, first_gate, world.director, "Go ahead")  # an old client
-        assert stale.ephemeral and "changed since" in stale.response_data["content"]
         assert not current(db, world).plan_accepted
+        render = await world.emulator.slash_command(world.writers, world.ana, "render")
+        await render.wait_response()
+
+        # another edit: the buttons made for revision 2 cannot accept revision 3
+        edited = await say_in(world, world.writers, world.ana, "make shot 2 closer")
+        third_gate = await gate_post(world, after_id=edited["id"])
+        assert "revision 3" in third_gate["content"]
+        for stale_post, label in ((second_gate, "Go ahead"), (render.original, "Render anyway")):
+            stale = await click(world, stale_post, world.director, label)
+            assert stale.ephemeral and "changed since" in stale.response_data["content"]
+        assert not current(db, world).plan_accepted and db.table("jobs").count == 0
 
         render = await world.emulator.slash_command(world.writers, world.ana, "render")
         await render.wait_response()
@@ -116,9 +127,35 @@ async def test_a_changed_plan_waits_for_a_go_ahead_and_render_asks_first(tmp_pat
         anyway = await click(world, render.original, world.director, "Render anyway")
         assert anyway.response_data["content"] == "Queued 4 shot(s) of episode 1."
         episode = current(db, world)
-        assert episode.plan_accepted and episode.accepted_revision == 2
+        assert episode.plan_accepted and episode.accepted_revision == 3
         assert db.table("jobs").count == 4
-    assert model.calls == 4
+    assert model.calls == 6
+
+
+async def test_the_plan_gates_buttons_still_work_after_a_restart(tmp_path: Path):
+    """Buttons posted by the bot before it stopped are answered by the next one."""
+    model = scripted(
+        tool_call("write_episode_plan", {"plan": gong_gong_plan((1, 1))}),
+        say("Here is the plan."),
+    )
+    async with open_studio(tmp_path / "data") as world:
+        async with running_bot(world, model):
+            await start_project(world)
+            await say_in(world, world.writers, world.ana, "A mortal defies Gong Gong")
+            gate = await gate_post(world)
+            render = await world.emulator.slash_command(world.writers, world.ana, "render")
+            await render.wait_response()
+            asked = render.original
+        db = open_db(world.settings.database_path)
+
+        async with running_bot(world, scripted(say("unused"))):
+            await click(world, gate, world.director, "Go ahead")
+            notice = world.emulator.message(gate["id"])
+            assert "dana accepted the plan of episode 1 (revision 1)" in notice["content"]
+            assert current(db, world).plan_accepted and not buttons(notice)
+            anyway = await click(world, asked, world.director, "Render anyway")
+            assert anyway.response_data["content"] == "Queued 2 shot(s) of episode 1."
+            assert db.table("jobs").count == 2
 
 
 async def test_an_accepted_plan_renders_at_once(tmp_path: Path):

@@ -111,25 +111,6 @@ class ConversationCog(commands.Cog):
         if changed and episode is not None:
             await plan_gate.post_for_go_ahead(message.channel, db, episode.id)
 
-    @commands.Cog.listener()
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """The "Go ahead" button (handled here, not by a view, so it survives restarts)."""
-        if interaction.type is not discord.InteractionType.component or not interaction.data:
-            return
-        match = plan_gate.ACCEPT.fullmatch(str(interaction.data.get("custom_id", "")))
-        if match is None:
-            return
-        db = self.bot.runtime.db
-        try:
-            episode = plan_gate.accept_by(db, interaction.user, int(match[1]), int(match[2]))
-        except ShowrunnerError as error:
-            await interaction.response.send_message(f"⚠️ {error}", ephemeral=True)
-            return
-        # the post itself records the go-ahead: no extra message in the room
-        content = interaction.message.content if interaction.message else ""
-        accepted = plan_gate.accepted_text(episode, interaction.user)
-        await interaction.response.edit_message(content=f"{content}\n{accepted}"[-2000:], view=None)
-
 
 async def setup(bot: ShowrunnerBot) -> None:
     await bot.add_cog(ConversationCog(bot))

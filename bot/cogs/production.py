@@ -15,11 +15,11 @@ from bot import plan_gate
 from bot.channel_projects import project_here
 from bot.formatting import clip, neutralise_mentions
 from bot.permissions import require_director
-from pipeline import workflow
+from bot.render_requests import queue_render
 from pipeline.render_queue import EngineChoice, keyframes_first
 from pipeline.uploads import MUSIC_FOLDER, check_music_upload, remove_music, store_music
-from storage import jobs, plan, projects
-from storage.errors import InvalidInput, ShowrunnerError
+from storage import plan, projects
+from storage.errors import InvalidInput
 from storage.models import Project
 
 if TYPE_CHECKING:
@@ -217,54 +217,7 @@ class ProductionCog(commands.Cog):
                 view=plan_gate.render_confirm_view(episode),
             )
             return
-        await self.queue_render(interaction, episode.id)
-
-    async def queue_render(
-        self, interaction: discord.Interaction, episode_id: int, *, update: bool = False
-    ) -> None:
-        runtime = self.bot.runtime
-        episode = plan.get_episode(runtime.db, episode_id)
-        render, queued = workflow.render_episode(
-            runtime.db,
-            episode.id,
-            runtime.engine,
-            requester=interaction.user.id,
-            channel_id=interaction.channel_id,
-            max_queued_per_user=runtime.settings.showrunner_max_queued_per_user,
-        )
-        text = f"Queued {len(queued)} shot(s) of episode {episode.number}."
-        if update:
-            await interaction.response.edit_message(content=text, view=None)
-        else:
-            await interaction.response.send_message(text)
-        runtime.scheduler.wake()
-        channel = interaction.channel
-        if isinstance(channel, discord.abc.Messageable):
-            try:
-                status = await channel.send(self.bot.status_board.text_for(render.id))
-            except discord.HTTPException as error:
-                log.warning("no status message for render %s: %s", render.id, error)
-                return
-            jobs.set_render_message(runtime.db, render.id, status.id)
-
-    @commands.Cog.listener()
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """The "Render anyway" / "Cancel" buttons of a /render confirmation (restart-proof)."""
-        if interaction.type is not discord.InteractionType.component or not interaction.data:
-            return
-        custom_id = str(interaction.data.get("custom_id", ""))
-        if plan_gate.RENDER_CANCEL.fullmatch(custom_id):
-            await interaction.response.edit_message(content="Render cancelled.", view=None)
-            return
-        match = plan_gate.RENDER_ANYWAY.fullmatch(custom_id)
-        if match is None:
-            return
-        db = self.bot.runtime.db
-        try:
-            episode = plan_gate.accept_by(db, interaction.user, int(match[1]), int(match[2]))
-            await self.queue_render(interaction, episode.id, update=True)
-        except ShowrunnerError as error:
-            await interaction.response.send_message(f"⚠️ {error}", ephemeral=True)
+        await queue_render(self.bot, interaction, episode.id)
 
 
 async def setup(bot: ShowrunnerBot) -> None:
