@@ -161,7 +161,7 @@ def check_queue_limit(db: sqlite_utils.Database, requester: int, wanted: int, li
     shots = "shot" if active == 1 else "shots"
     raise InvalidInput(
         f"You already have {active} {shots} queued; the limit is {limit} per member and this "
-        f"render needs {wanted} more. Wait for some to finish, or /cancel some."
+        f"render needs {wanted} more. Wait for some to finish, or cancel some."
     )
 
 
@@ -348,7 +348,7 @@ async def prepare_render_request(db: sqlite_utils.Database, job: Job) -> tuple[R
         if not keyframe.preview_path or not Path(keyframe.preview_path).is_file():
             raise InvalidState(
                 f"The approved keyframe of shot {shot.number} has lost its still: "
-                "/render the shot again."
+                "render the shot again."
             )
         init_image = await asyncio.to_thread(png_file_base64, keyframe.preview_path)
         return request(init_image), ""

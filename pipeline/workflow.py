@@ -194,7 +194,7 @@ def why_no_retake(shot: Shot, episode_status: str, director: bool) -> str:
     if shot.status in IN_FLIGHT:
         return f"Shot {shot.number} is already queued or rendering."
     if shot.status == "planned":
-        return f"Shot {shot.number} has no draft in review; /render shoots it."
+        return f"Shot {shot.number} has no draft in review yet: render it first."
     if shot.status == "approved" and episode_status == "cutting":
         return f"Shot {shot.number} is approved and the episode is being cut."
     if shot.status == "approved" and not director:

@@ -18,7 +18,7 @@ def get_character(db: sqlite_utils.Database, project_id: int, name: str) -> Char
         )
     )
     if not rows:
-        raise NotFound(f"No character called “{wanted[:80]}” in this project: see /character list.")
+        raise NotFound(f"No character called “{wanted[:80]}” in this project's cast.")
     return Character.from_row(rows[0])
 
 

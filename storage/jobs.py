@@ -236,7 +236,7 @@ def find_project_job(db: sqlite_utils.Database, project_id: int, prefix: str) ->
     prefix = prefix.strip().lower()
     if len(prefix) < MIN_ID_PREFIX or not set(prefix) <= _HEX:
         raise InvalidInput(
-            f"Give at least {MIN_ID_PREFIX} characters of a job id, as /queue shows them."
+            f"Give at least {MIN_ID_PREFIX} characters of a job id, as the queue lists them."
         )
     rows = list(
         db.query(

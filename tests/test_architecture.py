@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import gc
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -153,3 +154,37 @@ def test_no_module_is_over_400_lines() -> None:
             if len(path.read_text().splitlines()) > MAX_MODULE_LINES:
                 long.add(str(path.relative_to(ROOT)))
     assert long == LONGER_FOR_NOW
+
+
+def slash_commands() -> set[str]:
+    """The bot's slash commands, read from its cogs' command decorators and groups."""
+    names = set()
+    for path in (ROOT / "bot" / "cogs").glob("*.py"):
+        names |= set(re.findall(r'(?:command|Group)\(\s*name="([\w-]+)"', path.read_text()))
+    return names
+
+
+def test_messages_below_the_bot_name_no_discord_command() -> None:
+    commands = slash_commands()
+    assert {"render", "queue", "cancel", "character", "project"} <= commands
+    pattern = re.compile(r"(?:^|[\s(])/(" + "|".join(sorted(commands)) + r")\b")
+    for package in ("storage", "pipeline", "agents"):
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text(), filename=str(path))
+            documented = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+            docstrings = {
+                id(node.body[0].value)
+                for node in ast.walk(tree)
+                if isinstance(node, documented)
+                and node.body
+                and isinstance(node.body[0], ast.Expr)
+                and isinstance(node.body[0].value, ast.Constant)
+            }  # for the reader, not the user
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.Constant)
+                    and isinstance(node.value, str)
+                    and id(node) not in docstrings
+                ):
+                    where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                    assert not pattern.search(node.value), f"{where}: {node.value[:80]!r}"

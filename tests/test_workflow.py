@@ -199,7 +199,7 @@ def test_headless_production_approves_each_shots_first_take_in_review(
     [
         ("queued", "shooting", True, "Shot 1 is already queued or rendering."),
         ("rendering", "shooting", True, "Shot 1 is already queued or rendering."),
-        ("planned", "shooting", True, "Shot 1 has no draft in review; /render shoots it."),
+        ("planned", "shooting", True, "Shot 1 has no draft in review yet: render it first."),
         ("approved", "cutting", True, "Shot 1 is approved and the episode is being cut."),
         ("approved", "delivered", False, "Shot 1 is already approved; a director's note "
                                          "re-opens it."),
