@@ -38,7 +38,7 @@ from agents.schemas import (
     PromptRevision,
 )
 from agents.tools import ToolContext, build_tools, run_tool, write_episode_plan
-from storage import conversation, plan
+from storage import characters, conversation, episodes, plan
 from storage.errors import NotAllowed, ShowrunnerError
 from storage.models import Episode, Shot
 
@@ -179,9 +179,9 @@ class Director:
 
     def _context_messages(self, context: ToolContext, *, history: bool = True) -> list[BaseMessage]:
         """The system prompt with the compact plan from the database, and the last messages."""
-        episode = plan.current_episode(context.db, context.project_id)
+        episode = episodes.current_episode(context.db, context.project_id)
         summary = plan.plan_summary(context.db, episode.id) if episode else "(no episode yet)"
-        cast = plan.list_characters(context.db, context.project_id)[:MAX_CAST]
+        cast = characters.list_characters(context.db, context.project_id)[:MAX_CAST]
         if cast:
             # quoted as JSON strings: a name or look is data, whatever words it holds
             summary += "\nCharacters: " + "; ".join(
@@ -227,7 +227,7 @@ class Director:
     async def _structured_turn(
         self, context: ToolContext, messages: list[BaseMessage], text: str
     ) -> tuple[str, bool]:
-        if self.compact_plans and plan.current_episode(context.db, context.project_id) is None:
+        if self.compact_plans and episodes.current_episode(context.db, context.project_id) is None:
             # a small model rarely chooses to write a plan by itself: in a project with no
             # plan yet, the message is the premise, as in `showrunner produce`
             episode, stored = self._store_plan(context, await self._plan_draft(text))

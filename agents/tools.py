@@ -15,8 +15,8 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from agents.schemas import CharacterDraft, EpisodeDraft
+from storage import characters, episodes, projects
 from storage import plan as plans
-from storage import projects
 from storage.errors import NotAllowed, NotFound
 from storage.models import Episode, Shot
 
@@ -63,7 +63,7 @@ def to_episode_plan(draft: EpisodeDraft) -> plans.EpisodePlan:
 
 def write_episode_plan(context: ToolContext, draft: EpisodeDraft) -> Episode:
     """A new episode, or a rewrite of the current one while it is still being written."""
-    current = plans.current_episode(context.db, context.project_id)
+    current = episodes.current_episode(context.db, context.project_id)
     rewrite = current is not None and current.status == "writing"
     if current is not None and not rewrite and not context.is_director:
         raise NotAllowed(
@@ -80,7 +80,7 @@ def write_episode_plan(context: ToolContext, draft: EpisodeDraft) -> Episode:
 
 
 def _episode(context: ToolContext) -> Episode:
-    episode = plans.current_episode(context.db, context.project_id)
+    episode = episodes.current_episode(context.db, context.project_id)
     if episode is None:
         raise NotFound("There is no episode yet.")
     return episode
@@ -143,16 +143,16 @@ def cut_shot(context: ToolContext, shot_number: int) -> str:
 def delete_episode(context: ToolContext, episode_number: int) -> str:
     _require_director(context, "delete an episode")
     episode = projects.episode_by_number(context.db, context.project_id, episode_number)
-    plans.delete_episode(context.db, episode.id, author_id=context.user_id)
+    episodes.delete_episode(context.db, episode.id, author_id=context.user_id)
     return f"Episode {episode_number} is deleted (its plan stays on record)."
 
 
 def edit_character(context: ToolContext, name: str, description: str = "", look: str = "") -> str:
-    known = {c.name.lower(): c for c in plans.list_characters(context.db, context.project_id)}
+    known = {c.name.lower(): c for c in characters.list_characters(context.db, context.project_id)}
     character = known.get(" ".join(name.split()).lower())
     if character is None:
         raise NotFound(f"There is no character named {name[:40]!r}; add them first.")
-    updated = plans.upsert_character(
+    updated = characters.upsert_character(
         context.db,
         context.project_id,
         character.name,
@@ -179,7 +179,7 @@ def edit_scene(
 
 def set_teaser(context: ToolContext, teaser: str) -> str:
     episode = _episode(context)
-    plans.edit_episode(context.db, episode.id, teaser=teaser, author_id=context.user_id)
+    episodes.edit_episode(context.db, episode.id, teaser=teaser, author_id=context.user_id)
     return f"Episode {episode.number}'s cliffhanger line is set."
 
 
@@ -191,7 +191,7 @@ def mark_continuous(context: ToolContext, shot_number: int, continuous: bool = T
 
 
 def add_character(context: ToolContext, name: str, description: str = "", look: str = "") -> str:
-    character = plans.upsert_character(
+    character = characters.upsert_character(
         context.db, context.project_id, name, description, look, author_id=context.user_id
     )
     return f"Character {character.name} saved (seed {character.seed})."

@@ -47,7 +47,7 @@ from agents.model_errors import BadModelOutput
 from agents.tools import ToolContext
 from bot.settings import Settings
 from pipeline.render_queue import build_prompt
-from storage import plan, projects
+from storage import characters, plan, projects
 from storage.db import open_db
 
 TIMEOUT_LABEL = "timeout"
@@ -170,7 +170,7 @@ def names(prompt: str, name: str) -> bool:
 
 
 def check_shots(db: sqlite_utils.Database, project_id: int, episode_id: int) -> list[ShotCheck]:
-    cast = {character.name for character in plan.list_characters(db, project_id)}
+    cast = {character.name for character in characters.list_characters(db, project_id)}
     seen: set[str] = set()
     checks = []
     for shot in plan.list_shots(db, episode_id):
@@ -195,7 +195,9 @@ def check_shots(db: sqlite_utils.Database, project_id: int, episode_id: int) -> 
 
 def plan_text(db: sqlite_utils.Database, project_id: int, episode_id: int) -> str:
     """The stored plan, with the cast and each shot's characters (for --show-plans)."""
-    cast = [f"{c.name}: {c.look or '(no look)'}" for c in plan.list_characters(db, project_id)]
+    cast = [
+        f"{c.name}: {c.look or '(no look)'}" for c in characters.list_characters(db, project_id)
+    ]
     shots = [
         f"shot {shot.number} characters={list(shot.characters)}"
         for shot in plan.list_shots(db, episode_id)
@@ -302,7 +304,7 @@ async def run_premise(
                 seconds,
                 repairs=len(problems.problems),
                 scenes=len(plan.list_scenes(db, episode.id)),
-                cast=len(plan.list_characters(db, project.id)),
+                cast=len(characters.list_characters(db, project.id)),
                 shots=tuple(check_shots(db, project.id, episode.id)),
                 text=plan_text(db, project.id, episode.id),
             )

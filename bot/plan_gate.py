@@ -24,7 +24,7 @@ from bot.formatting import clip, neutralise_mentions
 from bot.permissions import is_director
 from bot.render_requests import queue_render
 from pipeline.storyboard import draw_storyboard, load_storyboard
-from storage import plan, projects
+from storage import episodes, plan, projects
 from storage.errors import NotAllowed, ShowrunnerError
 from storage.models import Episode, Project
 
@@ -43,9 +43,9 @@ def accept_by(
     db: sqlite_utils.Database, member: discord.Member | discord.User, episode_id: int, revision: int
 ) -> Episode:
     """Record member's go-ahead for that revision of the episode's plan, if they may give it."""
-    episode = plan.get_episode(db, episode_id)
+    episode = episodes.get_episode(db, episode_id)
     check_may_accept(member, projects.get_project(db, episode.project_id))
-    return plan.accept_plan(db, episode.id, revision, member.id)
+    return episodes.accept_plan(db, episode.id, revision, member.id)
 
 
 class GoAhead(
@@ -171,7 +171,7 @@ async def post_for_go_ahead(
     channel: discord.abc.Messageable, db: sqlite_utils.Database, episode_id: int
 ) -> discord.Message:
     """The compact plan, the storyboard and a "Go ahead" button, after a plan change."""
-    episode = plan.get_episode(db, episode_id)
+    episode = episodes.get_episode(db, episode_id)
     summary = plan.plan_summary(db, episode.id, limit=1700)
     text = neutralise_mentions(
         clip(f"📋 The plan changed (revision {episode.plan_revision}).\n{summary}", 1850)

@@ -17,7 +17,7 @@ from bot.settings import Settings
 from pipeline import workflow
 from pipeline.render_queue import RENDERABLE
 from pipeline.scheduler import run_until_idle
-from storage import events, jobs, plan, projects, takes
+from storage import episodes, events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
 from storage.models import Episode, Job
 
@@ -65,7 +65,7 @@ async def resume(
     """Finish the newest headless episode that was not delivered (renders, approvals, cut)."""
     async with open_runtime(settings, chat_model=chat_model) as runtime:
         project = _headless_project(runtime.db, settings)
-        episode = plan.current_episode(runtime.db, project.id)
+        episode = episodes.current_episode(runtime.db, project.id)
         if episode is None or episode.status == "delivered":
             raise ShowrunnerError(
                 'No unfinished episode to resume: start one with showrunner produce "<premise>".'
@@ -119,6 +119,6 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
         payload = event.payload
         if payload.get("episode_id") == episode.id or payload.get("shot_id") in shot_ids:
             events.mark_delivered(db, event.id)  # headless: the terminal was the delivery
-    cut_path = plan.get_episode(db, episode.id).cut_path
+    cut_path = episodes.get_episode(db, episode.id).cut_path
     assert cut_path
     return Path(cut_path).resolve()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from pipeline import workflow
-from storage import jobs, plan
+from storage import episodes, jobs
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
@@ -23,7 +23,7 @@ async def queue_render(
     """Queue the episode's shots for this member and say so (editing the message with the
     button when `update`); a ShowrunnerError says why nothing was queued."""
     runtime = bot.runtime
-    episode = plan.get_episode(runtime.db, episode_id)
+    episode = episodes.get_episode(runtime.db, episode_id)
     render, queued = workflow.render_episode(
         runtime.db,
         episode.id,

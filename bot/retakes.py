@@ -11,7 +11,7 @@ from agents.tools import ToolContext
 from bot.formatting import clip, split_message
 from bot.permissions import is_director
 from pipeline import workflow
-from storage import jobs, plan, projects
+from storage import episodes, jobs, plan, projects
 from storage.errors import ShowrunnerError
 from storage.models import Shot, Take
 
@@ -27,7 +27,7 @@ async def take_note(
     if not note:
         return
     db = bot.runtime.db
-    episode = plan.get_episode(db, plan.get_shot(db, post_takes[0].shot_id).episode_id)
+    episode = episodes.get_episode(db, plan.get_shot(db, post_takes[0].shot_id).episode_id)
     project = projects.get_project(db, episode.project_id)
     director = is_director(message.author, project)
     context = ToolContext(db, project.id, user_id=message.author.id, is_director=director)

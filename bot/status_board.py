@@ -7,7 +7,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from storage import jobs, plan
+from storage import episodes, jobs, plan
 from storage.models import Job
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ class StatusBoard:
     def text_for(self, render_id: int) -> str:
         db = self.bot.runtime.db
         render = jobs.get_render(db, render_id)
-        episode = plan.get_episode(db, render.episode_id)
+        episode = episodes.get_episode(db, render.episode_id)
         render_jobs = jobs.jobs_for_render(db, render_id)
         done = sum(job.status == "done" for job in render_jobs)
         lines = [

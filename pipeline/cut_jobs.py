@@ -20,7 +20,7 @@ from pipeline.errors import AssembleError
 from pipeline.segment_cache import SegmentCache
 from pipeline.segments import VideoFormat, frame_bounds, prepare_segment
 from pipeline.workflow import cut_failed
-from storage import events, jobs, plan, projects, takes
+from storage import episodes, events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
 from storage.models import Job
 
@@ -74,7 +74,7 @@ class CutJobs:
         try:
             job = jobs.start_job(self.db, job.id, "local")
             self._notify(job.id)
-            episode = plan.get_episode(self.db, job.episode_id)
+            episode = episodes.get_episode(self.db, job.episode_id)
             project = projects.get_project(self.db, episode.project_id)
             cut_shots = []
             for shot in plan.list_shots(self.db, episode.id):
@@ -108,7 +108,7 @@ class CutJobs:
                 music=music,
             )
             with self.db.atomic():
-                plan.set_cut_path(self.db, episode.id, str(out))
+                episodes.set_cut_path(self.db, episode.id, str(out))
                 jobs.finish_job(self.db, job.id)
                 events.emit(self.db, events.EpisodeCut(episode.id, str(out)))
         except (ShowrunnerError, OSError) as error:
@@ -135,8 +135,8 @@ class CutJobs:
             self._warming = asyncio.ensure_future(self._warm_segments())
 
     async def _warm_segments(self) -> None:
-        for episode_id in plan.undelivered_episodes_with_approved_shots(self.db):
-            episode = plan.get_episode(self.db, episode_id)
+        for episode_id in episodes.undelivered_episodes_with_approved_shots(self.db):
+            episode = episodes.get_episode(self.db, episode_id)
             project = projects.get_project(self.db, episode.project_id)
             shots = plan.list_shots(self.db, episode.id)
             fmt = VideoFormat.for_episode(

@@ -14,7 +14,7 @@ import sqlite_utils
 
 from pipeline.delivery_copy import fit_to_size
 from pipeline.errors import AssembleError
-from storage import events, jobs, plan
+from storage import episodes, events, jobs
 from storage.models import Job
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ async def make_delivery_copy(db: sqlite_utils.Database, job: Job) -> None:
     master is."""
     job = jobs.start_job(db, job.id, "local")
     payload = DeliveryPayload.of(job)
-    episode = plan.get_episode(db, job.episode_id)
+    episode = episodes.get_episode(db, job.episode_id)
     if not episode.cut_path:
         raise AssembleError(f"Episode {episode.number} has no cut to deliver.")
     copy, problem = "", ""

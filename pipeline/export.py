@@ -20,7 +20,7 @@ import sqlite_utils
 
 from pipeline.segments import frame_bounds
 from pipeline.subtitles import srt_timestamp
-from storage import plan, projects, takes
+from storage import episodes, plan, projects, takes
 from storage.errors import InvalidState
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class ExportResult:
 
 def plan_export(db: sqlite_utils.Database, episode_id: int) -> ExportPlan:
     """What the export holds; refuses an episode with a shot that has no approved take."""
-    episode = plan.get_episode(db, episode_id)
+    episode = episodes.get_episode(db, episode_id)
     project = projects.get_project(db, episode.project_id)
     shots = plan.list_shots(db, episode_id)
     if not shots:

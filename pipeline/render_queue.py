@@ -18,7 +18,7 @@ from pipeline.ffmpeg import run_ffmpeg_async
 from pipeline.references import encode_reference
 from pipeline.render_payload import CLIP, KEYFRAME, RenderPayload
 from pipeline.requests import MAX_REFERENCES, RenderRequest
-from storage import jobs, plan, projects, takes
+from storage import characters, episodes, jobs, plan, projects, takes
 from storage.errors import InvalidInput, InvalidState
 from storage.models import Character, Job, Project, Render, Shot
 
@@ -87,7 +87,7 @@ def queue_episode_render(
 
     A member may have at most `max_queued_per_user` render jobs queued or running.
     """
-    episode = plan.get_episode(db, episode_id)
+    episode = episodes.get_episode(db, episode_id)
     project = projects.get_project(db, episode.project_id)
     shots = [shot for shot in plan.list_shots(db, episode_id) if shot.status in RENDERABLE]
     if not plan.list_shots(db, episode_id):
@@ -145,7 +145,7 @@ def queue_shot_retake(
         raise InvalidInput(f"Shot {shot.number} is {shot.status}, not marked for a retake.")
     if requester is not None:
         check_queue_limit(db, requester, 1, max_queued_per_user)
-    episode = plan.get_episode(db, shot.episode_id)
+    episode = episodes.get_episode(db, shot.episode_id)
     project = projects.get_project(db, episode.project_id)
     with db.atomic():
         render = jobs.create_render(db, episode.id, channel_id=channel_id, requester=requester)
@@ -202,7 +202,7 @@ def shot_cast(
     db: sqlite_utils.Database, project_id: int, names: tuple[str, ...]
 ) -> list[Character]:
     """The project's characters a shot names (names match whatever their case)."""
-    known = {c.name.lower(): c for c in plan.list_characters(db, project_id)}
+    known = {c.name.lower(): c for c in characters.list_characters(db, project_id)}
     return [known[name.lower()] for name in names if name.lower() in known]
 
 
@@ -232,7 +232,7 @@ def build_render_request(
     start from an image may leave out (an approved keyframe it may not)."""
     assert job.shot_id is not None
     shot = plan.get_shot(db, job.shot_id)
-    episode = plan.get_episode(db, job.episode_id)
+    episode = episodes.get_episode(db, job.episode_id)
     payload = RenderPayload.of(job)
     scene_number = next(
         (s.number for s in plan.list_scenes(db, episode.id) if s.id == shot.scene_id), 0
@@ -333,7 +333,7 @@ async def prepare_render_request(db: sqlite_utils.Database, job: Job) -> tuple[R
     """
     assert job.shot_id is not None
     shot = plan.get_shot(db, job.shot_id)
-    episode = plan.get_episode(db, job.episode_id)
+    episode = episodes.get_episode(db, job.episode_id)
     cast = shot_cast(db, episode.project_id, shot.characters)
     references = await asyncio.to_thread(encode_references, cast)
 

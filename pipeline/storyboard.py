@@ -14,7 +14,7 @@ import sqlite_utils
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from pipeline.subtitles import find_font, wrap_text
-from storage import plan, takes
+from storage import episodes, plan, takes
 from storage.errors import InvalidInput
 from storage.models import Shot, Take
 
@@ -256,7 +256,7 @@ class Storyboard:
 
 
 def load_storyboard(db: sqlite_utils.Database, episode_id: int) -> Storyboard:
-    episode = plan.get_episode(db, episode_id)
+    episode = episodes.get_episode(db, episode_id)
     shots = plan.list_shots(db, episode_id)
     if not shots:
         raise InvalidInput(f"Episode {episode.number} has no shots yet.")

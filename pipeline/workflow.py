@@ -28,7 +28,7 @@ from pipeline.render_queue import (
     queue_episode_render,
     queue_shot_retake,
 )
-from storage import events, jobs, plan, projects, takes
+from storage import episodes, events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
 from storage.models import Job, Render, Shot
 
@@ -62,8 +62,8 @@ def render_episode(
             channel_id=channel_id,
             max_queued_per_user=max_queued_per_user,
         )
-        if plan.get_episode(db, episode_id).status == "writing":
-            plan.set_episode_status(db, episode_id, "shooting")
+        if episodes.get_episode(db, episode_id).status == "writing":
+            episodes.set_episode_status(db, episode_id, "shooting")
     return render, queued
 
 
@@ -117,7 +117,7 @@ def after_vote(
     while the votes decide nothing. All of it in one transaction."""
     take = takes.get_take(db, take_id)
     shot = plan.get_shot(db, take.shot_id)
-    episode = plan.get_episode(db, shot.episode_id)
+    episode = episodes.get_episode(db, shot.episode_id)
     quorum = projects.get_project(db, episode.project_id).quorum
     with db.atomic():
         decision = takes.decide(db, take_id, quorum)
@@ -229,7 +229,7 @@ async def retake_with_note(
         return NoteKept("That post has no takes.")
     async with _shot_locks[post_takes[0].shot_id]:
         shot = plan.get_shot(db, post_takes[0].shot_id)
-        episode = plan.get_episode(db, shot.episode_id)
+        episode = episodes.get_episode(db, shot.episode_id)
         takes.set_note(db, post_id, note)
         reason = why_no_retake(shot, episode.status, director)
         if reason:
@@ -247,7 +247,7 @@ async def retake_with_note(
                 channel_id=channel_id,
                 max_queued_per_user=max_queued_per_user,
             )
-            plan.set_episode_status(db, episode.id, "shooting")  # staying put is allowed
+            episodes.set_episode_status(db, episode.id, "shooting")  # staying put is allowed
         position = jobs.queue_positions(db).get(job.id)
         return RetakeQueued(revised, render, job, position, fallback)
 
@@ -282,16 +282,16 @@ def cut_when_complete(db: sqlite_utils.Database, episode_id: int) -> Job | None:
     if not shots or any(shot.approved_take_id is None for shot in shots):
         return None
     with db.atomic():
-        if plan.get_episode(db, episode_id).status == "shooting":
-            plan.set_episode_status(db, episode_id, "cutting")
+        if episodes.get_episode(db, episode_id).status == "shooting":
+            episodes.set_episode_status(db, episode_id, "cutting")
         return queue_episode_cut(db, episode_id)
 
 
 def cut_failed(db: sqlite_utils.Database, episode_id: int) -> None:
     """A cut that failed for good: the episode is shooting again, so that a note on a shot
     (the one the cut could not read, say) re-shoots it; its next approval cuts again."""
-    if plan.get_episode(db, episode_id).status == "cutting":
-        plan.set_episode_status(db, episode_id, "shooting")
+    if episodes.get_episode(db, episode_id).status == "cutting":
+        episodes.set_episode_status(db, episode_id, "shooting")
 
 
 def queue_delivery(
@@ -308,5 +308,5 @@ def queue_delivery(
 
 def delivered(db: sqlite_utils.Database, episode_id: int) -> None:
     """The cut is posted: the episode is delivered (a re-delivery leaves it as it is)."""
-    if plan.get_episode(db, episode_id).status == "cutting":
-        plan.set_episode_status(db, episode_id, "delivered")
+    if episodes.get_episode(db, episode_id).status == "cutting":
+        episodes.set_episode_status(db, episode_id, "delivered")

@@ -1,18 +1,19 @@
-"""The plan: characters, episodes, scenes and shots, and edits to them."""
+"""The plan of an episode as a whole (saved from the agent's draft, summarised), and its scenes
+and shots with their edits. Episodes are in episodes.py, characters in characters.py."""
 
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass
 
 import sqlite_utils
 
+from storage import characters, episodes
 from storage.db import utc_now
 from storage.errors import InvalidInput, InvalidState, NotFound
-from storage.models import Character, Episode, Scene, Shot
+from storage.models import Episode, Scene, Shot
 from storage.revisions import next_revision, record_revision
-from storage.status import EPISODE_TRANSITIONS, SHOT_TRANSITIONS, check_transition
+from storage.status import SHOT_TRANSITIONS, check_transition
 
 MIN_SHOT_SECONDS = 1.0
 MAX_SHOT_SECONDS = 15.0
@@ -55,11 +56,6 @@ def clamp_duration(seconds: float) -> float:
     return round(min(MAX_SHOT_SECONDS, max(MIN_SHOT_SECONDS, float(seconds))), 2)
 
 
-def character_seed(project_id: int, name: str) -> int:
-    """A stable seed per character, so a look stays the same across shots."""
-    return zlib.crc32(f"{project_id}:{name.lower()}".encode()) & 0x7FFFFFFF
-
-
 def save_episode_plan(
     db: sqlite_utils.Database,
     project_id: int,
@@ -77,7 +73,7 @@ def save_episode_plan(
         raise InvalidInput("A plan needs at least one scene with one shot.")
     with db.atomic():
         for character in plan.characters:
-            upsert_character(
+            characters.upsert_character(
                 db,
                 project_id,
                 character.name,
@@ -89,7 +85,7 @@ def save_episode_plan(
         if plan.logline:
             db.table("projects").update(project_id, {"logline": plan.logline[:500]})
         if episode_id is None:
-            number = next_episode_number(db, project_id)
+            number = episodes.next_episode_number(db, project_id)
             episode_id = int(
                 db.table("episodes")
                 .insert(
@@ -105,13 +101,13 @@ def save_episode_plan(
                 .last_pk
             )
         else:
-            episode = get_episode(db, episode_id)
+            episode = episodes.get_episode(db, episode_id)
             if episode.status != "writing":
                 raise InvalidInput(
                     f"Episode {episode.number} is already {episode.status}; "
                     "edit single shots instead of rewriting it."
                 )
-            _record_episode(db, episode, author_id, "plan rewritten", with_plan=True)
+            episodes.record_episode(db, episode, author_id, "plan rewritten", with_plan=True)
             db.execute("DELETE FROM shots WHERE episode_id = ?", [episode_id])
             db.execute("DELETE FROM scenes WHERE episode_id = ?", [episode_id])
             db.table("episodes").update(
@@ -152,113 +148,7 @@ def save_episode_plan(
                         "status": "planned",
                     }
                 )
-    return get_episode(db, episode_id)
-
-
-def next_episode_number(db: sqlite_utils.Database, project_id: int) -> int:
-    row = db.execute(
-        "SELECT COALESCE(MAX(number), 0) FROM episodes WHERE project_id = ?", [project_id]
-    ).fetchone()
-    return int(row[0]) + 1
-
-
-def upsert_character(
-    db: sqlite_utils.Database,
-    project_id: int,
-    name: str,
-    description: str = "",
-    look: str = "",
-    *,
-    author_id: int | None = None,
-    reason: str = "",
-    bump_plan: bool = True,
-) -> Character:
-    """Add a character, or change one's description/look (old version on record, revision up)."""
-    name = " ".join(name.split())[:80]
-    if not name:
-        raise InvalidInput("A character needs a name.")
-    existing = list(
-        db.table("characters").rows_where("project_id = ? AND name = ?", [project_id, name])
-    )
-    if existing:
-        old = existing[0]
-        values = {
-            "description": description[:1000] or old["description"],
-            "look": look[:500] or old["look"],
-        }
-        character_id = old["id"]
-        if any(values[key] != old[key] for key in values):
-            with db.atomic():
-                record_revision(
-                    db,
-                    "character",
-                    old["id"],
-                    old["revision"],
-                    old,
-                    author_id=author_id,
-                    reason=reason,
-                )
-                db.table("characters").update(
-                    old["id"], {**values, "revision": old["revision"] + 1}
-                )
-                if bump_plan:
-                    episode = current_episode(db, project_id)
-                    if episode is not None:
-                        bump_plan_revision(db, episode.id)
-    else:
-        character_id = (
-            db.table("characters")
-            .insert(
-                {
-                    "project_id": project_id,
-                    "name": name,
-                    "description": description[:1000],
-                    "look": look[:500],
-                    "seed": character_seed(project_id, name),
-                }
-            )
-            .last_pk
-        )
-        episode = current_episode(db, project_id) if bump_plan else None
-        if episode is not None:
-            bump_plan_revision(db, episode.id)
-    row = db.table("characters").get(character_id)
-    return Character.from_row(row)
-
-
-def list_characters(db: sqlite_utils.Database, project_id: int) -> list[Character]:
-    return [
-        Character.from_row(row)
-        for row in db.table("characters").rows_where("project_id = ?", [project_id], order_by="id")
-    ]
-
-
-def get_episode(db: sqlite_utils.Database, episode_id: int) -> Episode:
-    rows = list(db.table("episodes").rows_where("id = ?", [episode_id]))
-    if not rows:
-        raise NotFound(f"Episode {episode_id} does not exist.")
-    return Episode.from_row(rows[0])
-
-
-def current_episode(db: sqlite_utils.Database, project_id: int) -> Episode | None:
-    """The newest episode of the project, the one commands act on by default."""
-    rows = list(
-        db.table("episodes").rows_where(
-            "project_id = ?", [project_id], order_by="number DESC", limit=1
-        )
-    )
-    return Episode.from_row(rows[0]) if rows else None
-
-
-def undelivered_episodes_with_approved_shots(db: sqlite_utils.Database) -> list[int]:
-    """Episodes not delivered yet with at least one approved shot, by id."""
-    rows = db.execute(
-        "SELECT DISTINCT shots.episode_id FROM shots "
-        "JOIN episodes ON episodes.id = shots.episode_id "
-        "WHERE shots.approved_take_id IS NOT NULL AND episodes.status != 'delivered' "
-        "ORDER BY shots.episode_id"
-    ).fetchall()
-    return [episode_id for (episode_id,) in rows]
+    return episodes.get_episode(db, episode_id)
 
 
 def list_scenes(db: sqlite_utils.Database, episode_id: int) -> list[Scene]:
@@ -327,7 +217,7 @@ def edit_shot(
         record_revision(db, "shot", shot_id, shot.revision, row, author_id=author_id, reason=reason)
         values["revision"] = shot.revision + 1
         db.table("shots").update(shot_id, values)
-        bump_plan_revision(db, shot.episode_id)
+        episodes.bump_plan_revision(db, shot.episode_id)
     return get_shot(db, shot_id)
 
 
@@ -361,27 +251,8 @@ def cut_shot(
             "UPDATE shots SET number = -number - 1 WHERE episode_id = ? AND number < 0",
             [shot.episode_id],
         )
-        bump_plan_revision(db, shot.episode_id)
-    return get_episode(db, shot.episode_id)
-
-
-def delete_episode(
-    db: sqlite_utils.Database, episode_id: int, *, author_id: int | None = None, reason: str = ""
-) -> None:
-    """Delete an episode that is still being written (its plan stays on record)."""
-    episode = get_episode(db, episode_id)
-    if (
-        episode.status != "writing"
-        or db.execute("SELECT COUNT(*) FROM jobs WHERE episode_id = ?", [episode_id]).fetchone()[0]
-    ):
-        raise InvalidState(
-            f"Episode {episode.number} has been rendered; it stays on record and can't be deleted."
-        )
-    with db.atomic():
-        _record_episode(db, episode, author_id, reason or "deleted", with_plan=True)
-        db.execute("DELETE FROM shots WHERE episode_id = ?", [episode_id])
-        db.execute("DELETE FROM scenes WHERE episode_id = ?", [episode_id])
-        db.execute("DELETE FROM episodes WHERE id = ?", [episode_id])
+        episodes.bump_plan_revision(db, shot.episode_id)
+    return episodes.get_episode(db, shot.episode_id)
 
 
 def get_scene(db: sqlite_utils.Database, scene_id: int) -> Scene:
@@ -424,80 +295,8 @@ def edit_scene(
         revision = next_revision(db, "scene", scene_id)
         record_revision(db, "scene", scene_id, revision, row, author_id=author_id, reason=reason)
         db.table("scenes").update(scene_id, values)
-        bump_plan_revision(db, scene.episode_id)
+        episodes.bump_plan_revision(db, scene.episode_id)
     return get_scene(db, scene_id)
-
-
-def edit_episode(
-    db: sqlite_utils.Database,
-    episode_id: int,
-    *,
-    title: str | None = None,
-    synopsis: str | None = None,
-    teaser: str | None = None,
-    author_id: int | None = None,
-    reason: str = "",
-) -> Episode:
-    """Title, synopsis or teaser (the cliffhanger line) of an episode."""
-    episode = get_episode(db, episode_id)
-    values = {
-        key: value[:limit]
-        for key, value, limit in (
-            ("title", title, 200),
-            ("synopsis", synopsis, 2000),
-            ("teaser", teaser, 300),
-        )
-        if value is not None
-    }
-    if "title" in values and not values["title"].strip():
-        raise InvalidInput("An episode needs a title.")
-    if not values:
-        return episode
-    with db.atomic():
-        _record_episode(db, episode, author_id, reason)
-        db.table("episodes").update(episode_id, values)
-        bump_plan_revision(db, episode_id)
-    return get_episode(db, episode_id)
-
-
-def _record_episode(
-    db: sqlite_utils.Database,
-    episode: Episode,
-    author_id: int | None,
-    reason: str,
-    *,
-    with_plan: bool = False,
-) -> None:
-    data: dict[str, object] = dict(db.table("episodes").get(episode.id))
-    if with_plan:
-        data["scenes"] = list(db.table("scenes").rows_where("episode_id = ?", [episode.id]))
-        data["shots"] = list(db.table("shots").rows_where("episode_id = ?", [episode.id]))
-    record_revision(
-        db, "episode", episode.id, episode.plan_revision, data, author_id=author_id, reason=reason
-    )
-
-
-def bump_plan_revision(db: sqlite_utils.Database, episode_id: int) -> None:
-    """Every plan change un-accepts the plan: the go-ahead names the revision it accepted."""
-    db.execute("UPDATE episodes SET plan_revision = plan_revision + 1 WHERE id = ?", [episode_id])
-
-
-def accept_plan(
-    db: sqlite_utils.Database, episode_id: int, revision: int, user_id: int | None
-) -> Episode:
-    """Record a go-ahead for exactly the plan revision the person saw."""
-    episode = get_episode(db, episode_id)
-    if revision != episode.plan_revision:
-        raise InvalidState(
-            f"The plan of episode {episode.number} changed since then "
-            f"(revision {episode.plan_revision} now, this was {revision}); "
-            "accept the latest summary."
-        )
-    db.table("episodes").update(
-        episode_id,
-        {"accepted_revision": revision, "accepted_by": user_id, "accepted_at": utc_now()},
-    )
-    return get_episode(db, episode_id)
 
 
 def set_shot_status(db: sqlite_utils.Database, shot_id: int, status: str) -> Shot:
@@ -507,20 +306,9 @@ def set_shot_status(db: sqlite_utils.Database, shot_id: int, status: str) -> Sho
     return get_shot(db, shot_id)
 
 
-def set_episode_status(db: sqlite_utils.Database, episode_id: int, status: str) -> Episode:
-    episode = get_episode(db, episode_id)
-    check_transition("episode", EPISODE_TRANSITIONS, episode.status, status)
-    db.table("episodes").update(episode_id, {"status": status})
-    return get_episode(db, episode_id)
-
-
-def set_cut_path(db: sqlite_utils.Database, episode_id: int, path: str) -> None:
-    db.table("episodes").update(episode_id, {"cut_path": path})
-
-
 def plan_summary(db: sqlite_utils.Database, episode_id: int, *, limit: int = 1800) -> str:
     """A compact text view of an episode's plan, for Discord and for the agent's context."""
-    episode = get_episode(db, episode_id)
+    episode = episodes.get_episode(db, episode_id)
     lines = [
         f"Episode {episode.number}: {episode.title} ({episode.status}, "
         f"plan revision {episode.plan_revision})"

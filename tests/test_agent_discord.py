@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage import plan, projects, revisions, takes
+from storage import episodes, plan, projects, revisions, takes
 from storage.db import open_db
 from tests.fakes import DownChatModel, ScriptedChatModel, gong_gong_plan, say, scripted, tool_call
 from tests.test_discord_bot import Studio, bot_messages, open_studio, running_bot, start_project
@@ -59,7 +59,7 @@ async def click(world: Studio, message: dict, user: int, label: str):
 
 def current(db, world: Studio):
     project = projects.project_for_channel(db, world.writers)
-    return plan.current_episode(db, project.id)
+    return episodes.current_episode(db, project.id)
 
 
 async def test_a_changed_plan_waits_for_a_go_ahead_and_render_asks_first(tmp_path: Path):

@@ -13,7 +13,7 @@ from agents.schemas import EpisodeDraft
 from agents.tools import ToolContext, write_episode_plan
 from bot.settings import Settings
 from pipeline.worker_settings import WorkerSettings
-from storage import plan
+from storage import episodes
 from storage.db import open_db
 from storage.errors import InvalidInput
 from tests.fakes import gong_gong_plan, say, scripted
@@ -27,7 +27,7 @@ def accepted_plan(world: Studio, project_id: int, shots: int) -> None:
     context = ToolContext(db, project_id, user_id=world.director, is_director=True)
     draft = EpisodeDraft.model_validate(gong_gong_plan((shots,)))
     episode = write_episode_plan(context, draft)
-    plan.accept_plan(db, episode.id, episode.plan_revision, world.director)
+    episodes.accept_plan(db, episode.id, episode.plan_revision, world.director)
 
 
 def payloads(world: Studio, project_id: int) -> list[dict]:

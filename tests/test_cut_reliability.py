@@ -24,7 +24,7 @@ from pipeline.errors import AssembleError, DiskFullError, FfmpegError
 from pipeline.ffmpeg import probe, run_ffmpeg, run_ffmpeg_async
 from pipeline.render_queue import queue_episode_cut
 from pipeline.scheduler import Scheduler, run_until_idle
-from storage import events, jobs, plan, projects, takes
+from storage import episodes, events, jobs, plan, projects, takes
 from storage.db import open_db
 
 SMALL = {"width": 180, "height": 320}
@@ -311,7 +311,7 @@ async def test_scheduler_fails_a_cut_on_a_full_disk_and_says_why(
     job = jobs.get_job(fresh_db, cut.id)
     assert job.status == "failed"
     assert job.error is not None and "not enough disk space" in job.error
-    assert plan.get_episode(fresh_db, episode_id).cut_path in (None, "")
+    assert episodes.get_episode(fresh_db, episode_id).cut_path in (None, "")
     failed = [e.payload for e in events.pending_events(fresh_db) if e.kind == "job_failed"]
     assert failed == [{"job_id": cut.id}]
     assert not list((tmp_path / "media" / "episodes").glob("*partial*"))

@@ -23,7 +23,7 @@ from pipeline.scheduler import Scheduler, run_until_idle
 from pipeline.segment_cache import SegmentCache
 from pipeline.segments import VideoFormat, prepare_segment, take_key
 from pipeline.subtitles import find_font
-from storage import jobs, plan, projects, takes
+from storage import episodes, jobs, plan, projects, takes
 
 SMALL = {"width": 180, "height": 320, "fps": 24}
 
@@ -324,7 +324,7 @@ async def test_scheduler_prepares_approved_takes_so_the_cut_only_joins(
 
     assert jobs.get_job(fresh_db, cut.id).status == "done"
     assert (scheduler.cuts.segments.encoded, scheduler.cuts.segments.reused) == (3, 3)
-    episode = plan.get_episode(fresh_db, episode_id)
+    episode = episodes.get_episode(fresh_db, episode_id)
     assert episode.cut_path and frame_count(Path(episode.cut_path)) == 72
 
 
@@ -394,8 +394,8 @@ async def test_scheduler_cut_has_the_projects_cards_and_music(
 ) -> None:
     media = tmp_path / "media"
     episode_id = approved_episode(fresh_db, media, count=2)
-    episode = plan.get_episode(fresh_db, episode_id)
-    plan.edit_episode(fresh_db, episode_id, teaser="The dam breaks.")
+    episode = episodes.get_episode(fresh_db, episode_id)
+    episodes.edit_episode(fresh_db, episode_id, teaser="The dam breaks.")
     projects.update_settings(
         fresh_db,
         episode.project_id,
@@ -414,7 +414,7 @@ async def test_scheduler_cut_has_the_projects_cards_and_music(
     await run_until_idle(Scheduler(fresh_db, [], media), timeout=60)
 
     assert jobs.get_job(fresh_db, cut.id).status == "done"
-    out = Path(plan.get_episode(fresh_db, episode_id).cut_path or "")
+    out = Path(episodes.get_episode(fresh_db, episode_id).cut_path or "")
     assert frame_count(out) == 24 + 48 + 12
     assert abs(probe(out).duration - 3.5) <= 0.05
     # music plays under the title card, where no take has sound

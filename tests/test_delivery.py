@@ -27,7 +27,7 @@ from pipeline.assemble import CutShot, cut_episode
 from pipeline.delivery_copy import fit_to_size, plan_attempt
 from pipeline.errors import AssembleError, DeliveryError
 from pipeline.ffmpeg import probe, run_ffmpeg
-from storage import events, jobs, plan, projects, takes
+from storage import episodes, events, jobs, plan, projects, takes
 from storage.db import open_db
 from tests.discord_emulator import DiscordEmulator
 from tests.fakes import say, scripted
@@ -443,9 +443,9 @@ def seed_delivery(tmp_path: Path, cut: Cut, guild: int, delivery: int, voters: l
     master.parent.mkdir(parents=True)
     for suffix in (".mp4", ".png"):
         shutil.copyfile(cut.master.with_suffix(suffix), master.with_suffix(suffix))
-    plan.set_episode_status(db, episode.id, "shooting")
-    plan.set_episode_status(db, episode.id, "cutting")
-    plan.set_cut_path(db, episode.id, str(master))
+    episodes.set_episode_status(db, episode.id, "shooting")
+    episodes.set_episode_status(db, episode.id, "cutting")
+    episodes.set_cut_path(db, episode.id, str(master))
     events.emit(db, events.EpisodeCut(episode.id, str(master)))
     db.close()
     return episode.id
@@ -472,7 +472,7 @@ async def test_delivery_posts_a_copy_that_fits_with_card_poster_and_thread(
             )
             db = open_db(tmp_path / "data" / "showrunner.db")
             await emulator.wait_until(
-                lambda: plan.get_episode(db, episode_id).status == "delivered"
+                lambda: episodes.get_episode(db, episode_id).status == "delivered"
             )
             await emulator.wait_until(lambda: posted["id"] in emulator.channels)
         emulator.assert_clean()
@@ -523,7 +523,7 @@ async def test_no_thread_permission_does_not_fail_the_delivery(
             )
             db = open_db(tmp_path / "data" / "showrunner.db")
             await emulator.wait_until(
-                lambda: plan.get_episode(db, episode_id).status == "delivered"
+                lambda: episodes.get_episode(db, episode_id).status == "delivered"
             )
         emulator.assert_clean()
 
@@ -555,7 +555,7 @@ async def test_the_outbox_posts_on_while_a_delivery_copy_is_made(
                 delivery, lambda m: bool(m["attachments"]), timeout=60
             )
             await emulator.wait_until(
-                lambda: plan.get_episode(db, episode_id).status == "delivered"
+                lambda: episodes.get_episode(db, episode_id).status == "delivered"
             )
         emulator.assert_clean()
 
@@ -564,4 +564,6 @@ async def test_the_outbox_posts_on_while_a_delivery_copy_is_made(
     assert episode["id"] == posted["id"] and posted["attachments"][0]["filename"] == "episode1.mp4"
     (copy_job,) = jobs.jobs_for_episode(db, episode_id, "deliver")
     assert copy_job.status == "done"
-    assert delivery_copy.delivery_path(Path(plan.get_episode(db, episode_id).cut_path)).is_file()
+    assert delivery_copy.delivery_path(
+        Path(episodes.get_episode(db, episode_id).cut_path)
+    ).is_file()

@@ -22,7 +22,7 @@ from bot.runtime import open_runtime
 from bot.settings import Settings
 from bot.status_board import EDIT_INTERVAL
 from pipeline.ffmpeg import probe
-from storage import plan, projects, takes
+from storage import episodes, plan, projects, takes
 from storage.db import open_db
 from tests.discord_emulator import DiscordEmulator
 from tests.fakes import gong_gong_plan, say, scripted, tool_call
@@ -219,7 +219,7 @@ async def test_chat_render_vote_and_delivery(studio: Studio, tmp_path: Path) -> 
     cut = tmp_path / "delivered.mp4"
     cut.write_bytes(world.emulator.attachment_bytes(delivered["attachments"][0]))
     info = probe(cut)
-    episode = plan.current_episode(db, projects.project_for_channel(db, world.writers).id)
+    episode = episodes.current_episode(db, projects.project_for_channel(db, world.writers).id)
     expected = sum(shot.duration for shot in plan.list_shots(db, episode.id))
     assert abs(info.duration - expected) <= 0.5
     assert (info.width, info.height, info.video_codec, info.audio_codec) == (

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agents.embedded_server import uses_amx
-from storage import conversation, plan, projects
+from storage import conversation, episodes, plan, projects
 from storage.db import open_db
 from tests.test_discord_bot import Studio, bot_messages, open_studio, running_bot, start_project
 
@@ -71,7 +71,7 @@ def embedded_servers() -> list[int]:
 def stored_shots(world: Studio) -> int:
     db = open_db(world.settings.database_path)
     project = projects.project_for_channel(db, world.writers)
-    episode = plan.current_episode(db, project.id)
+    episode = episodes.current_episode(db, project.id)
     return len(plan.list_shots(db, episode.id)) if episode else 0
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 from pipeline.export import frame_counts, plan_export, write_export
 from pipeline.ffmpeg import run_ffmpeg
-from storage import plan, projects, takes
+from storage import episodes, plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidState
 from tests.fakes import say, scripted
@@ -98,7 +98,7 @@ def test_the_zip_holds_timeline_edl_srt_and_the_takes(fresh_db, tmp_path: Path) 
     cut = tmp_path / "episodes" / "ep1.mp4"
     cut.parent.mkdir()
     Image.new("RGB", (180, 320), (9, 99, 199)).save(cut.with_suffix(".png"))
-    plan.set_cut_path(fresh_db, episode_id, str(cut))
+    episodes.set_cut_path(fresh_db, episode_id, str(cut))
 
     result = write_export(plan_export(fresh_db, episode_id), tmp_path / "out", 10 * 2**20)
 

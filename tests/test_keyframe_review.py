@@ -29,7 +29,7 @@ from pipeline.requests import RenderRequest
 from pipeline.scheduler import Scheduler, run_until_idle
 from pipeline.worker_client import WorkerClient
 from pipeline.workflow import queue_waiting_clips
-from storage import jobs, plan, projects, takes
+from storage import episodes, jobs, plan, projects, takes
 from storage.db import open_db
 
 SMALL = {"width": 96, "height": 160, "fps": 8}
@@ -131,7 +131,7 @@ async def test_keyframe_review_approving_a_still_renders_its_clip(
     info = probe(clip.media_path)
     assert (info.width, info.height) == (96, 160) and abs(info.duration - 1.0) < 0.05
     # the last approved shot completes the episode: its cut ran too
-    cut_path = plan.get_episode(fresh_db, episode.id).cut_path
+    cut_path = episodes.get_episode(fresh_db, episode.id).cut_path
     assert cut_path and Path(cut_path).exists()
 
 
@@ -309,7 +309,7 @@ async def test_discord_keyframe_vote_renders_the_clip_and_delivers(
             db = bot.runtime.db
             project = projects.project_for_channel(db, world.writers)
             assert project.review_mode == "keyframes"
-            episode = plan.current_episode(db, project.id)
+            episode = episodes.current_episode(db, project.id)
             queue_episode_render(db, episode.id, bot.runtime.engine)
             bot.runtime.scheduler.wake()
 

@@ -18,7 +18,7 @@ from agents.director import Director
 from agents.llm import LLMConfig, create_chat_model
 from agents.model_errors import BadModelOutput, ModelRefused, ModelUnavailable
 from agents.tools import ToolContext
-from storage import conversation, plan, projects
+from storage import conversation, episodes, plan, projects
 from tests.fakes import gong_gong_plan
 
 API_KEY = "sk-test-0123456789-never-show-me"
@@ -173,7 +173,7 @@ async def test_rate_limits_and_server_errors_are_retried_by_the_client(endpoint,
     assert answer == "Here is a first plan: four shots."
     # the openai client numbers its own retries: two model calls, retried 2 and 1 times
     assert endpoint.retry_counts() == ["0", "1", "2", "0", "1"]
-    episode = plan.current_episode(context.db, context.project_id)
+    episode = episodes.current_episode(context.db, context.project_id)
     assert episode is not None and len(plan.list_shots(context.db, episode.id)) == 4
     assert roles(context) == ["user", "assistant"]
 
@@ -286,7 +286,7 @@ async def test_tool_arguments_that_are_not_json_go_back_to_the_model(endpoint, c
     tool_message = endpoint.messages(1)[-1]
     assert tool_message["role"] == "tool" and tool_message["tool_call_id"] == "call_7"
     assert "not valid JSON" in tool_message["content"]
-    assert plan.current_episode(context.db, context.project_id) is None
+    assert episodes.current_episode(context.db, context.project_id) is None
 
 
 async def test_a_failure_after_a_tool_wrote_keeps_the_changes_and_says_so(endpoint, context):
@@ -299,7 +299,7 @@ async def test_a_failure_after_a_tool_wrote_keeps_the_changes_and_says_so(endpoi
     message = "The model stopped answering; the changes made so far are saved."
     assert str(raised.value) == message and raised.value.changes_saved
     assert len(endpoint.requests) == 4
-    episode = plan.current_episode(context.db, context.project_id)
+    episode = episodes.current_episode(context.db, context.project_id)
     assert episode is not None and len(plan.list_shots(context.db, episode.id)) == 4
     # the history explains the new plan: the request, and the failure as the answer
     stored = conversation.recent_messages(context.db, context.project_id)

@@ -15,7 +15,7 @@ from agents.schemas import EpisodeDraft
 from agents.tools import ToolContext, write_episode_plan
 from bot.permissions import is_director
 from pipeline.render_queue import EngineChoice, queue_episode_render
-from storage import jobs, plan, projects, takes
+from storage import characters, episodes, jobs, plan, projects, takes
 from storage.db import open_db
 from storage.models import Take
 from tests.fakes import gong_gong_plan, say, scripted, tool_call
@@ -110,7 +110,7 @@ def planned_and_queued(world: Studio, project_id: int, requester: int) -> list[s
     db = open_db(world.settings.database_path)
     context = ToolContext(db, project_id, user_id=requester, is_director=True)
     episode = write_episode_plan(context, EpisodeDraft.model_validate(gong_gong_plan((1, 1))))
-    plan.accept_plan(db, episode.id, episode.plan_revision, requester)
+    episodes.accept_plan(db, episode.id, episode.plan_revision, requester)
     _, queued = queue_episode_render(db, episode.id, EngineChoice(), requester=requester)
     return [job.id for job in queued]
 
@@ -144,7 +144,7 @@ async def test_cancelling_the_episode_needs_a_director(room: Room):
 def first_shot_take(world: Studio, project_id: int, name: str) -> Take:
     """A take of shot 1 of the project's current episode: a real tiny clip."""
     db = open_db(world.settings.database_path)
-    shot = plan.list_shots(db, plan.current_episode(db, project_id).id)[0]
+    shot = plan.list_shots(db, episodes.current_episode(db, project_id).id)[0]
     return takes.add_take(
         db,
         shot_id=shot.id,
@@ -165,7 +165,7 @@ async def test_a_character_reference_needs_a_director(room: Room):
     options = {"name": "Li Xingzhou", "take": take.id}
     refused = await command(world, world.ben, "character", options, subcommand="reference")
     assert refused["ephemeral"] and CREATOR_REFUSAL in refused["content"]
-    (character,) = plan.list_characters(db, project_id)
+    (character,) = characters.list_characters(db, project_id)
     assert not character.reference_path
     record = await world.emulator.slash_command(
         world.writers, room.manager, "character", options, subcommand="reference"
@@ -173,7 +173,7 @@ async def test_a_character_reference_needs_a_director(room: Room):
     await record.wait_response()
     answer = await record.wait_original_content(timeout=30)  # after "thinking…"
     assert f"reference is now take {take.id} (shot 1)" in answer["content"]
-    (character,) = plan.list_characters(open_db(world.settings.database_path), project_id)
+    (character,) = characters.list_characters(open_db(world.settings.database_path), project_id)
     assert character.reference_path and Path(character.reference_path).is_file()
 
 
@@ -197,7 +197,7 @@ async def test_ids_from_another_project_are_refused(room: Room):
     options = {"name": "Li Xingzhou", "take": their_take.id + 1000}  # no project has it
     refused = await command(world, world.director, "character", options, subcommand="reference")
     assert refused["content"] == f"⚠️ Take {their_take.id + 1000} does not exist."
-    assert not any(c.reference_path for c in plan.list_characters(db, ours))
+    assert not any(c.reference_path for c in characters.list_characters(db, ours))
 
 
 def test_someone_who_is_not_a_member_of_the_server_never_directs(fresh_db) -> None:
@@ -227,7 +227,7 @@ async def test_the_agent_cuts_and_deletes_only_for_a_director(tmp_path: Path):
         write_episode_plan(context, EpisodeDraft.model_validate(gong_gong_plan((1, 2))))
 
         def shots() -> list[int]:
-            episode = plan.current_episode(db, project_id)
+            episode = episodes.current_episode(db, project_id)
             return [] if episode is None else [s.number for s in plan.list_shots(db, episode.id)]
 
         answer = await say_in(world, world.writers, world.ben, "cut shot 2")

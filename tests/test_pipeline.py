@@ -16,7 +16,7 @@ from pipeline.render_queue import EngineChoice, queue_episode_cut, queue_episode
 from pipeline.requests import RenderRequest
 from pipeline.scheduler import Scheduler, run_until_idle
 from pipeline.worker_client import LocalWorker, WorkerClient
-from storage import events, jobs, plan, projects, takes
+from storage import episodes, events, jobs, plan, projects, takes
 from storage.errors import InvalidInput
 
 SMALL = {"width": 180, "height": 320, "fps": 12}
@@ -194,7 +194,7 @@ async def test_scheduler_renders_a_plan_records_takes_and_cuts_the_episode(
     assert queue_episode_cut(fresh_db, episode.id) is None  # one cut, however often asked
     await run_until_idle(scheduler, timeout=120)
     assert jobs.get_job(fresh_db, cut.id).status == "done"
-    path = plan.get_episode(fresh_db, episode.id).cut_path
+    path = episodes.get_episode(fresh_db, episode.id).cut_path
     info = probe(path)
     assert abs(info.duration - 4.5) < 0.2
     assert (info.video_codec, info.audio_codec) == ("h264", "aac")

@@ -15,7 +15,7 @@ from bot.cogs.queue import queue_text
 from pipeline.render_queue import EngineChoice, queue_episode_render, queue_shot_retake
 from pipeline.scheduler import Scheduler, run_until_idle
 from pipeline.worker_client import LocalWorker, WorkerClient
-from storage import jobs, plan, projects, takes
+from storage import episodes, jobs, plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidInput, InvalidState, NotFound
 from storage.models import Episode, Job
@@ -66,7 +66,7 @@ def test_a_member_past_the_limit_is_refused_and_nothing_is_stored(
         )
     assert fresh_db.table("jobs").count == 3 and fresh_db.table("renders").count == 1
     assert {shot.status for shot in plan.list_shots(fresh_db, second.id)} == {"planned"}
-    assert plan.get_episode(fresh_db, second.id).status == "writing"
+    assert episodes.get_episode(fresh_db, second.id).status == "writing"
 
     # the limit is per member
     _, queued = queue_episode_render(

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.render_queue import queue_episode_cut
-from storage import jobs, plan, projects, takes
+from storage import characters, episodes, jobs, plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidInput, InvalidState
 from storage.status import SHOT_TRANSITIONS, check_transition
@@ -66,7 +66,7 @@ def test_plan_is_stored_whole_and_a_second_plan_is_a_second_episode(fresh_db):
     shots = plan.list_shots(fresh_db, first.id)
     assert [s.number for s in shots] == [1, 2, 3]
     assert shots[1].characters == ("Li",)
-    assert [c.name for c in plan.list_characters(fresh_db, project.id)] == ["Li"]
+    assert [c.name for c in characters.list_characters(fresh_db, project.id)] == ["Li"]
     assert "Kneel, mortal!" in plan.plan_summary(fresh_db, first.id)
 
 
@@ -255,7 +255,7 @@ def test_an_approved_keyframe_sends_its_shot_back_for_the_clip(fresh_db):
 def test_a_keyframe_in_review_or_a_clip_waits_for_no_clip(fresh_db):
     take = a_take_in_review(fresh_db)  # a clip, approved: its shot is approved
     takes.approve_take(fresh_db, take.id)
-    episode = plan.get_episode(fresh_db, plan.get_shot(fresh_db, take.shot_id).episode_id)
+    episode = episodes.get_episode(fresh_db, plan.get_shot(fresh_db, take.shot_id).episode_id)
     shot = plan.list_shots(fresh_db, episode.id)[1]
     for status in ("queued", "rendering", "review"):
         plan.set_shot_status(fresh_db, shot.id, status)

@@ -16,7 +16,7 @@ from agents.tools import ToolContext, write_episode_plan
 from bot.cogs.review import NUMBERS, vote_for
 from pipeline.ffmpeg import ffmpeg_binary
 from pipeline.render_payload import RenderPayload
-from storage import events, jobs, plan, projects, takes
+from storage import episodes, events, jobs, plan, projects, takes
 from storage.db import open_db
 from tests.fakes import gong_gong_plan, say, scripted
 from tests.test_discord_bot import Studio, bot_messages, open_studio, running_bot, start_project
@@ -87,7 +87,7 @@ async def post_takes(
     reactions)."""
     db = open_db(world.settings.database_path)
     project = projects.project_for_channel(db, world.writers)
-    episode = plan.current_episode(db, project.id)
+    episode = episodes.current_episode(db, project.id)
     shot = plan.list_shots(db, episode.id)[shot_number - 1]
     earlier = [m["id"] for m in world.emulator.messages(world.review)]
     for status in ("queued", "rendering", "review"):

@@ -9,7 +9,7 @@ import sqlite_utils
 from pipeline import workflow
 from pipeline.delivery_jobs import DeliveryPayload
 from pipeline.render_queue import EngineChoice
-from storage import events, jobs, plan, projects, takes
+from storage import episodes, events, jobs, plan, projects, takes
 from storage.errors import InvalidInput
 from storage.models import Shot
 from tests.builders import make_episode, make_project, takes_in_review, vote
@@ -18,7 +18,7 @@ ANA, BEN, CY = 7, 8, 9
 
 
 def episode_status(db: sqlite_utils.Database, episode_id: int) -> str:
-    return plan.get_episode(db, episode_id).status
+    return episodes.get_episode(db, episode_id).status
 
 
 async def no_revision(shot: Shot, note: str) -> Shot | None:

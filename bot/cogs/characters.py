@@ -15,7 +15,7 @@ from bot.formatting import MESSAGE_LIMIT, clip, neutralise_mentions
 from bot.permissions import require_director
 from pipeline.contact_sheet import take_picture
 from pipeline.references import MAX_UPLOAD_BYTES, read_upload, store_reference
-from storage import characters, plan, takes
+from storage import characters, episodes, plan, takes
 from storage.errors import InvalidInput, NotFound
 from storage.models import Character, Project, Take
 
@@ -36,7 +36,7 @@ def cast_lines(cast: list[Character]) -> str:
 def take_of_project(bot: ShowrunnerBot, project: Project, take_id: int) -> Take:
     db = bot.runtime.db
     take = takes.get_take(db, take_id)
-    episode = plan.get_episode(db, plan.get_shot(db, take.shot_id).episode_id)
+    episode = episodes.get_episode(db, plan.get_shot(db, take.shot_id).episode_id)
     if episode.project_id != project.id:
         raise NotFound(f"Take {take_id} does not exist.")
     return take
@@ -44,7 +44,7 @@ def take_of_project(bot: ShowrunnerBot, project: Project, take_id: int) -> Take:
 
 def approved_take_of_shot(bot: ShowrunnerBot, project: Project, number: int) -> Take:
     db = bot.runtime.db
-    episode = plan.current_episode(db, project.id)
+    episode = episodes.current_episode(db, project.id)
     shots = plan.list_shots(db, episode.id) if episode else []
     shot = next((s for s in shots if s.number == number), None)
     if shot is None:
@@ -65,7 +65,7 @@ class CharactersCog(commands.Cog):
     @character.command(name="list", description="The project's characters")
     async def character_list(self, interaction: discord.Interaction) -> None:
         project = project_of_channel(self.bot.runtime.db, interaction.channel_id)
-        cast = plan.list_characters(self.bot.runtime.db, project.id)
+        cast = characters.list_characters(self.bot.runtime.db, project.id)
         if not cast:
             text = "No characters yet: the agent adds them when it writes the plan."
         else:

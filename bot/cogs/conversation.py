@@ -16,7 +16,7 @@ from agents.tools import ToolContext
 from bot import plan_gate
 from bot.formatting import split_message
 from bot.permissions import is_director
-from storage import plan, projects, takes
+from storage import episodes, projects, takes
 from storage.errors import ShowrunnerError
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ class ConversationCog(commands.Cog):
                 answer = "⚠️ Something went wrong on my side; it has been logged."
         for part in split_message("\n".join([answer, *notes])):
             await message.channel.send(part)
-        episode = plan.current_episode(db, project.id)
+        episode = episodes.current_episode(db, project.id)
         if changed and episode is not None:
             await plan_gate.post_for_go_ahead(message.channel, db, episode.id)
 

@@ -15,7 +15,7 @@ from bot.formatting import clip
 from bot.upload_limits import MIB, UPLOAD_MARGIN, upload_limit
 from pipeline import workflow
 from pipeline.delivery_jobs import DELIVER, DeliveryPayload
-from storage import events, jobs, plan, projects, takes
+from storage import episodes, events, jobs, plan, projects, takes
 from storage.models import Episode, Project, Shot
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class DeliveryCog(commands.Cog):
         # the guild's upload limit needs the guild cache (start-up backlog)
         await self.bot.wait_until_ready()
         db = self.bot.runtime.db
-        episode = plan.get_episode(db, episode_id)
+        episode = episodes.get_episode(db, episode_id)
         project = projects.get_project(db, episode.project_id)
         if not episode.cut_path or project.delivery_channel_id is None:
             return
@@ -147,7 +147,7 @@ class DeliveryCog(commands.Cog):
         """Post the episode with its card, the copy that fits, its poster and a thread."""
         await self.bot.wait_until_ready()  # the thread needs the guild cache
         db = self.bot.runtime.db
-        episode = plan.get_episode(db, ready.episode_id)
+        episode = episodes.get_episode(db, ready.episode_id)
         project = projects.get_project(db, episode.project_id)
         if not episode.cut_path or project.delivery_channel_id is None:
             return
@@ -198,7 +198,7 @@ class DeliveryCog(commands.Cog):
         if job.render_id is not None:
             channel_id = jobs.get_render(db, job.render_id).channel_id
         if channel_id is None:
-            episode = plan.get_episode(db, job.episode_id)
+            episode = episodes.get_episode(db, job.episode_id)
             channel_id = projects.get_project(db, episode.project_id).writers_channel_id
         if channel_id is None:
             return

@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot.formatting import clip
 from bot.upload_limits import MIB, UPLOAD_MARGIN
 from pipeline.export import ExportResult, plan_export, write_export
-from storage import plan, projects
+from storage import episodes, projects
 from storage.errors import InvalidInput, InvalidState, NotFound
 from storage.models import Project
 
@@ -63,7 +63,7 @@ class ExportCog(commands.Cog):
         db = self.bot.runtime.db
         project = export_project(self.bot, interaction.channel_id)
         if episode is None:
-            chosen = plan.current_episode(db, project.id)
+            chosen = episodes.current_episode(db, project.id)
             if chosen is None:
                 raise InvalidInput("There is no episode to export yet.")
         else:

@@ -18,7 +18,7 @@ from bot.permissions import require_director
 from bot.render_requests import queue_render
 from pipeline.render_queue import EngineChoice, keyframes_first
 from pipeline.uploads import MUSIC_FOLDER, check_music_upload, remove_music, store_music
-from storage import plan, projects
+from storage import episodes, plan, projects
 from storage.errors import InvalidInput
 from storage.models import Project
 
@@ -174,7 +174,7 @@ class ProductionCog(commands.Cog):
     @project.command(name="status", description="The current episode's plan and progress")
     async def project_status(self, interaction: discord.Interaction) -> None:
         current = project_here(self.bot.runtime.db, interaction.channel_id)
-        episode = plan.current_episode(self.bot.runtime.db, current.id)
+        episode = episodes.current_episode(self.bot.runtime.db, current.id)
         if episode is None:
             text = f"**{current.title}** has no episode yet. Tell me the premise."
             await interaction.response.send_message(neutralise_mentions(clip(text, 2000)))
@@ -200,7 +200,7 @@ class ProductionCog(commands.Cog):
     async def render(self, interaction: discord.Interaction) -> None:
         runtime = self.bot.runtime
         current = project_here(runtime.db, interaction.channel_id)
-        episode = plan.current_episode(runtime.db, current.id)
+        episode = episodes.current_episode(runtime.db, current.id)
         if episode is None:
             raise InvalidInput("There is no plan to render yet: describe the episode first.")
         if not episode.plan_accepted:

@@ -13,7 +13,7 @@ from bot.channel_projects import project_of_channel
 from bot.formatting import MESSAGE_LIMIT
 from bot.permissions import is_director, require_director
 from pipeline.delivery_jobs import DELIVER
-from storage import jobs, plan
+from storage import episodes, jobs, plan
 from storage.errors import InvalidInput, NotAllowed
 from storage.models import Episode, Job, Project
 
@@ -25,7 +25,7 @@ FOOTER_ROOM = 40  # room kept for "… and N more"
 
 def job_target(db: sqlite_utils.Database, job: Job) -> str:
     """'episode 1, shot 3' (or 'episode 1, cut', 'episode 1, delivery copy')."""
-    episode = plan.get_episode(db, job.episode_id)
+    episode = episodes.get_episode(db, job.episode_id)
     if job.shot_id is not None:
         target = f"shot {plan.get_shot(db, job.shot_id).number}"
     else:
@@ -84,7 +84,7 @@ def episode_jobs_to_cancel(
 ) -> tuple[Episode, list[Job]]:
     """The current episode's queued and running renders; cancelling them all needs a director."""
     require_director(member, project)
-    episode = plan.current_episode(db, project.id)
+    episode = episodes.current_episode(db, project.id)
     if episode is None:
         raise InvalidInput("This project has no episode yet, so nothing to cancel.")
     active = jobs.active_jobs_for_episode(db, episode.id, "render")

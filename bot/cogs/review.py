@@ -15,7 +15,7 @@ from bot.formatting import clip, neutralise_mentions
 from bot.upload_limits import MIB, UPLOAD_MARGIN, upload_limit
 from pipeline import workflow
 from pipeline.contact_sheet import contact_sheet_for_takes
-from storage import events, jobs, plan, projects, takes
+from storage import episodes, events, jobs, plan, projects, takes
 from storage.models import Take
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class ReviewCog(commands.Cog):
     async def post_draft(self, shot_id: int) -> None:
         db = self.bot.runtime.db
         shot = plan.get_shot(db, shot_id)
-        episode = plan.get_episode(db, shot.episode_id)
+        episode = episodes.get_episode(db, shot.episode_id)
         project = projects.get_project(db, episode.project_id)
         shot_takes = [take for take in takes.takes_for_shot(db, shot_id) if take.status == "review"]
         if not shot_takes or project.review_channel_id is None:
@@ -141,7 +141,7 @@ class ReviewCog(commands.Cog):
         """Keyframe-first review: show the clip animated from the approved keyframe."""
         db = self.bot.runtime.db
         shot = plan.get_shot(db, shot_id)
-        episode = plan.get_episode(db, shot.episode_id)
+        episode = episodes.get_episode(db, shot.episode_id)
         project = projects.get_project(db, episode.project_id)
         if project.review_channel_id is None:
             return
