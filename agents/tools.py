@@ -19,6 +19,7 @@ from storage import characters, episodes, projects
 from storage import plan as plans
 from storage.errors import NotAllowed, NotFound
 from storage.models import Episode, Shot
+from storage.status import RENDERABLE, EpisodeStatus
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def to_episode_plan(draft: EpisodeDraft) -> plans.EpisodePlan:
 def write_episode_plan(context: ToolContext, draft: EpisodeDraft) -> Episode:
     """A new episode, or a rewrite of the current one while it is still being written."""
     current = episodes.current_episode(context.db, context.project_id)
-    rewrite = current is not None and current.status == "writing"
+    rewrite = current is not None and current.status == EpisodeStatus.WRITING
     if current is not None and not rewrite and not context.is_director:
         raise NotAllowed(
             f"Episode {current.number} is already {current.status}; "
@@ -93,7 +94,7 @@ def _require_director(context: ToolContext, action: str) -> None:
 
 def _editable_shot(context: ToolContext, shot_number: int) -> Shot:
     shot = plans.shot_by_number(context.db, _episode(context).id, shot_number)
-    if shot.status not in {"planned", "retake"} and not context.is_director:
+    if shot.status not in RENDERABLE and not context.is_director:
         raise NotAllowed(
             f"Only a director can change shot {shot.number}: it is already {shot.status}."
         )
@@ -168,7 +169,7 @@ def edit_scene(
     context: ToolContext, scene_number: int, heading: str | None = None, summary: str | None = None
 ) -> str:
     episode = _episode(context)
-    if episode.status != "writing" and not context.is_director:
+    if episode.status != EpisodeStatus.WRITING and not context.is_director:
         raise NotAllowed(f"Episode {episode.number} is {episode.status}: only a director edits it.")
     scene = plans.scene_by_number(context.db, episode.id, scene_number)
     plans.edit_scene(

@@ -15,11 +15,11 @@ from agents.tools import ToolContext
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from pipeline import workflow
-from pipeline.render_queue import RENDERABLE
 from pipeline.scheduler import run_until_idle
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
 from storage.models import Episode, Job
+from storage.status import RENDERABLE, EpisodeStatus, JobStatus
 
 HEADLESS_TITLE = "Headless productions"
 
@@ -66,7 +66,7 @@ async def resume(
     async with open_runtime(settings, chat_model=chat_model) as runtime:
         project = _headless_project(runtime.db, settings)
         episode = episodes.current_episode(runtime.db, project.id)
-        if episode is None or episode.status == "delivered":
+        if episode is None or episode.status == EpisodeStatus.DELIVERED:
             raise ShowrunnerError(
                 'No unfinished episode to resume: start one with showrunner produce "<premise>".'
             )
@@ -83,9 +83,9 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
     def show_progress(job: Job) -> None:
         shot = next((s for s in shots if s.id == job.shot_id), None)
         label = f"shot {shot.number}/{len(shots)}" if shot else "cut"
-        if job.status == "running":
+        if job.status == JobStatus.RUNNING:
             line = f"  {label}: {job.stage or 'starting'} {job.progress:.0%}"
-        elif job.status == "failed":
+        elif job.status == JobStatus.FAILED:
             line = f"  {label}: failed ({job.error})"
         else:
             line = f"  {label}: {job.status}"
@@ -103,7 +103,7 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
     unrendered = [shot for shot in shots if not shot_takes[shot.id]]
     if unrendered:
         renders = jobs.jobs_for_episode(db, episode.id, "render")
-        failed = [job for job in renders if job.status == "failed"]
+        failed = [job for job in renders if job.status == JobStatus.FAILED]
         reason = failed[-1].error if failed else "no take was made"
         raise ShowrunnerError(f"{len(unrendered)} shot(s) failed to render: {reason}")
 
@@ -111,7 +111,7 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
     say("Cutting the episode…")
     await run_until_idle(runtime.scheduler)
     cut = jobs.jobs_for_episode(db, episode.id, "assemble")[-1]
-    if cut.status != "done":
+    if cut.status != JobStatus.DONE:
         raise ShowrunnerError(f"The cut failed: {cut.error}")
     workflow.delivered(db, episode.id)
     shot_ids = {shot.id for shot in shots}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from storage import episodes, jobs, plan
 from storage.models import Job
+from storage.status import JobStatus
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
@@ -29,7 +30,7 @@ class StatusBoard:
         render = jobs.get_render(db, render_id)
         episode = episodes.get_episode(db, render.episode_id)
         render_jobs = jobs.jobs_for_render(db, render_id)
-        done = sum(job.status == "done" for job in render_jobs)
+        done = sum(job.status == JobStatus.DONE for job in render_jobs)
         lines = [
             f"**Render {render_id}** · episode {episode.number} · {done}/{len(render_jobs)} shots"
         ]
@@ -45,11 +46,11 @@ class StatusBoard:
         shot = plan.get_shot(db, job.shot_id) if job.shot_id else None
         label = f"Shot {shot.number}" if shot else job.kind
         detail = ""
-        if job.status == "queued":
+        if job.status == JobStatus.QUEUED:
             detail = f"queue position {queue_position}"
-        elif job.status == "running":
+        elif job.status == JobStatus.RUNNING:
             detail = f"{job.stage or 'starting'} {job.progress:.0%}"
-        elif job.status == "failed":
+        elif job.status == JobStatus.FAILED:
             detail = (job.error or "")[:120]
         return f"{ICONS.get(job.status, '•')} {label}: {job.status} {detail}".rstrip()
 

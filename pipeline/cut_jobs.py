@@ -23,6 +23,7 @@ from pipeline.workflow import cut_failed
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
 from storage.models import Job
+from storage.status import JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,6 @@ class CutJobs:
     def _failed(self, job: Job, reason: str) -> None:
         with self.db.atomic():
             after = jobs.fail_job(self.db, job.id, reason)
-            if after.status == "failed" and job.kind != DELIVER:
+            if after.status == JobStatus.FAILED and job.kind != DELIVER:
                 cut_failed(self.db, job.episode_id)
                 events.emit(self.db, events.JobFailed(job.id))

@@ -21,9 +21,9 @@ from pipeline.requests import MAX_REFERENCES, RenderRequest
 from storage import characters, episodes, jobs, plan, projects, takes
 from storage.errors import InvalidInput, InvalidState
 from storage.models import Character, Job, Project, Render, Shot
+from storage.status import RENDERABLE, ShotStatus, TakeStatus
 
 log = logging.getLogger(__name__)
-RENDERABLE = {"planned", "retake"}
 MAX_TAKES = 4
 MAX_QUEUED_PER_USER = 20  # render jobs a member may have queued or running at once
 
@@ -123,9 +123,9 @@ def enqueue_shot(
         render_id=render.id,
         payload=render_payload(project, shot, choice, takes).to_json(),
         requester=requester,
-        priority=RETAKE_PRIORITY if shot.status == "retake" else 0,
+        priority=RETAKE_PRIORITY if shot.status == ShotStatus.RETAKE else 0,
     )
-    plan.set_shot_status(db, shot.id, "queued")
+    plan.set_shot_status(db, shot.id, ShotStatus.QUEUED)
     return job
 
 
@@ -141,7 +141,7 @@ def queue_shot_retake(
     """One render job for one shot marked for retake (e.g. from a reviewer's note), within
     the member's queue limit as in queue_episode_render."""
     shot = plan.get_shot(db, shot_id)
-    if shot.status != "retake":
+    if shot.status != ShotStatus.RETAKE:
         raise InvalidInput(f"Shot {shot.number} is {shot.status}, not marked for a retake.")
     if requester is not None:
         check_queue_limit(db, requester, 1, max_queued_per_user)
@@ -279,7 +279,7 @@ def queue_clip_from_keyframe(
     priority. None when that clip is already queued, rendering or rendered (idempotent).
     With channel_id the job gets a render of its own, for a status message in that channel."""
     take = takes.get_take(db, take_id)
-    if take.kind != "keyframe" or take.status != "approved":
+    if take.kind != "keyframe" or take.status != TakeStatus.APPROVED:
         raise InvalidInput(f"Take {take_id} is not an approved keyframe.")
     if jobs.clip_job_exists(db, take.shot_id, take.id):
         return None

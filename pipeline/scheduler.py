@@ -26,6 +26,7 @@ from pipeline.workflow import queue_waiting_clips, takes_recorded
 from storage import events, jobs, plan, takes
 from storage.errors import ShowrunnerError
 from storage.models import Job
+from storage.status import JobStatus, ShotStatus
 
 log = logging.getLogger(__name__)
 JobListener = Callable[[Job], None]
@@ -76,15 +77,15 @@ class Scheduler:
         """
         queue_waiting_clips(self.db)
         configured = {worker.base_url for worker in self.workers}
-        for job in jobs.jobs_with_status(self.db, "running"):
+        for job in jobs.jobs_with_status(self.db, JobStatus.RUNNING):
             jobs.requeue_job(self.db, job.id)
             if job.worker in configured:
                 self._reattach[job.id] = job.worker
             if (
                 job.shot_id is not None
-                and plan.get_shot(self.db, job.shot_id).status == "rendering"
+                and plan.get_shot(self.db, job.shot_id).status == ShotStatus.RENDERING
             ):
-                plan.set_shot_status(self.db, job.shot_id, "queued")
+                plan.set_shot_status(self.db, job.shot_id, ShotStatus.QUEUED)
 
     def stop(self) -> None:
         """Ask `run` to return after its current pass (running jobs are cancelled)."""
@@ -122,7 +123,7 @@ class Scheduler:
         if task is not None:
             task.cancel()
         worker = next((w for w in self.workers if w.base_url == before.worker), None)
-        if before.status == "running" and worker is not None:
+        if before.status == JobStatus.RUNNING and worker is not None:
             self._spawn(self._stop_on_worker(worker, job_id))
         self._notify(job_id)
 
@@ -134,13 +135,13 @@ class Scheduler:
             log.warning("could not tell %s to cancel job %s: %s", worker.base_url, job_id, error)
 
     def idle(self) -> bool:
-        return not self._tasks and not jobs.jobs_with_status(self.db, "queued")
+        return not self._tasks and not jobs.jobs_with_status(self.db, JobStatus.QUEUED)
 
     def _dispatch(self) -> None:
         waiting = False
         # recovered jobs go first, each to the worker that may still have it, so that a fresh
         # job cannot take that worker and leave the recovered one to be rendered twice
-        queued = jobs.jobs_with_status(self.db, "queued")
+        queued = jobs.jobs_with_status(self.db, JobStatus.QUEUED)
         queued.sort(key=lambda job: job.id not in self._reattach)
         wanted = {models_of(job) for job in queued if job.kind == "render"}
         for job in queued:
@@ -235,11 +236,11 @@ class Scheduler:
         if task is not None:
             self._renders[job.id] = task
         try:
-            if jobs.get_job(self.db, job.id).status != "queued":
+            if jobs.get_job(self.db, job.id).status != JobStatus.QUEUED:
                 return  # cancelled between dispatch and start
             job = jobs.start_job(self.db, job.id, worker.base_url)
             assert job.shot_id is not None
-            plan.set_shot_status(self.db, job.shot_id, "rendering")
+            plan.set_shot_status(self.db, job.shot_id, ShotStatus.RENDERING)
             self._notify(job.id)
             request, note = await prepare_render_request(self.db, job)
             if note:
@@ -343,16 +344,18 @@ class Scheduler:
     def _render_failed(self, job: Job, reason: str, *, retry: bool = True) -> None:
         log.warning("render job %s failed: %s", job.id, reason)
         current = jobs.get_job(self.db, job.id)
-        if current.status != "running":
+        if current.status != JobStatus.RUNNING:
             return
         with self.db.atomic():
             after = jobs.fail_job(self.db, job.id, reason, retry=retry)
             if job.shot_id is not None:
                 shot = plan.get_shot(self.db, job.shot_id)
-                target = "queued" if after.status == "queued" else "planned"
-                if shot.status == "rendering":  # a vote, a note or another job may own it now
+                queued = after.status == JobStatus.QUEUED
+                target = ShotStatus.QUEUED if queued else ShotStatus.PLANNED
+                # a vote, a note or another job may own the shot now
+                if shot.status == ShotStatus.RENDERING:
                     plan.set_shot_status(self.db, job.shot_id, target)
-            if after.status == "failed":
+            if after.status == JobStatus.FAILED:
                 events.emit(self.db, events.JobFailed(job.id))  # the job holds its error
         self._notify(job.id)
 

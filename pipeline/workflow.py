@@ -31,10 +31,10 @@ from pipeline.render_queue import (
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
 from storage.models import Job, Render, Shot
+from storage.status import IN_FLIGHT, EpisodeStatus, ShotStatus, TakeStatus
 
 log = logging.getLogger(__name__)
 MAX_NOTE_CHARS = 500
-IN_FLIGHT = {"queued", "rendering"}
 # one note at a time per shot: two quick replies must not both queue a retake
 _shot_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
@@ -62,8 +62,8 @@ def render_episode(
             channel_id=channel_id,
             max_queued_per_user=max_queued_per_user,
         )
-        if episodes.get_episode(db, episode_id).status == "writing":
-            episodes.set_episode_status(db, episode_id, "shooting")
+        if episodes.get_episode(db, episode_id).status == EpisodeStatus.WRITING:
+            episodes.set_episode_status(db, episode_id, EpisodeStatus.SHOOTING)
     return render, queued
 
 
@@ -75,7 +75,7 @@ def takes_recorded(db: sqlite_utils.Database, job: Job, take_ids: list[int]) -> 
     cut is queued when it was the last shot waiting.
     """
     assert job.shot_id is not None and take_ids
-    plan.set_shot_status(db, job.shot_id, "review")
+    plan.set_shot_status(db, job.shot_id, ShotStatus.REVIEW)
     if takes.get_take(db, take_ids[0]).source_take_id is None:
         events.emit(db, events.ShotReady(job.shot_id, job.id))
         return
@@ -155,7 +155,8 @@ def approve_first_takes(db: sqlite_utils.Database, episode_id: int) -> Job | Non
     votes), then the cut is queued (None when a stopped run had queued it already)."""
     with db.atomic():
         for shot in plan.list_shots(db, episode_id):
-            in_review = [t for t in takes.takes_for_shot(db, shot.id) if t.status == "review"]
+            shot_takes = takes.takes_for_shot(db, shot.id)
+            in_review = [take for take in shot_takes if take.status == TakeStatus.REVIEW]
             if shot.approved_take_id is None and in_review:
                 takes.approve_take(db, in_review[0].id)
                 _after_approval(db, in_review[0].id, None)
@@ -193,11 +194,11 @@ def why_no_retake(shot: Shot, episode_status: str, director: bool) -> str:
     """Why a note cannot send the shot back for a retake now ('' if it can)."""
     if shot.status in IN_FLIGHT:
         return f"Shot {shot.number} is already queued or rendering."
-    if shot.status == "planned":
+    if shot.status == ShotStatus.PLANNED:
         return f"Shot {shot.number} has no draft in review yet: render it first."
-    if shot.status == "approved" and episode_status == "cutting":
+    if shot.status == ShotStatus.APPROVED and episode_status == EpisodeStatus.CUTTING:
         return f"Shot {shot.number} is approved and the episode is being cut."
-    if shot.status == "approved" and not director:
+    if shot.status == ShotStatus.APPROVED and not director:
         return f"Shot {shot.number} is already approved; a director's note re-opens it."
     return ""
 
@@ -234,7 +235,7 @@ async def retake_with_note(
         reason = why_no_retake(shot, episode.status, director)
         if reason:
             return NoteKept(reason)
-        if shot.status != "retake":
+        if shot.status != ShotStatus.RETAKE:
             takes.request_retake(db, shot.id)
             shot = plan.get_shot(db, shot.id)
         revised, fallback = await _revised(db, shot, note, requester, revise)
@@ -247,7 +248,8 @@ async def retake_with_note(
                 channel_id=channel_id,
                 max_queued_per_user=max_queued_per_user,
             )
-            episodes.set_episode_status(db, episode.id, "shooting")  # staying put is allowed
+            # staying put is allowed
+            episodes.set_episode_status(db, episode.id, EpisodeStatus.SHOOTING)
         position = jobs.queue_positions(db).get(job.id)
         return RetakeQueued(revised, render, job, position, fallback)
 
@@ -282,16 +284,16 @@ def cut_when_complete(db: sqlite_utils.Database, episode_id: int) -> Job | None:
     if not shots or any(shot.approved_take_id is None for shot in shots):
         return None
     with db.atomic():
-        if episodes.get_episode(db, episode_id).status == "shooting":
-            episodes.set_episode_status(db, episode_id, "cutting")
+        if episodes.get_episode(db, episode_id).status == EpisodeStatus.SHOOTING:
+            episodes.set_episode_status(db, episode_id, EpisodeStatus.CUTTING)
         return queue_episode_cut(db, episode_id)
 
 
 def cut_failed(db: sqlite_utils.Database, episode_id: int) -> None:
     """A cut that failed for good: the episode is shooting again, so that a note on a shot
     (the one the cut could not read, say) re-shoots it; its next approval cuts again."""
-    if episodes.get_episode(db, episode_id).status == "cutting":
-        episodes.set_episode_status(db, episode_id, "shooting")
+    if episodes.get_episode(db, episode_id).status == EpisodeStatus.CUTTING:
+        episodes.set_episode_status(db, episode_id, EpisodeStatus.SHOOTING)
 
 
 def queue_delivery(
@@ -308,5 +310,5 @@ def queue_delivery(
 
 def delivered(db: sqlite_utils.Database, episode_id: int) -> None:
     """The cut is posted: the episode is delivered (a re-delivery leaves it as it is)."""
-    if episodes.get_episode(db, episode_id).status == "cutting":
-        episodes.set_episode_status(db, episode_id, "delivered")
+    if episodes.get_episode(db, episode_id).status == EpisodeStatus.CUTTING:
+        episodes.set_episode_status(db, episode_id, EpisodeStatus.DELIVERED)

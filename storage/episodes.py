@@ -9,7 +9,7 @@ from storage.db import utc_now
 from storage.errors import InvalidInput, InvalidState, NotFound
 from storage.models import Episode
 from storage.revisions import record_revision
-from storage.status import EPISODE_TRANSITIONS, check_transition
+from storage.status import EPISODE_TRANSITIONS, EpisodeStatus, check_transition
 
 
 def next_episode_number(db: sqlite_utils.Database, project_id: int) -> int:
@@ -53,7 +53,7 @@ def delete_episode(
     """Delete an episode that is still being written (its plan stays on record)."""
     episode = get_episode(db, episode_id)
     if (
-        episode.status != "writing"
+        episode.status != EpisodeStatus.WRITING
         or db.execute("SELECT COUNT(*) FROM jobs WHERE episode_id = ?", [episode_id]).fetchone()[0]
     ):
         raise InvalidState(

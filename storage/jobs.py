@@ -12,7 +12,14 @@ from storage.db import utc_now
 from storage.errors import InvalidInput, InvalidState, NotFound
 from storage.models import Job, Render
 from storage.plan import get_shot, set_shot_status
-from storage.status import JOB_TRANSITIONS, check_transition
+from storage.status import (
+    ACTIVE_JOBS,
+    IN_FLIGHT,
+    JOB_TRANSITIONS,
+    JobStatus,
+    ShotStatus,
+    check_transition,
+)
 
 MAX_ATTEMPTS = 3
 
@@ -66,7 +73,7 @@ def enqueue_job(
             "shot_id": shot_id,
             "render_id": render_id,
             "payload": json.dumps(payload),
-            "status": "queued",
+            "status": JobStatus.QUEUED,
             "priority": priority,
             "requester": requester,
             "created_at": utc_now(),
@@ -140,7 +147,7 @@ def jobs_for_episode(db: sqlite_utils.Database, episode_id: int, kind: str) -> l
 def active_jobs_for_episode(db: sqlite_utils.Database, episode_id: int, kind: str) -> list[Job]:
     """The episode's jobs of one kind that are queued or running, oldest first."""
     return [
-        job for job in jobs_for_episode(db, episode_id, kind) if job.status in ("queued", "running")
+        job for job in jobs_for_episode(db, episode_id, kind) if job.status in ACTIVE_JOBS
     ]
 
 
@@ -156,7 +163,7 @@ def start_job(db: sqlite_utils.Database, job_id: str, worker: str) -> Job:
     return _set_status(
         db,
         job_id,
-        "running",
+        JobStatus.RUNNING,
         worker=worker,
         attempts=job.attempts + 1,
         started_at=utc_now(),
@@ -177,34 +184,34 @@ def report_progress(db: sqlite_utils.Database, job_id: str, progress: float, sta
 
 
 def finish_job(db: sqlite_utils.Database, job_id: str) -> Job:
-    return _set_status(db, job_id, "done", progress=1.0, stage="done", finished_at=utc_now())
+    done = {"progress": 1.0, "stage": "done", "finished_at": utc_now()}
+    return _set_status(db, job_id, JobStatus.DONE, **done)
 
 
 def fail_job(db: sqlite_utils.Database, job_id: str, error: str, *, retry: bool = True) -> Job:
     """Fail for good, or requeue while attempts remain and retry is allowed (the error is kept
     either way)."""
     job = get_job(db, job_id)
-    if retry and job.status == "running" and job.attempts < MAX_ATTEMPTS:
-        return _set_status(db, job_id, "queued", error=error[:500], progress=0.0, stage="")
-    return _set_status(db, job_id, "failed", error=error[:500], finished_at=utc_now())
+    if retry and job.status == JobStatus.RUNNING and job.attempts < MAX_ATTEMPTS:
+        return _set_status(db, job_id, JobStatus.QUEUED, error=error[:500], progress=0.0, stage="")
+    return _set_status(db, job_id, JobStatus.FAILED, error=error[:500], finished_at=utc_now())
 
 
 def requeue_job(db: sqlite_utils.Database, job_id: str) -> Job:
-    return _set_status(db, job_id, "queued", progress=0.0, stage="")
+    return _set_status(db, job_id, JobStatus.QUEUED, progress=0.0, stage="")
 
 
 def cancel_job(db: sqlite_utils.Database, job_id: str) -> Job:
-    return _set_status(db, job_id, "cancelled", finished_at=utc_now())
+    return _set_status(db, job_id, JobStatus.CANCELLED, finished_at=utc_now())
 
 
-ACTIVE = ("queued", "running")
 MIN_ID_PREFIX = 6
 _HEX = frozenset("0123456789abcdef")
 
 
 def queue_positions(db: sqlite_utils.Database) -> dict[str, int]:
     """1-based positions of all queued jobs, in the order the scheduler picks them."""
-    queued = jobs_with_status(db, "queued")
+    queued = jobs_with_status(db, JobStatus.QUEUED)
     return {job.id: position for position, job in enumerate(queued, start=1)}
 
 
@@ -259,10 +266,10 @@ def cancel_render_job(db: sqlite_utils.Database, job_id: str) -> Job:
     job = get_job(db, job_id)
     if job.kind != "render":
         raise InvalidInput(f"Job `{job_id[:8]}` is an episode cut; only renders can be cancelled.")
-    if job.status not in ACTIVE:
+    if job.status not in ACTIVE_JOBS:
         raise InvalidState(f"Job `{job_id[:8]}` is already {job.status}.")
     with db.atomic():
         cancelled = cancel_job(db, job_id)
-        if job.shot_id is not None and get_shot(db, job.shot_id).status in {"queued", "rendering"}:
-            set_shot_status(db, job.shot_id, "planned")
+        if job.shot_id is not None and get_shot(db, job.shot_id).status in IN_FLIGHT:
+            set_shot_status(db, job.shot_id, ShotStatus.PLANNED)
     return cancelled

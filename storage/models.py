@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, fields
 from typing import Any, Self
 
+from storage.status import EpisodeStatus, JobStatus, ShotStatus, TakeStatus
+
 
 def _pick(cls: type, row: dict[str, Any]) -> dict[str, Any]:
     return {field.name: row[field.name] for field in fields(cls) if field.name in row}
@@ -63,7 +65,7 @@ class Episode:
     number: int
     title: str
     synopsis: str
-    status: str
+    status: EpisodeStatus
     cut_path: str | None
     created_at: str
     teaser: str = ""
@@ -78,7 +80,9 @@ class Episode:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
-        return cls(**_pick(cls, row))
+        values = _pick(cls, row)
+        values["status"] = EpisodeStatus(values["status"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ class Shot:
     duration: float
     dialogue: str
     characters: tuple[str, ...]
-    status: str
+    status: ShotStatus
     approved_take_id: int | None
     revision: int
     continuous: bool = False
@@ -117,6 +121,7 @@ class Shot:
         values = _pick(cls, row)
         values["characters"] = tuple(json.loads(row["characters"] or "[]"))
         values["continuous"] = bool(row.get("continuous", 0))
+        values["status"] = ShotStatus(values["status"])
         return cls(**values)
 
 
@@ -131,7 +136,7 @@ class Take:
     parameters: dict[str, Any]
     media_path: str
     preview_path: str
-    status: str
+    status: TakeStatus
     channel_id: int | None
     message_id: int | None
     created_at: str
@@ -143,6 +148,7 @@ class Take:
     def from_row(cls, row: dict[str, Any]) -> Self:
         values = _pick(cls, row)
         values["parameters"] = json.loads(row["parameters"] or "{}")
+        values["status"] = TakeStatus(values["status"])
         return cls(**values)
 
 
@@ -154,7 +160,7 @@ class Job:
     shot_id: int | None
     render_id: int | None
     payload: dict[str, Any]
-    status: str
+    status: JobStatus
     priority: int
     attempts: int
     worker: str | None
@@ -170,6 +176,7 @@ class Job:
     def from_row(cls, row: dict[str, Any]) -> Self:
         values = _pick(cls, row)
         values["payload"] = json.loads(row["payload"] or "{}")
+        values["status"] = JobStatus(values["status"])
         return cls(**values)
 
 

@@ -13,7 +13,7 @@ from storage.db import utc_now
 from storage.errors import InvalidInput, InvalidState, NotFound
 from storage.models import Episode, Scene, Shot
 from storage.revisions import next_revision, record_revision
-from storage.status import SHOT_TRANSITIONS, check_transition
+from storage.status import SHOT_TRANSITIONS, EpisodeStatus, ShotStatus, check_transition
 
 MIN_SHOT_SECONDS = 1.0
 MAX_SHOT_SECONDS = 15.0
@@ -94,7 +94,7 @@ def save_episode_plan(
                         "number": number,
                         "title": plan.title[:200] or f"Episode {number}",
                         "synopsis": plan.synopsis[:2000],
-                        "status": "writing",
+                        "status": EpisodeStatus.WRITING,
                         "created_at": utc_now(),
                     }
                 )
@@ -102,7 +102,7 @@ def save_episode_plan(
             )
         else:
             episode = episodes.get_episode(db, episode_id)
-            if episode.status != "writing":
+            if episode.status != EpisodeStatus.WRITING:
                 raise InvalidInput(
                     f"Episode {episode.number} is already {episode.status}; "
                     "edit single shots instead of rewriting it."
@@ -145,7 +145,7 @@ def save_episode_plan(
                         "duration": clamp_duration(shot.duration),
                         "dialogue": shot.dialogue[:500],
                         "characters": json.dumps(list(shot.characters)[:6]),
-                        "status": "planned",
+                        "status": ShotStatus.PLANNED,
                     }
                 )
     return episodes.get_episode(db, episode_id)

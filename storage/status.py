@@ -1,37 +1,75 @@
-"""The status rules: which status may follow which."""
+"""The statuses of shots, episodes, takes and jobs (StrEnums: they compare and store as their
+values), and which status may follow which."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from storage.errors import InvalidState
 
+
+class ShotStatus(StrEnum):
+    PLANNED = "planned"
+    QUEUED = "queued"
+    RENDERING = "rendering"
+    REVIEW = "review"
+    RETAKE = "retake"
+    APPROVED = "approved"
+
+
+class EpisodeStatus(StrEnum):
+    WRITING = "writing"
+    SHOOTING = "shooting"
+    CUTTING = "cutting"
+    DELIVERED = "delivered"
+
+
+class TakeStatus(StrEnum):
+    REVIEW = "review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+RENDERABLE = frozenset({ShotStatus.PLANNED, ShotStatus.RETAKE})  # a render shoots these
+IN_FLIGHT = frozenset({ShotStatus.QUEUED, ShotStatus.RENDERING})  # a render job has them
+ACTIVE_JOBS = (JobStatus.QUEUED, JobStatus.RUNNING)
+
 SHOT_TRANSITIONS: dict[str, set[str]] = {
-    "planned": {"queued"},
-    "queued": {"rendering", "planned"},
-    "rendering": {"review", "queued", "planned"},
-    "review": {"approved", "retake", "queued"},
-    "retake": {"queued"},
-    "approved": {"retake"},
+    ShotStatus.PLANNED: {ShotStatus.QUEUED},
+    ShotStatus.QUEUED: {ShotStatus.RENDERING, ShotStatus.PLANNED},
+    ShotStatus.RENDERING: {ShotStatus.REVIEW, ShotStatus.QUEUED, ShotStatus.PLANNED},
+    ShotStatus.REVIEW: {ShotStatus.APPROVED, ShotStatus.RETAKE, ShotStatus.QUEUED},
+    ShotStatus.RETAKE: {ShotStatus.QUEUED},
+    ShotStatus.APPROVED: {ShotStatus.RETAKE},
 }
 
 EPISODE_TRANSITIONS: dict[str, set[str]] = {
-    "writing": {"shooting"},
-    "shooting": {"writing", "cutting"},
-    "cutting": {"shooting", "delivered"},
-    "delivered": {"shooting", "cutting"},
+    EpisodeStatus.WRITING: {EpisodeStatus.SHOOTING},
+    EpisodeStatus.SHOOTING: {EpisodeStatus.WRITING, EpisodeStatus.CUTTING},
+    EpisodeStatus.CUTTING: {EpisodeStatus.SHOOTING, EpisodeStatus.DELIVERED},
+    EpisodeStatus.DELIVERED: {EpisodeStatus.SHOOTING, EpisodeStatus.CUTTING},
 }
 
 TAKE_TRANSITIONS: dict[str, set[str]] = {
-    "review": {"approved", "rejected"},
-    "approved": {"rejected"},
-    "rejected": set(),
+    TakeStatus.REVIEW: {TakeStatus.APPROVED, TakeStatus.REJECTED},
+    TakeStatus.APPROVED: {TakeStatus.REJECTED},
+    TakeStatus.REJECTED: set(),
 }
 
 JOB_TRANSITIONS: dict[str, set[str]] = {
-    "queued": {"running", "cancelled", "failed"},
-    "running": {"done", "failed", "queued", "cancelled"},
-    "done": set(),
-    "failed": set(),
-    "cancelled": set(),
+    JobStatus.QUEUED: {JobStatus.RUNNING, JobStatus.CANCELLED, JobStatus.FAILED},
+    JobStatus.RUNNING: {JobStatus.DONE, JobStatus.FAILED, JobStatus.QUEUED, JobStatus.CANCELLED},
+    JobStatus.DONE: set(),
+    JobStatus.FAILED: set(),
+    JobStatus.CANCELLED: set(),
 }
 
 

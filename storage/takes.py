@@ -13,7 +13,7 @@ from storage.db import utc_now
 from storage.errors import InvalidState, NotFound
 from storage.models import Take
 from storage.plan import get_shot, set_shot_status
-from storage.status import TAKE_TRANSITIONS, check_transition
+from storage.status import TAKE_TRANSITIONS, ShotStatus, TakeStatus, check_transition
 
 THUMBS_UP = "👍"
 THUMBS_DOWN = "👎"
@@ -55,7 +55,7 @@ def add_take(
                 "parameters": json.dumps(parameters or {}),
                 "media_path": media_path,
                 "preview_path": preview_path,
-                "status": "review",
+                "status": TakeStatus.REVIEW,
                 "created_at": utc_now(),
                 "kind": kind,
                 "source_take_id": source_take_id,
@@ -178,23 +178,23 @@ def approve_take(db: sqlite_utils.Database, take_id: int) -> Take:
     """
     take = get_take(db, take_id)
     shot = get_shot(db, take.shot_id)
-    if take.status != "review" or shot.status != "review":
+    if take.status != TakeStatus.REVIEW or shot.status != ShotStatus.REVIEW:
         raise InvalidState(
             f"Shot {shot.number} has no take in review to approve "
             f"(shot is {shot.status}, take is {take.status})."
         )
-    check_transition("take", TAKE_TRANSITIONS, take.status, "approved")
+    check_transition("take", TAKE_TRANSITIONS, take.status, TakeStatus.APPROVED)
     with db.atomic():
-        db.table("takes").update(take_id, {"status": "approved"})
+        db.table("takes").update(take_id, {"status": TakeStatus.APPROVED})
         db.execute(
             "UPDATE takes SET status = 'rejected' "
             "WHERE shot_id = ? AND id != ? AND status = 'review'",
             [shot.id, take_id],
         )
         if take.kind == "keyframe":
-            set_shot_status(db, shot.id, "queued")
+            set_shot_status(db, shot.id, ShotStatus.QUEUED)
         else:
-            set_shot_status(db, shot.id, "approved")
+            set_shot_status(db, shot.id, ShotStatus.APPROVED)
             db.table("shots").update(shot.id, {"approved_take_id": take_id})
     return get_take(db, take_id)
 
@@ -203,7 +203,7 @@ def request_retake(db: sqlite_utils.Database, shot_id: int) -> None:
     """Mark a shot for a retake; its takes in review are rejected."""
     shot = get_shot(db, shot_id)
     with db.atomic():
-        set_shot_status(db, shot.id, "retake")
+        set_shot_status(db, shot.id, ShotStatus.RETAKE)
         db.execute(
             "UPDATE takes SET status = 'rejected' WHERE shot_id = ? AND status = 'review'",
             [shot.id],
@@ -214,7 +214,7 @@ def request_retake(db: sqlite_utils.Database, shot_id: int) -> None:
 def decide(db: sqlite_utils.Database, take_id: int, quorum: int) -> str | None:
     """Apply the project's policy to a take's votes: 'approved', 'retake' or None (undecided)."""
     take = get_take(db, take_id)
-    if take.status != "review" or get_shot(db, take.shot_id).status != "review":
+    if take.status != TakeStatus.REVIEW or get_shot(db, take.shot_id).status != ShotStatus.REVIEW:
         return None
     votes = tally(db, take_id)
     if votes.retake > 0:

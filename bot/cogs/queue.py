@@ -16,6 +16,7 @@ from pipeline.delivery_jobs import DELIVER
 from storage import episodes, jobs, plan
 from storage.errors import InvalidInput, NotAllowed
 from storage.models import Episode, Job, Project
+from storage.status import JobStatus
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
@@ -35,7 +36,7 @@ def job_target(db: sqlite_utils.Database, job: Job) -> str:
 
 def job_line(db: sqlite_utils.Database, job: Job, position: int) -> str:
     """One job: position, short id, episode and shot, status, who asked (a mention, no ping)."""
-    if job.status == "running":
+    if job.status == JobStatus.RUNNING:
         place, state = "▶️ now", f"{job.stage or 'starting'} {job.progress:.0%}"
     else:
         place, state = f"#{position}", "queued"
@@ -64,7 +65,7 @@ def queue_text(db: sqlite_utils.Database, project: Project) -> str:
     if not active:
         return "The queue is empty."
     positions = jobs.queue_positions(db)
-    running = sum(job.status == "running" for job in active)
+    running = sum(job.status == JobStatus.RUNNING for job in active)
     header = f"**Queue of {project.title}** · {running} running, {len(active) - running} queued"
     return fit_lines([header, *(job_line(db, job, positions.get(job.id, 0)) for job in active)])
 

@@ -17,6 +17,7 @@ from pipeline import workflow
 from pipeline.contact_sheet import contact_sheet_for_takes
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.models import Take
+from storage.status import TakeStatus
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
@@ -80,7 +81,9 @@ class ReviewCog(commands.Cog):
         shot = plan.get_shot(db, shot_id)
         episode = episodes.get_episode(db, shot.episode_id)
         project = projects.get_project(db, episode.project_id)
-        shot_takes = [take for take in takes.takes_for_shot(db, shot_id) if take.status == "review"]
+        shot_takes = [
+            take for take in takes.takes_for_shot(db, shot_id) if take.status == TakeStatus.REVIEW
+        ]
         if not shot_takes or project.review_channel_id is None:
             return
         if all(take.message_id for take in shot_takes):
