@@ -56,76 +56,73 @@ class CutJobs:
         if self.cutting:
             return None
         self.cutting = True
-        return self._deliver(job) if job.kind == DELIVER else self._run(job)
+        if job.kind == DELIVER:
+            return self._guarded(job, "delivery", lambda: make_delivery_copy(self.db, job))
+        return self._run(job)
 
-    async def _deliver(self, job: Job) -> None:
+    async def _guarded(
+        self, job: Job, what: str, work: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        """Run a cut's or delivery copy's work; whatever goes wrong fails the job with the
+        reason, never leaving it 'running'. The next one may start after it."""
         try:
-            await make_delivery_copy(self.db, job)
+            await work()
         except (ShowrunnerError, OSError) as error:
-            log.warning("delivery job %s failed: %s", job.id, error)
+            log.warning("%s job %s failed: %s", what, job.id, error)
             self._failed(job, str(error))
         except Exception as error:  # never leave a job 'running' behind
-            log.exception("delivery job %s crashed", job.id)
+            log.exception("%s job %s crashed", what, job.id)
             self._failed(job, f"internal error ({type(error).__name__})")
         finally:
             self.cutting = False
             self._notify(job.id)
 
     async def _run(self, job: Job) -> None:
-        try:
-            job = jobs.start_job(self.db, job.id, "local")
-            self._notify(job.id)
-            episode = episodes.get_episode(self.db, job.episode_id)
-            project = projects.get_project(self.db, episode.project_id)
-            cut_shots = []
-            for shot in plan.list_shots(self.db, episode.id):
-                if shot.approved_take_id is None:
-                    raise AssembleError(f"Shot {shot.number} has no approved take.")
-                take = takes.get_take(self.db, shot.approved_take_id)
-                cut_shots.append(
-                    CutShot(
-                        Path(take.media_path), shot.duration, shot.dialogue, f"Shot {shot.number}"
-                    )
-                )
-            out = self.media_dir / "episodes" / f"project{project.id}_episode{episode.number}.mp4"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            music = None
-            if project.music_path:
-                music_path = Path(project.music_path)
-                if not music_path.is_absolute():
-                    music_path = self.media_dir / music_path
-                music = MusicBed(music_path, project.music_volume)
-            await cut_episode(
-                cut_shots,
-                out,
-                width=project.width,
-                height=project.height,
-                fps=project.fps,
-                cache=self.segments,
-                title=title_card(
-                    project.title, episode.number, episode.title, project.title_card_seconds
-                ),
-                end=end_card(project.credits, episode.teaser, project.end_card_seconds),
-                music=music,
-            )
-            with self.db.atomic():
-                episodes.set_cut_path(self.db, episode.id, str(out))
-                jobs.finish_job(self.db, job.id)
-                events.emit(self.db, events.EpisodeCut(episode.id, str(out)))
-        except (ShowrunnerError, OSError) as error:
-            log.warning("cut job %s failed: %s", job.id, error)
-            self._failed(job, str(error))
-        except Exception as error:  # never leave a cut 'running' behind
-            log.exception("cut job %s crashed", job.id)
-            self._failed(job, f"internal error ({type(error).__name__})")
-        finally:
-            self.cutting = False
-            self._notify(job.id)
+        await self._guarded(job, "cut", lambda: self._cut(job))
         try:
             # after the cut, so its own segments are the most recently used
             await asyncio.to_thread(self.segments.prune)
         except OSError as error:
             log.warning("could not prune the segment cache: %s", error)
+
+    async def _cut(self, job: Job) -> None:
+        job = jobs.start_job(self.db, job.id, "local")
+        self._notify(job.id)
+        episode = episodes.get_episode(self.db, job.episode_id)
+        project = projects.get_project(self.db, episode.project_id)
+        cut_shots = []
+        for shot in plan.list_shots(self.db, episode.id):
+            if shot.approved_take_id is None:
+                raise AssembleError(f"Shot {shot.number} has no approved take.")
+            take = takes.get_take(self.db, shot.approved_take_id)
+            cut_shots.append(
+                CutShot(Path(take.media_path), shot.duration, shot.dialogue, f"Shot {shot.number}")
+            )
+        out = self.media_dir / "episodes" / f"project{project.id}_episode{episode.number}.mp4"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        music = None
+        if project.music_path:
+            music_path = Path(project.music_path)
+            if not music_path.is_absolute():
+                music_path = self.media_dir / music_path
+            music = MusicBed(music_path, project.music_volume)
+        await cut_episode(
+            cut_shots,
+            out,
+            width=project.width,
+            height=project.height,
+            fps=project.fps,
+            cache=self.segments,
+            title=title_card(
+                project.title, episode.number, episode.title, project.title_card_seconds
+            ),
+            end=end_card(project.credits, episode.teaser, project.end_card_seconds),
+            music=music,
+        )
+        with self.db.atomic():
+            episodes.set_cut_path(self.db, episode.id, str(out))
+            jobs.finish_job(self.db, job.id)
+            events.emit(self.db, events.EpisodeCut(episode.id, str(out)))
 
     def prewarm(self) -> None:
         """Start normalising approved takes into cut segments, unless a cut runs or one is
