@@ -29,7 +29,7 @@ from pipeline.render_queue import (
     queue_shot_retake,
 )
 from storage import episodes, events, jobs, plan, projects, takes
-from storage.errors import ShowrunnerError
+from storage.errors import InvalidInput, ShowrunnerError
 from storage.models import Job, Render, Shot
 from storage.status import IN_FLIGHT, EpisodeStatus, ShotStatus, TakeStatus
 
@@ -280,13 +280,14 @@ async def _revised(
 def cut_when_complete(db: sqlite_utils.Database, episode_id: int) -> Job | None:
     """Queue the episode's cut once every shot has an approved take; the episode is then being
     cut. None while a shot still waits, or when its cut is queued already."""
-    shots = plan.list_shots(db, episode_id)
-    if not shots or any(shot.approved_take_id is None for shot in shots):
-        return None
     with db.atomic():
+        try:
+            job = queue_episode_cut(db, episode_id)
+        except InvalidInput:
+            return None  # a shot still waits for its approved take
         if episodes.get_episode(db, episode_id).status == EpisodeStatus.SHOOTING:
             episodes.set_episode_status(db, episode_id, EpisodeStatus.CUTTING)
-        return queue_episode_cut(db, episode_id)
+        return job
 
 
 def cut_failed(db: sqlite_utils.Database, episode_id: int) -> None:
