@@ -99,8 +99,6 @@ class WorkerService:
     def __init__(self, media_dir: Path, settings: WorkerSettings | None = None) -> None:
         self.media_dir = media_dir
         self.settings = settings or WorkerSettings()
-        self.device = self.settings.device
-        self.token = self.settings.token
         self.jobs: dict[str, WorkerJob] = {}
         # a DELETE can overtake its job's POST (the client cancelled while submitting): the
         # submit that follows then ends cancelled instead of rendering a job nobody follows
@@ -129,9 +127,9 @@ class WorkerService:
 
     @web.middleware
     async def _check_token(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        if self.token:
+        if self.settings.token:
             given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.settings.token}".encode()):
                 return _error(401, "missing or wrong worker token (SHOWRUNNER_WORKER_TOKEN)")
         return await handler(request)
 
@@ -246,7 +244,7 @@ class WorkerService:
         return web.json_response(
             {
                 "status": "ok",
-                "device": self.device,
+                "device": self.settings.device,
                 "engines": sorted(self.engines),
                 "loaded_models": self._loaded_models(),
                 "torch_threads": torch.get_num_threads() if torch is not None else None,

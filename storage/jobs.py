@@ -146,9 +146,7 @@ def jobs_for_episode(db: sqlite_utils.Database, episode_id: int, kind: str) -> l
 
 def active_jobs_for_episode(db: sqlite_utils.Database, episode_id: int, kind: str) -> list[Job]:
     """The episode's jobs of one kind that are queued or running, oldest first."""
-    return [
-        job for job in jobs_for_episode(db, episode_id, kind) if job.status in ACTIVE_JOBS
-    ]
+    return [job for job in jobs_for_episode(db, episode_id, kind) if job.status in ACTIVE_JOBS]
 
 
 def _set_status(db: sqlite_utils.Database, job_id: str, status: str, **values: Any) -> Job:
@@ -184,8 +182,9 @@ def report_progress(db: sqlite_utils.Database, job_id: str, progress: float, sta
 
 
 def finish_job(db: sqlite_utils.Database, job_id: str) -> Job:
-    done = {"progress": 1.0, "stage": "done", "finished_at": utc_now()}
-    return _set_status(db, job_id, JobStatus.DONE, **done)
+    return _set_status(
+        db, job_id, JobStatus.DONE, progress=1.0, stage="done", finished_at=utc_now()
+    )
 
 
 def fail_job(db: sqlite_utils.Database, job_id: str, error: str, *, retry: bool = True) -> Job:
