@@ -3,6 +3,8 @@ finished render job leaves them. Real rows in a real SQLite file, made through s
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import sqlite_utils
 
 from pipeline.render_payload import RenderPayload
@@ -31,11 +33,12 @@ def takes_in_review(
     count: int = 1,
     *,
     kind: str = "clip",
-    media: str = "",
-    preview: str = "",
+    files: Sequence[tuple[str, str]] = (),
 ) -> list[Take]:
     """`count` takes of a shot in review, from a render job that is done (the shot walks
-    queued -> rendering -> review, as a render does)."""
+    queued -> rendering -> review, as a render does); `files` are their (media, preview)
+    paths, none by default."""
+    files = files or [("", "")] * count
     for status in ("queued", "rendering", "review"):
         plan.set_shot_status(db, shot_id, status)
     shot = plan.get_shot(db, shot_id)
@@ -57,7 +60,7 @@ def takes_in_review(
             preview_path=preview,
             kind=kind,
         )
-        for seed in range(count)
+        for seed, (media, preview) in enumerate(files)
     ]
 
 

@@ -18,6 +18,7 @@ from pipeline.ffmpeg import ffmpeg_binary
 from pipeline.render_payload import RenderPayload
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.db import open_db
+from tests.builders import takes_in_review
 from tests.fakes import gong_gong_plan, say, scripted
 from tests.test_discord_bot import Studio, bot_messages, open_studio, running_bot, start_project
 
@@ -90,16 +91,8 @@ async def post_takes(
     episode = episodes.current_episode(db, project.id)
     shot = plan.list_shots(db, episode.id)[shot_number - 1]
     earlier = [m["id"] for m in world.emulator.messages(world.review)]
-    for status in ("queued", "rendering", "review"):
-        plan.set_shot_status(db, shot.id, status)
-    payload = RenderPayload("animatic", tuple(range(count)), 90, 160, 8, output=kind)
-    job = jobs.enqueue_job(
-        db, kind="render", episode_id=episode.id, shot_id=shot.id, payload=payload.to_json()
-    )
-    jobs.start_job(db, job.id, "worker")  # done before the scheduler's next pass sees it
-    jobs.finish_job(db, job.id)
     folder = world.settings.media_dir / "takes" / f"shot{shot.id}"
-    take_ids = []
+    files = []
     for seed in range(count):
         clip = make_media(folder / f"take{seed}.mp4")
         media, preview = clip, ""
@@ -107,19 +100,10 @@ async def post_takes(
             media = preview = str(Path(clip).with_suffix(".png"))
             grab = ["-v", "error", "-y", "-i", clip, "-frames:v", "1", media]
             subprocess.run([ffmpeg_binary(), *grab], check=True)
-        take = takes.add_take(
-            db,
-            shot_id=shot.id,
-            job_id=job.id,
-            seed=seed,
-            engine="animatic",
-            model="",
-            media_path=media,
-            preview_path=preview,
-            kind=kind,
-        )
-        take_ids.append(take.id)
-    events.emit(db, events.ShotReady(shot.id, job.id))
+        files.append((media, preview))
+    # its job is done before the scheduler's next pass sees it
+    shot_takes = takes_in_review(db, shot.id, count, kind=kind, files=files)
+    events.emit(db, events.ShotReady(shot.id, shot_takes[0].job_id))
     message = await world.emulator.wait_for_message(
         world.review,
         lambda m: m["author_id"] == world.emulator.bot_user_id,
@@ -130,7 +114,7 @@ async def post_takes(
     reactions = lambda: set(world.emulator.message(message["id"])["reactions"])  # noqa: E731
     await world.emulator.wait_until(lambda: reactions() >= {*legend, "👎", "🔁"})
     assert reactions() == {*legend, "👎", "🔁"}
-    return Draft(message, shot.id, take_ids)
+    return Draft(message, shot.id, [take.id for take in shot_takes])
 
 
 def votes_of(world: Studio, take_id: int) -> list[tuple[int, str]]:
