@@ -3,7 +3,8 @@
 Worker side only: this module imports torch and diffusers, and only create_engine("diffusers")
 imports it.
 
-Loaded pipelines and memory settings: model_cache.py (from the worker's environment).
+Loaded pipelines and memory settings: model_cache.py (from the worker's settings,
+worker_settings.py).
 
 Character references (IP-Adapter): a model folder that holds `ip_adapter/ip-adapter.safetensors`
 (with `ip_adapter/image_encoder/`) gets that IP-Adapter loaded with it; SHOWRUNNER_IP_ADAPTER
