@@ -7,7 +7,7 @@ Each premise is one plan-writing turn on the path `showrunner produce` takes:
 `Director.write_plan` (one forced structured answer, one repair attempt), then the plan is
 stored through `agents.tools.write_episode_plan`, into a fresh temporary SQLite file with its
 own project. The render prompt of every stored shot is then built as the worker would get it
-(`pipeline.render_queue.build_prompt`).
+(`pipeline.render.queue.build_prompt`).
 
 Models:
 - the embedded model (SmolLM2-135M served by llama-cpp-python, `agents.embedded`), with
@@ -46,7 +46,7 @@ from agents.llm import LLMConfig, create_chat_model
 from agents.model_errors import BadModelOutput
 from agents.tools import ToolContext
 from bot.settings import Settings
-from pipeline.render_queue import build_prompt
+from pipeline.render.queue import build_prompt
 from storage import characters, plan, projects
 from storage.db import open_db
 

@@ -7,8 +7,8 @@ A synthetic vertical episode: `--shots` takes of `--seconds` each, 720x1280 at 2
 every take different (lavfi sources, hue and motion vary), most with a dialogue line (some
 Chinese). Then, in one run:
 
-- A: pipeline.assemble.cut_episode (take checks, normalise, concat, burned subtitles, silent AAC,
-  poster PNG), in a child process, three times over one segment cache:
+- A: pipeline.cut.assemble.cut_episode (take checks, normalise, concat, burned subtitles,
+  silent AAC, poster PNG), in a child process, three times over one segment cache:
   A cold: empty cache: every take normalised into a segment (two at a time), then joined;
   A warm: every segment already made (as the scheduler makes them when takes are approved):
           the cut only joins them by stream copy and encodes the audio;
@@ -20,7 +20,8 @@ Chinese). Then, in one run:
   profile, yuv420p, +faststart) and a poster frame;
 - stream copy: the raw takes joined by ffmpeg's concat demuxer with `-c copy` (possible only
   because they already share codec, size and frame rate; no subtitles, no audio), the floor;
-- the delivery copy of cut A under the upload limit, with pipeline.delivery_copy.fit_to_size.
+- the delivery copy of cut A under the upload limit, with
+  pipeline.delivery.copy_for_upload.fit_to_size.
 
 Wall time is measured inside each child around the work only (imports excluded). Peak memory is
 the largest sum of RSS over the child and all its descendants (ffmpeg), sampled every 50 ms with
@@ -53,8 +54,15 @@ try:
 except ImportError:  # peak tree RSS then reads 0; wait4's largest process still works
     psutil = None
 
-from pipeline.assemble import CutShot, SegmentCache, build_srt, cut_episode, find_font, needs_cjk
-from pipeline.delivery_copy import fit_to_size
+from pipeline.cut.assemble import (
+    CutShot,
+    SegmentCache,
+    build_srt,
+    cut_episode,
+    find_font,
+    needs_cjk,
+)
+from pipeline.delivery.copy_for_upload import fit_to_size
 from pipeline.ffmpeg import probe, run_ffmpeg
 
 WIDTH, HEIGHT, FPS = 720, 1280, 24
@@ -187,7 +195,7 @@ def child_moviepy(work: Path) -> dict[str, Any]:
     import numpy as np
     from moviepy import AudioClip, CompositeVideoClip, TextClip, concatenate_videoclips
 
-    from pipeline.subtitles import subtitle_metrics
+    from pipeline.cut.subtitles import subtitle_metrics
 
     shots = load_shots(work / "shots.json")
     out = work / "moviepy" / "episode.mp4"

@@ -45,10 +45,10 @@ from typing import IO, Any
 
 import aiohttp
 
-from pipeline.render_queue import EngineChoice, build_prompt, queue_episode_render
-from pipeline.requests import RenderRequest
-from pipeline.scheduler import Scheduler, run_until_idle
-from pipeline.worker_client import LocalWorker, WorkerClient
+from pipeline.render.queue import EngineChoice, build_prompt, queue_episode_render
+from pipeline.render.scheduler import Scheduler, run_until_idle
+from pipeline.render.worker_client import LocalWorker, WorkerClient
+from pipeline.worker.requests import RenderRequest
 from storage import jobs, plan, projects, takes
 from storage.db import open_db
 from storage.models import Job
@@ -150,7 +150,7 @@ class BareSession:
         torch.set_num_threads(1)
         self.torch = torch
         imported = time.perf_counter()
-        from pipeline.tiny_models.keyframe import make_tiny_model
+        from pipeline.worker.tiny_models.keyframe import make_tiny_model
 
         make_tiny_model(Path(model_dir))
         built = time.perf_counter()
@@ -183,14 +183,14 @@ class BareSession:
 
     def keyframe(self, prompt: str) -> tuple[int, int]:
         """The keyframe size the engine picks for the project's frame (no extra given)."""
-        from pipeline.engines.diffusers_keyframe import keyframe_size
+        from pipeline.worker.engines.diffusers_keyframe import keyframe_size
 
         request = RenderRequest("size", "diffusers", prompt, (0,), SHOT_SECONDS, **FRAME)
         return keyframe_size(self.pipe, request)
 
     def shot(self, prompt: str, steps: int, out_dir: str, tag: str) -> dict[str, Any]:
         """One take, as the engine makes it: one pipeline call, save the still, make the clip."""
-        from pipeline.clip import still_to_clip
+        from pipeline.worker.engines.clip import still_to_clip
 
         size = self.keyframe(prompt)
         folder = Path(out_dir)

@@ -20,7 +20,7 @@ TINY_VIDEO_MODELS = ("ltx", "wan", "wan-vace", "cogvideox")
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["worker"]:
-        from pipeline.worker import main as worker_main
+        from pipeline.worker.service import main as worker_main
 
         worker_main(argv[1:])
         return
@@ -84,8 +84,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def make_tiny(args: argparse.Namespace) -> Path:
-    from pipeline.tiny_models.keyframe import add_tiny_ip_adapter, make_tiny_model
-    from pipeline.tiny_models.video import (
+    from pipeline.worker.tiny_models.keyframe import add_tiny_ip_adapter, make_tiny_model
+    from pipeline.worker.tiny_models.video import (
         make_tiny_cogvideox_model,
         make_tiny_video_model,
         make_tiny_wan_model,

@@ -23,13 +23,12 @@ import sqlite_utils
 from bot.formatting import clip, neutralise_mentions
 from bot.permissions import is_director
 from bot.render_requests import queue_render
-from pipeline.storyboard import draw_storyboard, load_storyboard
+from pipeline.pictures.storyboard import draw_storyboard, load_storyboard
 from storage import episodes, plan, projects
 from storage.errors import NotAllowed, ShowrunnerError
 from storage.models import Episode, Project
 
 log = logging.getLogger(__name__)
-
 
 
 def check_may_accept(member: discord.Member | discord.User, project: Project) -> None:

@@ -15,7 +15,7 @@ from agents.tools import ToolContext
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from pipeline import workflow
-from pipeline.scheduler import run_until_idle
+from pipeline.render.scheduler import run_until_idle
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError
 from storage.models import Episode, Job

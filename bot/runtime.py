@@ -17,9 +17,9 @@ from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedServer, embedded_llm_co
 from agents.llm import LLMConfig, ModelHost, create_chat_model
 from bot.settings import Settings
 from pipeline.ffmpeg import use_ffmpeg
-from pipeline.render_queue import EngineChoice
-from pipeline.scheduler import Scheduler
-from pipeline.worker_client import LocalWorker, WorkerClient
+from pipeline.render.queue import EngineChoice
+from pipeline.render.scheduler import Scheduler
+from pipeline.render.worker_client import LocalWorker, WorkerClient
 from storage.db import open_db
 
 log = logging.getLogger(__name__)

@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from pipeline.render_queue import MAX_QUEUED_PER_USER
-from pipeline.worker_settings import WorkerSettings
+from pipeline.render.queue import MAX_QUEUED_PER_USER
+from pipeline.worker.settings import WorkerSettings
 from storage.errors import InvalidInput
 
 
@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     showrunner_fps: int = 24
     # every draft MP4 a worker returns fits this (Discord's smallest upload limit is 10 MiB)
     showrunner_max_draft_mib: float = Field(default=8, gt=0.0625, le=500)
-    # the worker's (pipeline/worker_settings.py, which checks them): handed to the local worker
+    # the worker's (pipeline/worker/settings.py, which checks them): handed to the local worker
     # the bot starts
     showrunner_device: str = "cpu"
     showrunner_torch_threads: str = ""

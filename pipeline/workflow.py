@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from pipeline.delivery_jobs import DELIVER, DeliveryPayload
-from pipeline.render_payload import KEYFRAME
-from pipeline.render_queue import (
+from pipeline.delivery.jobs import DELIVER, DeliveryPayload
+from pipeline.render.payload import KEYFRAME
+from pipeline.render.queue import (
     MAX_QUEUED_PER_USER,
     EngineChoice,
     queue_clip_from_keyframe,

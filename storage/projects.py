@@ -142,7 +142,7 @@ def update_settings(
 
 def set_music(db: sqlite_utils.Database, project_id: int, path: str) -> Project:
     """Point the project at its music bed file ('' = no music); the file is checked by the
-    caller (pipeline.uploads)."""
+    caller (pipeline.cut.uploads)."""
     get_project(db, project_id)
     db.table("projects").update(project_id, {"music_path": path})
     return get_project(db, project_id)

@@ -173,7 +173,7 @@ def approve_take(db: sqlite_utils.Database, take_id: int) -> Take:
     """Approve a take in review: the shot gets it, the shot's other takes are rejected.
 
     An approved keyframe approves the shot's look, not the shot: the shot goes back to
-    'queued' for its clip (pipeline.render_queue.queue_approved_keyframes queues it), and that
+    'queued' for its clip (pipeline.render.queue.queue_approved_keyframes queues it), and that
     clip becomes the shot's approved take when it is recorded.
     """
     take = get_take(db, take_id)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import sqlite_utils
 
-from pipeline.render_payload import RenderPayload
+from pipeline.render.payload import RenderPayload
 from storage import jobs, plan, projects, takes
 from storage.models import Episode, Project, Take
 

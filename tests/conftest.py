@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from pipeline.worker_client import LocalWorker, WorkerClient
+from pipeline.render.worker_client import LocalWorker, WorkerClient
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -31,7 +31,7 @@ def fresh_db(tmp_path: Path):
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny random Stable-Diffusion-style keyframe model, built from configs."""
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from pipeline.tiny_models.keyframe import make_tiny_model
+    from pipeline.worker.tiny_models.keyframe import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sd")
 

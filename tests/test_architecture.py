@@ -52,8 +52,8 @@ def test_packages_import_only_to_their_left(package: str) -> None:
 
 def test_the_bot_process_never_loads_torch() -> None:
     code = (
-        "import sys, bot.client, bot.runtime, bot.produce, bot.cli, pipeline.scheduler, "
-        "pipeline.engines, pipeline.assemble; "
+        "import sys, bot.client, bot.runtime, bot.produce, bot.cli, pipeline.render.scheduler, "
+        "pipeline.worker.engines, pipeline.cut.assemble; "
         "print(sorted(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))"
     )
     result = subprocess.run(

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
-from pipeline.assemble import CutShot, build_srt, cut_episode, wrap_text
+from pipeline.cut.assemble import CutShot, build_srt, cut_episode, wrap_text
 from pipeline.errors import AssembleError
 from pipeline.ffmpeg import probe, run_ffmpeg
 

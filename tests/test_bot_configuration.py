@@ -12,7 +12,7 @@ import pytest
 from agents.schemas import EpisodeDraft
 from agents.tools import ToolContext, write_episode_plan
 from bot.settings import Settings
-from pipeline.worker_settings import WorkerSettings
+from pipeline.worker.settings import WorkerSettings
 from storage import episodes
 from storage.db import open_db
 from storage.errors import InvalidInput

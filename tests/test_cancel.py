@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.render_queue import EngineChoice, queue_episode_render
-from pipeline.requests import RenderRequest
-from pipeline.scheduler import Scheduler, run_until_idle
-from pipeline.worker_client import WorkerClient
+from pipeline.render.queue import EngineChoice, queue_episode_render
+from pipeline.render.scheduler import Scheduler, run_until_idle
+from pipeline.render.worker_client import WorkerClient
+from pipeline.worker.requests import RenderRequest
 from storage import jobs, plan, projects, takes
 from storage.models import Job
 
 STEPS = 80
-KEYFRAME_SHARE = 0.8  # of the progress bar, spent denoising (pipeline.engines.diffusers_keyframe)
+KEYFRAME_SHARE = (
+    0.8  # of the progress bar, spent denoising (pipeline.worker.engines.diffusers_keyframe)
+)
 
 
 def render(job_id: str, model: Path, steps: int, side: int) -> RenderRequest:

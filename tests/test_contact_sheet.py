@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.clip import still_to_clip
-from pipeline.contact_sheet import (
+from pipeline.ffmpeg import run_ffmpeg
+from pipeline.pictures.contact_sheet import (
     CELL_HEIGHT,
     CELL_WIDTH,
     GAP,
@@ -18,9 +18,9 @@ from pipeline.contact_sheet import (
     grid,
     make_contact_sheet,
 )
-from pipeline.engines import create_engine, no_progress
-from pipeline.ffmpeg import run_ffmpeg
-from pipeline.requests import RenderRequest
+from pipeline.worker.engines import create_engine, no_progress
+from pipeline.worker.engines.clip import still_to_clip
+from pipeline.worker.requests import RenderRequest
 from storage import plan, projects, takes
 from storage.db import open_db
 from tests.discord_emulator import DiscordEmulator

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageStat
 
-from pipeline.assemble import Card, CutShot, MusicBed, cut_episode
-from pipeline.cards import end_card, title_card
+from pipeline.cut.assemble import Card, CutShot, MusicBed, cut_episode
+from pipeline.cut.cards import end_card, title_card
 from pipeline.errors import AssembleError
 from pipeline.ffmpeg import probe, run_ffmpeg
 from tests.test_cut_segments import frame_count, make_take, mean_volume

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-import pipeline.assemble
-import pipeline.cards
-import pipeline.segments
-from pipeline.assemble import CutShot, cut_episode
+import pipeline.cut.assemble
+import pipeline.cut.cards
+import pipeline.cut.segments
+from pipeline.cut.assemble import CutShot, cut_episode
 from pipeline.errors import AssembleError, DiskFullError, FfmpegError
 from pipeline.ffmpeg import probe, run_ffmpeg, run_ffmpeg_async
-from pipeline.render_queue import queue_episode_cut
-from pipeline.scheduler import Scheduler, run_until_idle
+from pipeline.render.queue import queue_episode_cut
+from pipeline.render.scheduler import Scheduler, run_until_idle
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.db import open_db
 
@@ -78,7 +78,7 @@ def limit_ffmpeg(monkeypatch: pytest.MonkeyPatch, max_bytes: int, only: str | No
             return await run_ffmpeg_async(args, max_file_bytes=max_bytes)
         return await run_ffmpeg_async(args)
 
-    for module in (pipeline.assemble, pipeline.segments, pipeline.cards):
+    for module in (pipeline.cut.assemble, pipeline.cut.segments, pipeline.cut.cards):
         monkeypatch.setattr(module, "run_ffmpeg_async", limited)
 
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from pipeline.assemble import CutShot, cut_episode
+from pipeline.cut.assemble import CutShot, cut_episode
+from pipeline.cut.segment_cache import SegmentCache
+from pipeline.cut.segments import VideoFormat, prepare_segment, take_key
+from pipeline.cut.subtitles import find_font
 from pipeline.ffmpeg import ffmpeg_binary, probe, run_ffmpeg
-from pipeline.render_queue import queue_episode_cut
-from pipeline.scheduler import Scheduler, run_until_idle
-from pipeline.segment_cache import SegmentCache
-from pipeline.segments import VideoFormat, prepare_segment, take_key
-from pipeline.subtitles import find_font
+from pipeline.render.queue import queue_episode_cut
+from pipeline.render.scheduler import Scheduler, run_until_idle
 from storage import episodes, jobs, plan, projects, takes
 
 SMALL = {"width": 180, "height": 320, "fps": 24}

@@ -22,9 +22,9 @@ from bot.client import ShowrunnerBot, point_at_discord
 from bot.cogs.delivery import FIELD_LIMIT, pack_lines
 from bot.runtime import open_runtime
 from bot.settings import Settings
-from pipeline import delivery_copy
-from pipeline.assemble import CutShot, cut_episode
-from pipeline.delivery_copy import fit_to_size, plan_attempt
+from pipeline.cut.assemble import CutShot, cut_episode
+from pipeline.delivery import copy_for_upload as delivery_copy
+from pipeline.delivery.copy_for_upload import fit_to_size, plan_attempt
 from pipeline.errors import AssembleError, DeliveryError
 from pipeline.ffmpeg import probe, run_ffmpeg
 from storage import episodes, events, jobs, plan, projects, takes

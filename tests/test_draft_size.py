@@ -6,9 +6,9 @@ from pathlib import Path
 
 from bot.settings import Settings
 from pipeline.ffmpeg import probe
-from pipeline.render_queue import EngineChoice, build_render_request, queue_episode_render
-from pipeline.requests import RenderRequest
-from pipeline.worker_client import WorkerClient
+from pipeline.render.queue import EngineChoice, build_render_request, queue_episode_render
+from pipeline.render.worker_client import WorkerClient
+from pipeline.worker.requests import RenderRequest
 from storage import plan, projects
 
 CAP = 100_000

@@ -14,10 +14,10 @@ import aiohttp
 import pytest
 from PIL import Image, ImageChops
 
-from pipeline.engines import create_engine, no_progress
-from pipeline.requests import RenderRequest
-from pipeline.worker import WorkerJob, WorkerService
-from pipeline.worker_client import LocalWorker, WorkerClient
+from pipeline.render.worker_client import LocalWorker, WorkerClient
+from pipeline.worker.engines import create_engine, no_progress
+from pipeline.worker.requests import RenderRequest
+from pipeline.worker.service import WorkerJob, WorkerService
 
 SEEDS = (5, 6, 7, 8)
 
@@ -79,7 +79,7 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     import torch
 
     torch.set_num_threads(1)
-    from pipeline.tiny_models.keyframe import make_tiny_model
+    from pipeline.worker.tiny_models.keyframe import make_tiny_model
 
     root = tmp_path_factory.mktemp("models")
     first = make_tiny_model(root / "tiny-a")
@@ -172,7 +172,7 @@ def test_memory_options_from_the_environment(
     monkeypatch.setenv("SHOWRUNNER_DTYPE", "bfloat16")
     monkeypatch.setenv("SHOWRUNNER_VAE_TILING", "1")
     monkeypatch.setenv("SHOWRUNNER_CPU_OFFLOAD", "1")
-    caplog.set_level(logging.INFO, logger="pipeline.engines.model_cache")
+    caplog.set_level(logging.INFO, logger="pipeline.worker.engines.model_cache")
 
     pipe = create_engine("diffusers").pipeline(str(tiny_models[0]))
 

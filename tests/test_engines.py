@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from PIL import Image, ImageChops
 
-from pipeline.engines import Engine, create_engine
 from pipeline.ffmpeg import probe
-from pipeline.requests import RenderRequest
+from pipeline.worker.engines import Engine, create_engine
+from pipeline.worker.requests import RenderRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,7 +137,8 @@ def test_unknown_engine_is_a_value_error() -> None:
 
 def test_importing_engines_does_not_load_torch() -> None:
     code = (
-        "import sys, pipeline.engines, pipeline.engines.animatic, pipeline.assemble; "
+        "import sys, pipeline.worker.engines, pipeline.worker.engines.animatic, "
+        "pipeline.cut.assemble; "
         "print('torch' in sys.modules, 'diffusers' in sys.modules)"
     )
     completed = subprocess.run(
@@ -152,7 +153,7 @@ def test_importing_engines_does_not_load_torch() -> None:
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory, torch_quiet: None) -> Path:
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from pipeline.tiny_models.keyframe import make_tiny_model
+    from pipeline.worker.tiny_models.keyframe import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sd")
 

@@ -13,7 +13,7 @@ import pytest
 import sqlite_utils
 from PIL import Image
 
-from pipeline.export import frame_counts, plan_export, write_export
+from pipeline.delivery.export import frame_counts, plan_export, write_export
 from pipeline.ffmpeg import run_ffmpeg
 from storage import episodes, plan, projects, takes
 from storage.db import open_db

@@ -16,18 +16,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.engines import create_engine
 from pipeline.ffmpeg import ffmpeg_binary, probe
-from pipeline.render_queue import (
+from pipeline.render.queue import (
     CLIP_PRIORITY,
     EngineChoice,
     build_render_request,
     prepare_render_request,
     queue_episode_render,
 )
-from pipeline.requests import RenderRequest
-from pipeline.scheduler import Scheduler, run_until_idle
-from pipeline.worker_client import WorkerClient
+from pipeline.render.scheduler import Scheduler, run_until_idle
+from pipeline.render.worker_client import WorkerClient
+from pipeline.worker.engines import create_engine
+from pipeline.worker.requests import RenderRequest
 from pipeline.workflow import queue_waiting_clips
 from storage import episodes, jobs, plan, projects, takes
 from storage.db import open_db
@@ -41,8 +41,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
     torch.set_num_threads(1)
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from pipeline.tiny_models.keyframe import make_tiny_model
-    from pipeline.tiny_models.video import make_tiny_video_model
+    from pipeline.worker.tiny_models.keyframe import make_tiny_model
+    from pipeline.worker.tiny_models.video import make_tiny_video_model
 
     folder = tmp_path_factory.mktemp("models")
     return str(make_tiny_model(folder / "tiny-sd")), str(make_tiny_video_model(folder / "ltx"))
@@ -254,8 +254,8 @@ def cli_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     folder = tmp_path_factory.mktemp("cli-models")
     code = (
         "import sys; from pathlib import Path; "
-        "from pipeline.tiny_models.keyframe import make_tiny_model; "
-        "from pipeline.tiny_models.video import make_tiny_video_model; "
+        "from pipeline.worker.tiny_models.keyframe import make_tiny_model; "
+        "from pipeline.worker.tiny_models.video import make_tiny_video_model; "
         "make_tiny_model(Path(sys.argv[1])); make_tiny_video_model(Path(sys.argv[2]))"
     )
     keyframe, video = folder / "tiny-sd", folder / "tiny-ltx"

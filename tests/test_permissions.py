@@ -14,7 +14,7 @@ import pytest
 from agents.schemas import EpisodeDraft
 from agents.tools import ToolContext, write_episode_plan
 from bot.permissions import is_director
-from pipeline.render_queue import EngineChoice, queue_episode_render
+from pipeline.render.queue import EngineChoice, queue_episode_render
 from storage import characters, episodes, jobs, plan, projects, takes
 from storage.db import open_db
 from storage.models import Take

@@ -9,13 +9,13 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from pipeline.engines import MIN_DRAFT_BYTES, check_request_basics
 from pipeline.errors import WorkerError
 from pipeline.ffmpeg import probe
-from pipeline.render_queue import EngineChoice, queue_episode_cut, queue_episode_render
-from pipeline.requests import RenderRequest
-from pipeline.scheduler import Scheduler, run_until_idle
-from pipeline.worker_client import LocalWorker, WorkerClient
+from pipeline.render.queue import EngineChoice, queue_episode_cut, queue_episode_render
+from pipeline.render.scheduler import Scheduler, run_until_idle
+from pipeline.render.worker_client import LocalWorker, WorkerClient
+from pipeline.worker.engines import MIN_DRAFT_BYTES, check_request_basics
+from pipeline.worker.requests import RenderRequest
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.errors import InvalidInput
 
@@ -286,7 +286,7 @@ async def test_a_worker_with_a_token_refuses_calls_without_it(tmp_path):
 async def test_a_cancel_that_overtakes_its_submit_stops_the_job_before_it_renders(tmp_path):
     from aiohttp.test_utils import TestServer
 
-    import pipeline.worker as worker_module
+    import pipeline.worker.service as worker_module
 
     service = worker_module.WorkerService(tmp_path / "worker-media")
     server = TestServer(service.app())
@@ -309,7 +309,7 @@ async def test_a_cancel_that_overtakes_its_submit_stops_the_job_before_it_render
 async def test_a_worker_forgets_its_oldest_finished_jobs_and_their_media(tmp_path, monkeypatch):
     from aiohttp.test_utils import TestServer
 
-    import pipeline.worker as worker_module
+    import pipeline.worker.service as worker_module
 
     monkeypatch.setattr(worker_module, "MAX_FINISHED_JOBS", 2)
     service = worker_module.WorkerService(tmp_path / "worker-media")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.processes import PARENT_VARIABLE, describe_exit, start_child, stop_process
-from pipeline.worker_client import LocalWorker
+from pipeline.render.worker_client import LocalWorker
 
 SECRETS = {"DISCORD_TOKEN": "discord-secret", "OPENAI_API_KEY": "sk-secret"}
 

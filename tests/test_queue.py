@@ -12,9 +12,9 @@ import pytest
 import sqlite_utils
 
 from bot.cogs.queue import queue_text
-from pipeline.render_queue import EngineChoice, queue_episode_render, queue_shot_retake
-from pipeline.scheduler import Scheduler, run_until_idle
-from pipeline.worker_client import LocalWorker, WorkerClient
+from pipeline.render.queue import EngineChoice, queue_episode_render, queue_shot_retake
+from pipeline.render.scheduler import Scheduler, run_until_idle
+from pipeline.render.worker_client import LocalWorker, WorkerClient
 from storage import episodes, jobs, plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidInput, InvalidState, NotFound

@@ -21,13 +21,18 @@ import pytest
 from aiohttp import web
 from PIL import Image, ImageChops
 
-from pipeline.engines import Engine, create_engine, no_progress
-from pipeline.references import SENT_SIDE, encode_reference, reference_path, store_reference
-from pipeline.render_queue import EngineChoice, queue_episode_render
-from pipeline.requests import RenderRequest
-from pipeline.scheduler import Scheduler, run_until_idle
-from pipeline.worker import WorkerService
-from pipeline.worker_client import WorkerClient
+from pipeline.pictures.references import (
+    SENT_SIDE,
+    encode_reference,
+    reference_path,
+    store_reference,
+)
+from pipeline.render.queue import EngineChoice, queue_episode_render
+from pipeline.render.scheduler import Scheduler, run_until_idle
+from pipeline.render.worker_client import WorkerClient
+from pipeline.worker.engines import Engine, create_engine, no_progress
+from pipeline.worker.requests import RenderRequest
+from pipeline.worker.service import WorkerService
 from storage import characters, jobs, plan, projects, takes
 
 
@@ -91,7 +96,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
     import torch
 
-    from pipeline.tiny_models.keyframe import add_tiny_ip_adapter, make_tiny_model
+    from pipeline.worker.tiny_models.keyframe import add_tiny_ip_adapter, make_tiny_model
 
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("models")
@@ -358,7 +363,7 @@ async def test_character_reference_from_an_upload_or_a_take_and_the_cast_list(
 
 
 def test_where_the_ip_adapter_comes_from(models: dict[str, Path], tmp_path: Path) -> None:
-    from pipeline.engines.diffusers_keyframe import AdapterSource, adapter_source
+    from pipeline.worker.engines.diffusers_keyframe import AdapterSource, adapter_source
 
     folder = models["adapted"] / "ip_adapter"
     assert adapter_source(str(models["adapted"]), "") == AdapterSource(

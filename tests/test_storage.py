@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.render_queue import queue_episode_cut
+from pipeline.render.queue import queue_episode_cut
 from storage import characters, episodes, jobs, plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidInput, InvalidState

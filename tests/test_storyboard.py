@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.storyboard import (
+from pipeline.pictures.storyboard import (
     CARD,
     MAX_BYTES,
     STATUS_COLOURS,

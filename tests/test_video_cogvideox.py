@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.engines import Engine, create_engine
 from pipeline.errors import WorkerError
-from pipeline.requests import RenderRequest
-from pipeline.worker_client import WorkerClient
+from pipeline.render.worker_client import WorkerClient
+from pipeline.worker.engines import Engine, create_engine
+from pipeline.worker.requests import RenderRequest
 from tests.video_helpers import assert_clip, spy_on, video_request
 
 
@@ -33,8 +33,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
 
     torch.set_num_threads(1)
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from pipeline.tiny_models.keyframe import make_tiny_model
-    from pipeline.tiny_models.video import make_tiny_cogvideox_model
+    from pipeline.worker.tiny_models.keyframe import make_tiny_model
+    from pipeline.worker.tiny_models.video import make_tiny_cogvideox_model
 
     folder = tmp_path_factory.mktemp("models")
     return Models(
@@ -194,7 +194,7 @@ def test_the_rules_hold_for_a_model_whose_family_is_known_only_once_loaded(
     engine: Any, models: Models, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a Hugging Face id's family is unknown before loading: render checks after it loads
-    import pipeline.engines.diffusers_video as video
+    import pipeline.worker.engines.diffusers_video as video
 
     monkeypatch.setattr(video, "family_on_disk", lambda model: None)
     request = make_request(

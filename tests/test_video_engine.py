@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.engines import Engine, create_engine
 from pipeline.errors import WorkerError
 from pipeline.ffmpeg import probe
-from pipeline.requests import RenderRequest
-from pipeline.worker_client import WorkerClient
+from pipeline.render.worker_client import WorkerClient
+from pipeline.worker.engines import Engine, create_engine
+from pipeline.worker.requests import RenderRequest
 from tests.video_helpers import frame_count, png_base64, spy_on, video_request
 
 
@@ -32,8 +32,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
 
     torch.set_num_threads(1)
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from pipeline.tiny_models.keyframe import make_tiny_model
-    from pipeline.tiny_models.video import make_tiny_video_model
+    from pipeline.worker.tiny_models.keyframe import make_tiny_model
+    from pipeline.worker.tiny_models.video import make_tiny_video_model
 
     folder = tmp_path_factory.mktemp("models")
     keyframe = make_tiny_model(folder / "tiny-sd")

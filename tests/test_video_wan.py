@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from pipeline.engines import Engine, create_engine
 from pipeline.errors import WorkerError
-from pipeline.requests import RenderRequest
-from pipeline.worker_client import WorkerClient
+from pipeline.render.worker_client import WorkerClient
+from pipeline.worker.engines import Engine, create_engine
+from pipeline.worker.requests import RenderRequest
 from tests.video_helpers import assert_clip, png_base64, seeds_of, spy_on, video_request
 
 
@@ -29,8 +29,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
     torch.set_num_threads(1)
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
-    from pipeline.tiny_models.keyframe import make_tiny_model
-    from pipeline.tiny_models.video import make_tiny_wan_model
+    from pipeline.worker.tiny_models.keyframe import make_tiny_model
+    from pipeline.worker.tiny_models.video import make_tiny_wan_model
 
     folder = tmp_path_factory.mktemp("models")
     return {
@@ -165,8 +165,8 @@ def test_a_one_task_wan_model_is_refused_for_the_other(
 
 
 def test_wan_size_and_frame_rules(engine: Engine, models: dict[str, str]) -> None:
-    from pipeline.engines.video_families import family_on_disk
-    from pipeline.engines.video_shape import video_frames, video_size
+    from pipeline.worker.engines.video_families import family_on_disk
+    from pipeline.worker.engines.video_shape import video_frames, video_size
 
     for changes, named in [
         ({"extra": {"video_width": 100, "video_height": 96}}, "video_width 100"),

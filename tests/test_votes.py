@@ -15,7 +15,7 @@ from agents.schemas import EpisodeDraft
 from agents.tools import ToolContext, write_episode_plan
 from bot.cogs.review import NUMBERS, vote_for
 from pipeline.ffmpeg import ffmpeg_binary
-from pipeline.render_payload import RenderPayload
+from pipeline.render.payload import RenderPayload
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.db import open_db
 from tests.builders import takes_in_review

@@ -22,15 +22,15 @@ import sqlite_utils
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-import pipeline.scheduler as scheduler_module
-from pipeline.engines.animatic import AnimaticEngine
+import pipeline.render.scheduler as scheduler_module
 from pipeline.processes import stop_process
-from pipeline.render_queue import EngineChoice, queue_episode_render
-from pipeline.requests import RenderRequest
-from pipeline.scheduler import Scheduler, run_until_idle
-from pipeline.worker import WorkerService
-from pipeline.worker_client import LocalWorker, WorkerClient
-from pipeline.worker_settings import WorkerSettings
+from pipeline.render.queue import EngineChoice, queue_episode_render
+from pipeline.render.scheduler import Scheduler, run_until_idle
+from pipeline.render.worker_client import LocalWorker, WorkerClient
+from pipeline.worker.engines.animatic import AnimaticEngine
+from pipeline.worker.requests import RenderRequest
+from pipeline.worker.service import WorkerService
+from pipeline.worker.settings import WorkerSettings
 from storage import events, jobs, plan, projects, takes
 from storage.models import Episode, Job, Shot
 
@@ -109,7 +109,7 @@ async def start_worker_at(url: str, media_dir: Path) -> asyncio.subprocess.Proce
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "pipeline.worker",
+        "pipeline.worker.service",
         "--port",
         str(urlsplit(url).port),
         "--media-dir",

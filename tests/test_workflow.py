@@ -7,8 +7,8 @@ import pytest
 import sqlite_utils
 
 from pipeline import workflow
-from pipeline.delivery_jobs import DeliveryPayload
-from pipeline.render_queue import EngineChoice
+from pipeline.delivery.jobs import DeliveryPayload
+from pipeline.render.queue import EngineChoice
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.errors import InvalidInput
 from storage.models import Shot

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from pipeline.ffmpeg import ffmpeg_binary, probe
-from pipeline.requests import RenderRequest
+from pipeline.worker.requests import RenderRequest
 
 # the video engine tests' shot: 1.5 s of 96x160 at 8 fps, two takes, two steps
 SHOT = RenderRequest(

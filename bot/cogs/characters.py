@@ -13,8 +13,8 @@ from PIL import Image
 from bot.channel_projects import project_of_channel
 from bot.formatting import MESSAGE_LIMIT, clip, neutralise_mentions
 from bot.permissions import require_director
-from pipeline.contact_sheet import take_picture
-from pipeline.references import MAX_UPLOAD_BYTES, read_upload, store_reference
+from pipeline.pictures.contact_sheet import take_picture
+from pipeline.pictures.references import MAX_UPLOAD_BYTES, read_upload, store_reference
 from storage import characters, episodes, plan, takes
 from storage.errors import InvalidInput, NotFound
 from storage.models import Character, Project, Take

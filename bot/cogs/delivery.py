@@ -14,7 +14,7 @@ from discord.ext import commands
 from bot.formatting import clip
 from bot.upload_limits import MIB, UPLOAD_MARGIN, upload_limit
 from pipeline import workflow
-from pipeline.delivery_jobs import DELIVER, DeliveryPayload
+from pipeline.delivery.jobs import DELIVER, DeliveryPayload
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.models import Episode, Project, Shot
 

@@ -13,7 +13,7 @@ from discord.ext import commands
 
 from bot.formatting import clip
 from bot.upload_limits import MIB, UPLOAD_MARGIN
-from pipeline.export import ExportResult, plan_export, write_export
+from pipeline.delivery.export import ExportResult, plan_export, write_export
 from storage import episodes, projects
 from storage.errors import InvalidInput, InvalidState, NotFound
 from storage.models import Project

@@ -16,8 +16,8 @@ from bot.channel_projects import project_here
 from bot.formatting import clip, neutralise_mentions
 from bot.permissions import require_director
 from bot.render_requests import queue_render
-from pipeline.render_queue import EngineChoice, keyframes_first
-from pipeline.uploads import MUSIC_FOLDER, check_music_upload, remove_music, store_music
+from pipeline.cut.uploads import MUSIC_FOLDER, check_music_upload, remove_music, store_music
+from pipeline.render.queue import EngineChoice, keyframes_first
 from storage import episodes, plan, projects
 from storage.errors import InvalidInput
 from storage.models import Project

@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.channel_projects import project_of_channel
 from bot.formatting import MESSAGE_LIMIT
 from bot.permissions import is_director, require_director
-from pipeline.delivery_jobs import DELIVER
+from pipeline.delivery.jobs import DELIVER
 from storage import episodes, jobs, plan
 from storage.errors import InvalidInput, NotAllowed
 from storage.models import Episode, Job, Project

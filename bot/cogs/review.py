@@ -14,7 +14,7 @@ from bot import retakes
 from bot.formatting import clip, neutralise_mentions
 from bot.upload_limits import MIB, UPLOAD_MARGIN, upload_limit
 from pipeline import workflow
-from pipeline.contact_sheet import contact_sheet_for_takes
+from pipeline.pictures.contact_sheet import contact_sheet_for_takes
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.models import Take
 from storage.status import TakeStatus

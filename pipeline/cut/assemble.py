@@ -1,9 +1,10 @@
 """Cut approved takes into one episode: segments joined by stream copy, cards, audio, poster.
 
 Runs in the bot process (asyncio, no torch). Each shot becomes a cached segment already in the
-episode format (pipeline.segments), the optional title and end cards too (pipeline.cards); the
-cut joins them with the concat demuxer and stream copy, and in the same final pass encodes the
-audio once: the takes' own sound, with the music bed under it (pipeline.audio_bed).
+episode format (pipeline.cut.segments), the optional title and end cards too
+(pipeline.cut.cards); the cut joins them with the concat demuxer and stream copy, and in the
+same final pass encodes the audio once: the takes' own sound, with the music bed under it
+(pipeline.cut.audio_bed).
 """
 
 from __future__ import annotations
@@ -21,12 +22,10 @@ from typing import TypeVar
 
 import ffmpeg
 
-from pipeline.audio_bed import MusicBed, with_music_bed
-from pipeline.cards import Card, card_frames, prepare_card
-from pipeline.errors import AssembleError, DiskFullError
-from pipeline.ffmpeg import run_ffmpeg_async
-from pipeline.segment_cache import Segment, SegmentCache
-from pipeline.segments import (
+from pipeline.cut.audio_bed import MusicBed, with_music_bed
+from pipeline.cut.cards import Card, card_frames, prepare_card
+from pipeline.cut.segment_cache import Segment, SegmentCache
+from pipeline.cut.segments import (
     X264,
     VideoFormat,
     check_take,
@@ -36,7 +35,7 @@ from pipeline.segments import (
     take_input,
     take_key,
 )
-from pipeline.subtitles import (
+from pipeline.cut.subtitles import (
     FontFile,
     find_font,
     needs_cjk,
@@ -45,6 +44,8 @@ from pipeline.subtitles import (
     subtitle_metrics,
     wrap_text,
 )
+from pipeline.errors import AssembleError, DiskFullError
+from pipeline.ffmpeg import run_ffmpeg_async
 
 __all__ = [
     "AssembleError",

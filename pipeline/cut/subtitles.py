@@ -1,7 +1,7 @@
 """Subtitle text: font lookup, line wrapping, SubRip timestamps and the burned-in style.
 
-Shared by the cut (pipeline.assemble, pipeline.segments, pipeline.cards) and the storyboard
-cards of the animatic engine.
+Shared by the cut (pipeline.cut.assemble, pipeline.cut.segments, pipeline.cut.cards) and the
+storyboard cards of the animatic engine.
 """
 
 from __future__ import annotations

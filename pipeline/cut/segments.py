@@ -26,10 +26,8 @@ from pathlib import Path
 
 import ffmpeg
 
-from pipeline.errors import AssembleError, FfmpegError
-from pipeline.ffmpeg import run_ffmpeg_async
-from pipeline.segment_cache import Segment, SegmentCache, read_header
-from pipeline.subtitles import (
+from pipeline.cut.segment_cache import Segment, SegmentCache, read_header
+from pipeline.cut.subtitles import (
     FontFile,
     find_font,
     fonts_dir,
@@ -39,6 +37,8 @@ from pipeline.subtitles import (
     subtitle_lines,
     subtitle_metrics,
 )
+from pipeline.errors import AssembleError, FfmpegError
+from pipeline.ffmpeg import run_ffmpeg_async
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import opentimelineio as otio
 import sqlite_utils
 
-from pipeline.segments import frame_bounds
-from pipeline.subtitles import srt_timestamp
+from pipeline.cut.segments import frame_bounds
+from pipeline.cut.subtitles import srt_timestamp
 from storage import episodes, plan, projects, takes
 from storage.errors import InvalidState
 

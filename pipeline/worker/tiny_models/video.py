@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.tiny_models.text_encoders import tiny_t5
+from pipeline.worker.tiny_models.text_encoders import tiny_t5
 
 
 def make_tiny_video_model(directory: Path) -> Path:

@@ -119,7 +119,7 @@ def add_tiny_ip_adapter(model_dir: Path) -> Path:
     from safetensors.torch import save_file
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    from pipeline.engines.diffusers_keyframe import ADAPTER_FOLDER, ADAPTER_WEIGHTS
+    from pipeline.worker.engines.diffusers_keyframe import ADAPTER_FOLDER, ADAPTER_WEIGHTS
 
     model_dir = Path(model_dir)
     unet = UNet2DConditionModel.from_pretrained(model_dir, subfolder="unet")

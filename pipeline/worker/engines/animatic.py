@@ -10,10 +10,10 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from pipeline.engines import ProgressCallback, check_request_basics, save_take
-from pipeline.requests import RenderedTake, RenderRequest
-from pipeline.subtitles import FontFile, find_font, needs_cjk, wrap_text
-from pipeline.worker_settings import WorkerSettings
+from pipeline.cut.subtitles import FontFile, find_font, needs_cjk, wrap_text
+from pipeline.worker.engines import ProgressCallback, check_request_basics, save_take
+from pipeline.worker.requests import RenderedTake, RenderRequest
+from pipeline.worker.settings import WorkerSettings
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import ffmpeg
 
-from pipeline.segments import AUDIO_RATE
+from pipeline.cut.segments import AUDIO_RATE
 
 DUCK = 0.25  # the bed's level under a dialogue line (-12 dB), relative to its level elsewhere
 MAX_FADE = 2.0

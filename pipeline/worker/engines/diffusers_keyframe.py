@@ -4,7 +4,7 @@ Worker side only: this module imports torch and diffusers, and only create_engin
 imports it.
 
 Loaded pipelines and memory settings: model_cache.py (from the worker's settings,
-worker_settings.py).
+pipeline.worker.settings).
 
 Character references (IP-Adapter): a model folder that holds `ip_adapter/ip-adapter.safetensors`
 (with `ip_adapter/image_encoder/`) gets that IP-Adapter loaded with it; SHOWRUNNER_IP_ADAPTER
@@ -30,17 +30,17 @@ import torch
 from diffusers import AutoPipelineForText2Image, DiffusionPipeline
 from PIL import Image, UnidentifiedImageError
 
-from pipeline.clip import MOVES
-from pipeline.engines import ProgressCallback, check_request_basics, save_take
-from pipeline.engines.model_cache import (
+from pipeline.worker.engines import ProgressCallback, check_request_basics, save_take
+from pipeline.worker.engines.clip import MOVES
+from pipeline.worker.engines.model_cache import (
     MemoryOptions,
     ModelCache,
     compile_denoiser,
     enable_vae_tiling,
     render_in_batches,
 )
-from pipeline.requests import MAX_REFERENCES, RenderedTake, RenderRequest
-from pipeline.worker_settings import WorkerSettings
+from pipeline.worker.requests import MAX_REFERENCES, RenderedTake, RenderRequest
+from pipeline.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 

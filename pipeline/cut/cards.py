@@ -1,6 +1,6 @@
 """Title and end cards: centred text over a dark background, as segments of the episode.
 
-Rendered by libass from an ASS script (CJK-safe with the font pipeline.subtitles finds), over
+Rendered by libass from an ASS script (CJK-safe with the font pipeline.cut.subtitles finds), over
 ffmpeg's colour source, with silent audio, through the same output settings as the shots, so a
 card joins the cut by stream copy like any shot.
 """
@@ -13,9 +13,8 @@ from pathlib import Path
 
 import ffmpeg
 
-from pipeline.ffmpeg import run_ffmpeg_async
-from pipeline.segment_cache import Segment, SegmentCache
-from pipeline.segments import (
+from pipeline.cut.segment_cache import Segment, SegmentCache
+from pipeline.cut.segments import (
     BT601_CONVERSION,
     BT601_TAGS,
     VideoFormat,
@@ -23,7 +22,8 @@ from pipeline.segments import (
     segment_args,
     silence,
 )
-from pipeline.subtitles import FontFile, find_font, fonts_dir, needs_cjk, wrap_text
+from pipeline.cut.subtitles import FontFile, find_font, fonts_dir, needs_cjk, wrap_text
+from pipeline.ffmpeg import run_ffmpeg_async
 
 BACKGROUND = "0x10141c"
 

@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.requests import RenderRequest
+from pipeline.worker.requests import RenderRequest
 from storage.models import Job
 
 KEYFRAME = "keyframe"  # stills only, for keyframe-first review

@@ -15,7 +15,7 @@ import aiohttp
 
 from pipeline.errors import BadRequest, WorkerError
 from pipeline.processes import environment_without_secrets, start_child, stop_process
-from pipeline.requests import RenderRequest
+from pipeline.worker.requests import RenderRequest
 
 
 @dataclass
@@ -117,7 +117,7 @@ class LocalWorker:
         self.process = await start_child(
             sys.executable,
             "-m",
-            "pipeline.worker",
+            "pipeline.worker.service",
             "--port",
             "0",
             "--media-dir",

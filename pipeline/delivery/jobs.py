@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlite_utils
 
-from pipeline.delivery_copy import fit_to_size
+from pipeline.delivery.copy_for_upload import fit_to_size
 from pipeline.errors import AssembleError
 from storage import episodes, events, jobs
 from storage.models import Job

@@ -14,8 +14,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from pipeline.engines.video_families import VideoFamily
-from pipeline.requests import RenderRequest
+from pipeline.worker.engines.video_families import VideoFamily
+from pipeline.worker.requests import RenderRequest
 
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 

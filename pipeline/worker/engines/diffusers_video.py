@@ -38,20 +38,21 @@ import torch
 from diffusers import DiffusionPipeline
 from PIL import Image
 
-from pipeline.engines import ProgressCallback, check_request_basics
-from pipeline.engines.diffusers_keyframe import (
+from pipeline.ffmpeg import run_ffmpeg
+from pipeline.worker.engines import ProgressCallback, check_request_basics
+from pipeline.worker.engines.diffusers_keyframe import (
     MAX_STEPS,
     DiffusersKeyframeEngine,
     decode_references,
 )
-from pipeline.engines.model_cache import MemoryOptions, ModelCache, render_in_batches
-from pipeline.engines.video_families import (
+from pipeline.worker.engines.model_cache import MemoryOptions, ModelCache, render_in_batches
+from pipeline.worker.engines.video_families import (
     LOOSEST,
     VideoFamily,
     family_named,
     family_on_disk,
 )
-from pipeline.engines.video_shape import (
+from pipeline.worker.engines.video_shape import (
     check_model_name,
     check_task,
     check_video_shape,
@@ -63,9 +64,8 @@ from pipeline.engines.video_shape import (
     video_frames,
     video_size,
 )
-from pipeline.ffmpeg import run_ffmpeg
-from pipeline.requests import RenderedTake, RenderRequest
-from pipeline.worker_settings import WorkerSettings
+from pipeline.worker.requests import RenderedTake, RenderRequest
+from pipeline.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 OUTPUTS = ("keyframe", "clip")

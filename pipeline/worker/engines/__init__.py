@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from pipeline.clip import still_to_clip
-from pipeline.requests import RenderedTake, RenderRequest
-from pipeline.worker_settings import WorkerSettings
+from pipeline.worker.engines.clip import still_to_clip
+from pipeline.worker.requests import RenderedTake, RenderRequest
+from pipeline.worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -25,9 +25,9 @@ ProgressCallback = Callable[[float, str], None]
 
 # engine name -> (module, class); modules are imported only when asked for
 _ENGINES: dict[str, tuple[str, str]] = {
-    "animatic": ("pipeline.engines.animatic", "AnimaticEngine"),
-    "diffusers": ("pipeline.engines.diffusers_keyframe", "DiffusersKeyframeEngine"),
-    "video": ("pipeline.engines.diffusers_video", "DiffusersVideoEngine"),
+    "animatic": ("pipeline.worker.engines.animatic", "AnimaticEngine"),
+    "diffusers": ("pipeline.worker.engines.diffusers_keyframe", "DiffusersKeyframeEngine"),
+    "video": ("pipeline.worker.engines.diffusers_video", "DiffusersVideoEngine"),
 }
 
 ENGINE_NAMES: tuple[str, ...] = tuple(_ENGINES)

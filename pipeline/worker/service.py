@@ -34,11 +34,11 @@ from typing import Any
 
 from aiohttp import web
 
-from pipeline.delivery_copy import fit_to_size
+from pipeline.delivery.copy_for_upload import fit_to_size
 from pipeline.ffmpeg import use_ffmpeg
 from pipeline.processes import Stopped, exit_with_parent, run_until_signalled
-from pipeline.requests import RenderedTake, RenderRequest
-from pipeline.worker_settings import WorkerSettings
+from pipeline.worker.requests import RenderedTake, RenderRequest
+from pipeline.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 # room for a start image and four character references (base64 PNGs)
@@ -150,7 +150,7 @@ class WorkerService:
                 await self._runner_task
 
     def _engine(self, name: str) -> Any:
-        from pipeline.engines import create_engine
+        from pipeline.worker.engines import create_engine
 
         if name not in self.engines:
             self.engines[name] = create_engine(name, self.settings)

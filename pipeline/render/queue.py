@@ -15,9 +15,9 @@ import sqlite_utils
 
 from pipeline.errors import FfmpegError
 from pipeline.ffmpeg import run_ffmpeg_async
-from pipeline.references import encode_reference
-from pipeline.render_payload import CLIP, KEYFRAME, RenderPayload
-from pipeline.requests import MAX_REFERENCES, RenderRequest
+from pipeline.pictures.references import encode_reference
+from pipeline.render.payload import CLIP, KEYFRAME, RenderPayload
+from pipeline.worker.requests import MAX_REFERENCES, RenderRequest
 from storage import characters, episodes, jobs, plan, projects, takes
 from storage.errors import InvalidInput, InvalidState
 from storage.models import Character, Job, Project, Render, Shot

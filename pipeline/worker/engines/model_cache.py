@@ -2,7 +2,7 @@
 evicted first, and how they spend device memory. Each engine keeps its own cache (the video
 engine one for keyframe pipelines, through its keyframe engine, and one for video pipelines).
 
-Worker side only (imports torch). The memory settings are the worker's (worker_settings.py).
+Worker side only (imports torch). The memory settings are the worker's (pipeline.worker.settings).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from diffusers.utils import is_accelerate_available
 
-from pipeline.worker_settings import WorkerSettings
+from pipeline.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}

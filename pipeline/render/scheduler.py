@@ -17,11 +17,11 @@ from typing import Any
 import aiohttp
 import sqlite_utils
 
-from pipeline.cut_jobs import CutJobs
+from pipeline.cut.jobs import CutJobs
 from pipeline.errors import BadRequest, WorkerError
-from pipeline.render_payload import CLIP, KEYFRAME, RenderPayload
-from pipeline.render_queue import prepare_render_request
-from pipeline.worker_client import WorkerClient
+from pipeline.render.payload import CLIP, KEYFRAME, RenderPayload
+from pipeline.render.queue import prepare_render_request
+from pipeline.render.worker_client import WorkerClient
 from pipeline.workflow import queue_waiting_clips, takes_recorded
 from storage import events, jobs, plan, takes
 from storage.errors import ShowrunnerError

@@ -1,4 +1,4 @@
-"""Cut jobs: one episode cut (or delivery copy, pipeline.delivery_jobs) at a time, both being
+"""Cut jobs: one episode cut (or delivery copy, pipeline.delivery.jobs) at a time, both being
 ffmpeg encodes on this machine; and the approved takes normalised into cut segments while no
 cut runs, so that a cut mostly joins ready segments by stream copy."""
 
@@ -12,13 +12,13 @@ from typing import Any
 
 import sqlite_utils
 
-from pipeline.assemble import CutShot, cut_episode
-from pipeline.audio_bed import MusicBed
-from pipeline.cards import end_card, title_card
-from pipeline.delivery_jobs import DELIVER, make_delivery_copy
+from pipeline.cut.assemble import CutShot, cut_episode
+from pipeline.cut.audio_bed import MusicBed
+from pipeline.cut.cards import end_card, title_card
+from pipeline.cut.segment_cache import SegmentCache
+from pipeline.cut.segments import VideoFormat, frame_bounds, prepare_segment
+from pipeline.delivery.jobs import DELIVER, make_delivery_copy
 from pipeline.errors import AssembleError
-from pipeline.segment_cache import SegmentCache
-from pipeline.segments import VideoFormat, frame_bounds, prepare_segment
 from pipeline.workflow import cut_failed
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.errors import ShowrunnerError

@@ -13,7 +13,7 @@ from pathlib import Path
 import sqlite_utils
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
-from pipeline.subtitles import find_font, wrap_text
+from pipeline.cut.subtitles import find_font, wrap_text
 from storage import episodes, plan, takes
 from storage.errors import InvalidInput
 from storage.models import Shot, Take

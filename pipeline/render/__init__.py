@@ -1,0 +1,2 @@
+"""Render dispatch, bot side: a plan turned into queued jobs, and a scheduler that hands them
+to workers over HTTP and stores what comes back as takes. No torch here."""
