@@ -21,13 +21,13 @@ from storage.errors import ShowrunnerError
 log = logging.getLogger(__name__)
 # one extension per feature, each with its setup(); they never import each other
 EXTENSIONS = (
-    "bot.cogs.production",
-    "bot.cogs.queue",
-    "bot.cogs.conversation",
-    "bot.cogs.review",
-    "bot.cogs.delivery",
-    "bot.cogs.export",
-    "bot.cogs.characters",
+    "bot.production",
+    "bot.queue",
+    "bot.conversation",
+    "bot.review",
+    "bot.delivery",
+    "bot.export",
+    "bot.characters",
 )
 
 

@@ -4,6 +4,7 @@ finished render job leaves them. Real rows in a real SQLite file, made through s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import sqlite_utils
 
@@ -27,6 +28,13 @@ def make_episode(
     return plan.save_episode_plan(db, project.id, draft)
 
 
+def shot_in_review(db: sqlite_utils.Database, shot_id: int) -> None:
+    """The shot walks queued -> rendering -> review, as a render does (its takes are the
+    caller's to add)."""
+    for status in ("queued", "rendering", "review"):
+        plan.set_shot_status(db, shot_id, status)
+
+
 def takes_in_review(
     db: sqlite_utils.Database,
     shot_id: int,
@@ -39,8 +47,7 @@ def takes_in_review(
     queued -> rendering -> review, as a render does); `files` are their (media, preview)
     paths, none by default."""
     files = files or [("", "")] * count
-    for status in ("queued", "rendering", "review"):
-        plan.set_shot_status(db, shot_id, status)
+    shot_in_review(db, shot_id)
     shot = plan.get_shot(db, shot_id)
     payload = RenderPayload("animatic", tuple(range(count)), 90, 160, 8, output=kind)
     job = jobs.enqueue_job(
@@ -62,6 +69,20 @@ def takes_in_review(
         )
         for seed, (media, preview) in enumerate(files)
     ]
+
+
+def approved_episode(db: sqlite_utils.Database, media: Sequence[Path], **size: int) -> Episode:
+    """An episode of len(media) one-second shots (dialogue "Line 0", "Line 1", ...), each with
+    an approved take on its file in `media`, the last approval queueing nothing (the caller
+    decides what follows)."""
+    project = make_project(db, **({"fps": 24} | size))
+    shots = tuple(plan.ShotPlan(f"shot {i}", "wide", 1.0, f"Line {i}") for i in range(len(media)))
+    draft = plan.EpisodePlan("The Flood", "", scenes=(plan.ScenePlan("Shore", "", shots),))
+    episode = plan.save_episode_plan(db, project.id, draft)
+    for shot, path in zip(plan.list_shots(db, episode.id), media, strict=True):
+        (take,) = takes_in_review(db, shot.id, files=[(str(path), "")])
+        takes.approve_take(db, take.id)
+    return episode
 
 
 def vote(db: sqlite_utils.Database, take: Take, emoji: str, *voters: int) -> None:

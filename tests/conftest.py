@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
 
 from pipeline.render.worker_client import LocalWorker, WorkerClient
+
+if TYPE_CHECKING:
+    from tests.fake_openai import FakeOpenAI
+    from tests.studio import Studio
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -62,3 +67,37 @@ def embedded_model() -> Path:
         return embedded_model_path()
     except EmbeddedModelMissing as missing:
         pytest.skip(f"the embedded model file is not installed: {missing}")
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[FakeOpenAI]:
+    """A scripted fake of the OpenAI chat-completions API, serving on loopback."""
+    from aiohttp import web
+
+    from tests.fake_openai import FakeOpenAI
+
+    fake = FakeOpenAI()
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", fake.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    yield fake
+    fake.release()
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def review_room(tmp_path: Path) -> AsyncIterator[Studio]:
+    """The bot running in a project (quorum 2, a director role) with a two-shot plan."""
+    from tests.fakes import say, scripted
+    from tests.studio import UNUSED_WORKER, open_studio, running_bot, start_two_shot_project
+
+    async with (
+        open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world,
+        running_bot(world, scripted(say("unused"))),
+    ):
+        await start_two_shot_project(world)
+        yield world

@@ -9,16 +9,16 @@ from pathlib import Path
 from storage import episodes, plan, projects, revisions, takes
 from storage.db import open_db
 from tests.fakes import DownChatModel, ScriptedChatModel, gong_gong_plan, say, scripted, tool_call
-from tests.test_discord_bot import Studio, bot_messages, open_studio, running_bot, start_project
-
-
-def buttons(message: dict) -> dict[str, str]:
-    """label -> custom_id of a message's buttons."""
-    return {
-        item["label"]: item["custom_id"]
-        for row in message["components"]
-        for item in row.get("components", [])
-    }
+from tests.studio import (
+    Studio,
+    bot_messages,
+    buttons,
+    gate_post,
+    open_studio,
+    running_bot,
+    say_in,
+    start_project,
+)
 
 
 def button_colours(message: dict) -> dict[str, str]:
@@ -29,25 +29,6 @@ def button_colours(message: dict) -> dict[str, str]:
         for row in message["components"]
         for item in row.get("components", [])
     }
-
-
-async def say_in(world: Studio, channel: int, user: int, text: str, **kwargs) -> dict:
-    """A user's message, and the bot's first answer after it (not a plan post with a Go ahead
-    button, which a change before it may post in the meantime)."""
-    sent = await world.emulator.user_message(channel, user, text, **kwargs)
-    return await world.emulator.wait_for_message(
-        channel,
-        lambda m: m["author_id"] == world.emulator.bot_user_id and not m["components"],
-        after_id=sent["id"],
-    )
-
-
-async def gate_post(world: Studio, after_id: int = 0) -> dict:
-    return await world.emulator.wait_for_message(
-        world.writers,
-        lambda m: m["author_id"] == world.emulator.bot_user_id and "Go ahead" in buttons(m),
-        after_id=after_id,
-    )
 
 
 async def click(world: Studio, message: dict, user: int, label: str):

@@ -10,7 +10,7 @@ import pytest
 
 from bot.runtime import _chat_model
 from bot.settings import Settings
-from tests.test_llm_http import FAST_RETRY, call, endpoint, error, text  # noqa: F401
+from tests.fake_openai import FAST_RETRY, call, error, text
 
 
 def settings_for(url: str, mode: str = "auto") -> Settings:
@@ -28,7 +28,7 @@ def settings_for(url: str, mode: str = "auto") -> Settings:
     ("answer", "mode"),
     [(call("Ping", {"ok": True}), "tools"), (text("Sure, ok is true."), "structured")],
 )
-async def test_auto_asks_the_model_once_and_logs_the_choice(endpoint, answer, mode, caplog):  # noqa: F811
+async def test_auto_asks_the_model_once_and_logs_the_choice(endpoint, answer, mode, caplog):
     endpoint.answer(answer)
     caplog.set_level(logging.INFO, logger="agents.director")
     async with AsyncExitStack() as stack:
@@ -40,14 +40,14 @@ async def test_auto_asks_the_model_once_and_logs_the_choice(endpoint, answer, mo
     assert f"using {mode} mode" in caplog.text
 
 
-async def test_a_model_down_at_start_up_falls_back_to_tools_for_an_endpoint(endpoint):  # noqa: F811
+async def test_a_model_down_at_start_up_falls_back_to_tools_for_an_endpoint(endpoint):
     endpoint.answer(*[error(503, headers=FAST_RETRY)] * 3)
     async with AsyncExitStack() as stack:
         _, chosen, _ = await _chat_model(settings_for(endpoint.url), stack)
     assert chosen == "tools" and len(endpoint.requests) == 3
 
 
-async def test_a_configured_mode_makes_no_call(endpoint):  # noqa: F811
+async def test_a_configured_mode_makes_no_call(endpoint):
     async with AsyncExitStack() as stack:
         _, chosen, _ = await _chat_model(settings_for(endpoint.url, "structured"), stack)
     assert chosen == "structured" and not endpoint.requests

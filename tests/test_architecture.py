@@ -100,17 +100,25 @@ def test_sql_stays_in_storage(package: str) -> None:
                 assert node.func.attr not in database_calls, f"{where} calls .{node.func.attr}()"
 
 
-def test_cogs_are_extensions_that_never_import_each_other() -> None:
+def test_features_are_extensions_that_never_import_each_other() -> None:
     from bot.client import EXTENSIONS
 
-    cogs = sorted((ROOT / "bot" / "cogs").glob("[!_]*.py"))
-    assert sorted(f"bot.cogs.{path.stem}" for path in cogs) == sorted(EXTENSIONS)
-    for path in cogs:
-        tree = ast.parse(path.read_text(), filename=str(path))
-        assert any(isinstance(n, ast.AsyncFunctionDef) and n.name == "setup" for n in tree.body)
-        others = {name for name in imported_modules(path) if name.startswith("bot.cogs")}
-        assert not others, f"{path.relative_to(ROOT)} imports {others}"
-    assert not any(name.startswith("bot.cogs") for name in imported_modules(ROOT / "bot/client.py"))
+    features = sorted(path.parent for path in (ROOT / "bot").glob("*/_cog.py"))
+    assert sorted(f"bot.{path.name}" for path in features) == sorted(EXTENSIONS)
+    names = {f"bot.{path.name}" for path in features}
+    for feature in features:
+        init = ast.parse((feature / "__init__.py").read_text())
+        assert any(isinstance(n, ast.AsyncFunctionDef) and n.name == "setup" for n in init.body)
+        for path in feature.glob("*.py"):
+            others = {
+                name
+                for name in imported_modules(path)
+                if any(name == other or name.startswith(other + ".") for other in names)
+                and not name.startswith(f"bot.{feature.name}")
+            }
+            assert not others, f"{path.relative_to(ROOT)} imports {others}"
+    client_imports = imported_modules(ROOT / "bot/client.py")
+    assert not {name for name in client_imports for n in names if name.startswith(n)}
 
 
 # what follows a decision, and an episode's status, are decided in one module
@@ -155,9 +163,9 @@ def test_no_module_is_over_400_lines() -> None:
 
 
 def slash_commands() -> set[str]:
-    """The bot's slash commands, read from its cogs' command decorators and groups."""
+    """The bot's slash commands, read from its features' command decorators and groups."""
     names = set()
-    for path in (ROOT / "bot" / "cogs").glob("*.py"):
+    for path in (ROOT / "bot").glob("*/_cog.py"):
         names |= set(re.findall(r'(?:command|Group)\(\s*name="([\w-]+)"', path.read_text()))
     return names
 

@@ -17,9 +17,7 @@ from storage import episodes
 from storage.db import open_db
 from storage.errors import InvalidInput
 from tests.fakes import gong_gong_plan, say, scripted
-from tests.test_discord_bot import Studio, open_studio, running_bot
-from tests.test_permissions import command, new_project
-from tests.test_votes import UNUSED_WORKER
+from tests.studio import UNUSED_WORKER, Studio, command, open_studio, project_by, running_bot
 
 
 def accepted_plan(world: Studio, project_id: int, shots: int) -> None:
@@ -50,7 +48,7 @@ async def test_the_queue_limit_and_draft_cap_come_from_the_environment(
         running_bot(world, scripted(say("unused"))),
     ):
         rooms = [world.writers, *(world.emulator.create_channel(world.guild, n) for n in "bc")]
-        ids = [await new_project(world, world.director, channel=room) for room in rooms]
+        ids = [await project_by(world, world.director, channel=room) for room in rooms]
         for project_id, shots in zip(ids, (3, 2, 1), strict=True):
             accepted_plan(world, project_id, shots)
 

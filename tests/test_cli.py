@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,20 +13,8 @@ from bot.settings import Settings
 from pipeline.ffmpeg import probe
 from storage import plan
 from storage.db import open_db
+from tests.cli_env import PREMISE, clean_env
 from tests.fakes import gong_gong_plan, scripted, tool_call
-
-PREMISE = "A mortal defies the water god Gong Gong on a rugged shore"
-
-
-def clean_env(data_dir: Path) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("OPENAI_", "SHOWRUNNER_", "DISCORD_"))
-    }
-    env["SHOWRUNNER_DATA_DIR"] = str(data_dir)
-    env["SHOWRUNNER_TORCH_THREADS"] = "1"
-    return env
 
 
 def episode_shots(data_dir: Path) -> list[list[plan.Shot]]:

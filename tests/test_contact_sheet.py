@@ -25,7 +25,7 @@ from storage import plan, projects, takes
 from storage.db import open_db
 from tests.discord_emulator import DiscordEmulator
 from tests.fakes import say, scripted
-from tests.test_discord_bot import Studio, open_studio, running_bot
+from tests.studio import Studio, open_studio, running_bot
 
 COLOURS = [(200, 30, 30), (30, 160, 40), (40, 60, 210)]
 

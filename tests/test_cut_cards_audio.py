@@ -11,7 +11,7 @@ from pipeline.cut.assemble import Card, CutShot, MusicBed, cut_episode
 from pipeline.cut.cards import end_card, title_card
 from pipeline.errors import AssembleError
 from pipeline.ffmpeg import probe, run_ffmpeg
-from tests.test_cut_segments import frame_count, make_take, mean_volume
+from tests.media import frame_count, make_take, mean_volume
 
 SMALL = {"width": 180, "height": 320, "fps": 24}
 

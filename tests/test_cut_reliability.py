@@ -24,8 +24,10 @@ from pipeline.errors import AssembleError, DiskFullError, FfmpegError
 from pipeline.ffmpeg import probe, run_ffmpeg, run_ffmpeg_async
 from pipeline.render.queue import queue_episode_cut
 from pipeline.render.scheduler import Scheduler, run_until_idle
-from storage import episodes, events, jobs, plan, projects, takes
+from storage import episodes, events, jobs
 from storage.db import open_db
+from tests.builders import approved_episode
+from tests.media import clips
 
 SMALL = {"width": 180, "height": 320}
 PREVIOUS = {".mp4": b"previous cut", ".srt": b"previous subtitles", ".png": b"previous poster"}
@@ -215,29 +217,6 @@ async def test_a_still_image_take_passes_the_check(tmp_path: Path) -> None:
 # two cut requests for one episode
 
 
-def approved_episode(db: sqlite_utils.Database, media: Path, count: int = 2) -> int:
-    """An episode whose shots all have an approved take, each a real small video."""
-    project = projects.create_project(db, "Flood", writers_channel_id=1, fps=24, **SMALL)
-    shot_plans = tuple(plan.ShotPlan(f"shot {i}", "wide", 1.0, f"Line {i}") for i in range(count))
-    draft = plan.EpisodePlan("The Flood", "", scenes=(plan.ScenePlan("Shore", "", shot_plans),))
-    episode = plan.save_episode_plan(db, project.id, draft)
-    media.mkdir(exist_ok=True)
-    for shot in plan.list_shots(db, episode.id):
-        for status in ("queued", "rendering", "review"):
-            plan.set_shot_status(db, shot.id, status)
-        take = takes.add_take(
-            db,
-            shot_id=shot.id,
-            job_id=f"job{shot.id}",
-            seed=1,
-            engine="animatic",
-            model="",
-            media_path=str(make_take(media / f"take{shot.id}.mp4")),
-        )
-        takes.approve_take(db, take.id)
-    return episode.id
-
-
 def assemble_jobs(db: sqlite_utils.Database, episode_id: int) -> list[str]:
     return [
         row["status"]
@@ -246,7 +225,7 @@ def assemble_jobs(db: sqlite_utils.Database, episode_id: int) -> list[str]:
 
 
 def test_asking_twice_queues_one_cut(fresh_db: sqlite_utils.Database, tmp_path: Path) -> None:
-    episode_id = approved_episode(fresh_db, tmp_path / "media")
+    episode_id = approved_episode(fresh_db, clips(tmp_path / "media", 2, make=make_take)).id
 
     first = queue_episode_cut(fresh_db, episode_id)
     second = queue_episode_cut(fresh_db, episode_id)
@@ -264,7 +243,7 @@ async def test_two_handlers_at_once_queue_one_cut(
 ) -> None:
     # as in the bot: two reactions approve the last shots at the same moment, and each
     # handler asks for the cut on the event loop
-    episode_id = approved_episode(fresh_db, tmp_path / "media")
+    episode_id = approved_episode(fresh_db, clips(tmp_path / "media", 2, make=make_take)).id
 
     async def ask() -> bool:
         await asyncio.sleep(0)
@@ -277,7 +256,7 @@ async def test_two_handlers_at_once_queue_one_cut(
 def test_two_connections_at_once_queue_one_cut(tmp_path: Path) -> None:
     path = tmp_path / "studio.db"
     with open_db(path) as db:
-        episode_id = approved_episode(db, tmp_path / "media")
+        episode_id = approved_episode(db, clips(tmp_path / "media", 2, make=make_take)).id
     start = threading.Barrier(4)
 
     def ask() -> None:
@@ -301,7 +280,7 @@ def test_two_connections_at_once_queue_one_cut(tmp_path: Path) -> None:
 async def test_scheduler_fails_a_cut_on_a_full_disk_and_says_why(
     fresh_db: sqlite_utils.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    episode_id = approved_episode(fresh_db, tmp_path / "media")
+    episode_id = approved_episode(fresh_db, clips(tmp_path / "media", 2, make=make_take)).id
     limit_ffmpeg(monkeypatch, 8_192)
     cut = queue_episode_cut(fresh_db, episode_id)
     assert cut is not None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -23,32 +22,11 @@ from pipeline.cut.subtitles import find_font
 from pipeline.ffmpeg import ffmpeg_binary, probe, run_ffmpeg
 from pipeline.render.queue import queue_episode_cut
 from pipeline.render.scheduler import Scheduler, run_until_idle
-from storage import episodes, jobs, plan, projects, takes
+from storage import episodes, jobs, projects
+from tests.builders import approved_episode
+from tests.media import clips, ffmpeg_log, frame_count, make_take, mean_volume
 
 SMALL = {"width": 180, "height": 320, "fps": 24}
-
-
-def make_take(path: Path, seconds: float = 1.0, source: str = "testsrc", tone: int = 0) -> Path:
-    args = ["-f", "lavfi", "-i", f"{source}=size=180x320:rate=24:duration={seconds}"]
-    if tone:
-        args += ["-f", "lavfi", "-i", f"sine=frequency={tone}:duration={seconds}"]
-        args += ["-c:a", "aac"]
-    run_ffmpeg([*args, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)])
-    return path
-
-
-def ffmpeg_log(*args: str) -> str:
-    completed = subprocess.run(
-        [ffmpeg_binary(), "-hide_banner", "-nostdin", *args],
-        capture_output=True,
-        check=False,
-    )
-    return completed.stderr.decode("utf-8", "replace")
-
-
-def frame_count(video: Path) -> int:
-    text = ffmpeg_log("-i", str(video), "-map", "0:v:0", "-c", "copy", "-f", "null", "-")
-    return int(re.findall(r"frame=\s*(\d+)", text)[-1])
 
 
 def video_packets(video: Path) -> list[tuple[str, str]]:
@@ -70,15 +48,6 @@ def assert_copied(cut: Path, segments: list[Path]) -> None:
         assert 0 <= int(packets[start][0]) - int(own[0][0]) <= 64
         start += len(own)
     assert len(packets) == start
-
-
-def mean_volume(media: Path, start: float, seconds: float) -> float:
-    """Mean audio level in dB between start and start + seconds (-91 is digital silence)."""
-    text = ffmpeg_log(
-        "-ss", str(start), "-t", str(seconds), "-i", str(media),
-        "-map", "0:a:0", "-af", "volumedetect", "-f", "null", "-",
-    )  # fmt: skip
-    return float(re.search(r"mean_volume: (-?[\d.]+) dB", text).group(1))
 
 
 def decode_errors(video: Path) -> str:
@@ -279,35 +248,11 @@ async def test_without_a_cache_no_segment_is_left_behind(
 # the scheduler prepares approved takes before the cut is asked for
 
 
-def approved_episode(db: sqlite_utils.Database, media: Path, count: int = 3) -> int:
-    project = projects.create_project(
-        db, "Flood", writers_channel_id=1, fps=24, width=180, height=320
-    )
-    shot_plans = tuple(plan.ShotPlan(f"shot {i}", "wide", 1.0, f"Line {i}") for i in range(count))
-    draft = plan.EpisodePlan("The Flood", "", scenes=(plan.ScenePlan("Shore", "", shot_plans),))
-    episode = plan.save_episode_plan(db, project.id, draft)
-    media.mkdir(exist_ok=True)
-    for shot in plan.list_shots(db, episode.id):
-        for status in ("queued", "rendering", "review"):
-            plan.set_shot_status(db, shot.id, status)
-        take = takes.add_take(
-            db,
-            shot_id=shot.id,
-            job_id=f"job{shot.id}",
-            seed=1,
-            engine="animatic",
-            model="",
-            media_path=str(make_take(media / f"take{shot.id}.mp4")),
-        )
-        takes.approve_take(db, take.id)
-    return episode.id
-
-
 async def test_scheduler_prepares_approved_takes_so_the_cut_only_joins(
     fresh_db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
     media = tmp_path / "media"
-    episode_id = approved_episode(fresh_db, media)
+    episode_id = approved_episode(fresh_db, clips(media, 3)).id
     scheduler = Scheduler(fresh_db, [], media)
 
     running = asyncio.create_task(scheduler.run())
@@ -332,7 +277,7 @@ async def test_after_a_cut_the_least_recently_used_segments_beyond_the_bound_are
     fresh_db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
     media = tmp_path / "media"
-    episode_id = approved_episode(fresh_db, media)
+    episode_id = approved_episode(fresh_db, clips(media, 3)).id
     # a segment of a take no episode uses any more, last used a day ago
     stale = await prepare_segment(
         SegmentCache(media / "cache"),
@@ -393,7 +338,7 @@ async def test_scheduler_cut_has_the_projects_cards_and_music(
     fresh_db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
     media = tmp_path / "media"
-    episode_id = approved_episode(fresh_db, media, count=2)
+    episode_id = approved_episode(fresh_db, clips(media, 2)).id
     episode = episodes.get_episode(fresh_db, episode_id)
     episodes.edit_episode(fresh_db, episode_id, teaser="The dam breaks.")
     projects.update_settings(

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from bot.client import ShowrunnerBot, point_at_discord
-from bot.cogs.delivery import FIELD_LIMIT, pack_lines
+from bot.delivery.post import FIELD_LIMIT, pack_lines
 from bot.runtime import open_runtime
 from bot.settings import Settings
 from pipeline.cut.assemble import CutShot, cut_episode
@@ -29,6 +29,7 @@ from pipeline.errors import AssembleError, DeliveryError
 from pipeline.ffmpeg import probe, run_ffmpeg
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.db import open_db
+from tests.builders import shot_in_review
 from tests.discord_emulator import DiscordEmulator
 from tests.fakes import say, scripted
 
@@ -430,8 +431,7 @@ def seed_delivery(tmp_path: Path, cut: Cut, guild: int, delivery: int, voters: l
     )  # fmt: skip
     shots = plan.list_shots(db, episode.id)
     for index, (shot, path) in enumerate(zip(shots, cut.takes, strict=True)):
-        for status in ("queued", "rendering", "review"):
-            plan.set_shot_status(db, shot.id, status)
+        shot_in_review(db, shot.id)
         take = takes.add_take(
             db, shot_id=shot.id, job_id=f"j{index}", seed=1, engine="animatic", model="",
             media_path=str(path),

@@ -3,29 +3,30 @@ with a tiny diffusers model, real SQLite and ffmpeg. Only the LLM's answers are 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import pytest
-from langchain_core.language_models import BaseChatModel
 
-from bot.client import ShowrunnerBot, point_at_discord
-from bot.runtime import open_runtime
-from bot.settings import Settings
 from bot.status_board import EDIT_INTERVAL
 from pipeline.ffmpeg import probe
 from storage import episodes, plan, projects, takes
 from storage.db import open_db
-from tests.discord_emulator import DiscordEmulator
-from tests.fakes import gong_gong_plan, say, scripted, tool_call
+from tests.fakes import say, scripted
+from tests.studio import (
+    Studio,
+    bot_messages,
+    chat_a_plan,
+    drafts,
+    open_studio,
+    plan_model,
+    running_bot,
+    start_project,
+)
 
 
 @pytest.fixture(scope="session")
@@ -36,52 +37,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         [sys.executable, "-m", "bot", "make-tiny-model", str(folder)], check=True, timeout=300
     )
     return folder
-
-
-@dataclass
-class Studio:
-    emulator: DiscordEmulator
-    settings: Settings
-    guild: int
-    writers: int
-    review: int
-    delivery: int
-    director_role: int
-    director: int
-    ana: int
-    ben: int
-
-
-@contextlib.asynccontextmanager
-async def open_studio(
-    data_dir: Path, *, emulator_options: dict[str, Any] | None = None, **settings: object
-) -> AsyncIterator[Studio]:
-    """An emulated guild with three channels, a director and two members; bot settings
-    (a local worker unless showrunner_workers says otherwise)."""
-    async with DiscordEmulator(**(emulator_options or {})) as emulator:
-        guild = emulator.create_guild("Drama Lab")
-        director_role = emulator.create_role(guild, "Director")
-        world = Studio(
-            emulator=emulator,
-            settings=Settings(
-                _env_file=None,
-                discord_token=emulator.token,
-                discord_api_base=emulator.api_base,
-                discord_gateway_url=emulator.gateway_url,
-                showrunner_data_dir=data_dir,
-                **({"showrunner_workers": []} | settings),  # type: ignore[arg-type]
-            ),
-            guild=guild,
-            writers=emulator.create_channel(guild, "writers-room"),
-            review=emulator.create_channel(guild, "review"),
-            delivery=emulator.create_channel(guild, "delivery"),
-            director_role=director_role,
-            director=emulator.add_member(guild, "dana", roles=[director_role]),
-            ana=emulator.add_member(guild, "ana"),
-            ben=emulator.add_member(guild, "ben"),
-        )
-        yield world
-        emulator.assert_clean()
 
 
 @pytest.fixture
@@ -96,85 +51,6 @@ async def studio(tmp_path: Path, tiny_model: Path) -> AsyncIterator[Studio]:
         showrunner_fps=12,
     ) as world:
         yield world
-
-
-@contextlib.asynccontextmanager
-async def running_bot(world: Studio, model: BaseChatModel | None) -> AsyncIterator[ShowrunnerBot]:
-    """The bot on `model`, or on the configured LLM (the embedded one by default) when None."""
-    point_at_discord(world.settings)
-    async with open_runtime(world.settings, chat_model=model) as runtime:
-        bot = ShowrunnerBot(runtime, guild_ready_timeout=0.05)
-        task = asyncio.create_task(bot.start(world.emulator.token))
-        try:
-            await world.emulator.wait_bot_ready(timeout=30)
-            await asyncio.sleep(0.2)  # on_ready's vote re-read
-            yield bot
-        finally:
-            await bot.close()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-
-def bot_messages(world: Studio, channel: int) -> list[dict]:
-    """What everyone in the channel sees from the bot (ephemeral replies excluded)."""
-    return [
-        m
-        for m in world.emulator.messages(channel)
-        if m["author_id"] == world.emulator.bot_user_id and not m["ephemeral"]
-    ]
-
-
-def drafts(world: Studio) -> list[dict]:
-    return [m for m in bot_messages(world, world.review) if m["attachments"]]
-
-
-async def start_project(world: Studio, quorum: int | None = None) -> None:
-    created = await world.emulator.slash_command(
-        world.writers,
-        world.director,
-        "project",
-        {"title": "Gong Gong", "review": world.review, "delivery": world.delivery},
-        subcommand="new",
-    )
-    await created.wait_response()
-    assert "is set up" in created.response_data["content"]
-    options: dict[str, object] = {"director_role": world.director_role}
-    if quorum:
-        options["quorum"] = quorum
-    settings = await world.emulator.slash_command(
-        world.writers, world.director, "project", options, subcommand="settings"
-    )
-    await settings.wait_response()
-    assert not settings.ephemeral, settings.response_data
-
-
-async def chat_a_plan(world: Studio, shots_per_scene: tuple[int, ...]) -> None:
-    sent = await world.emulator.user_message(
-        world.writers, world.ana, "A mortal defies the water god Gong Gong on a rugged shore"
-    )
-    reply = await world.emulator.wait_for_message(
-        world.writers,
-        lambda m: m["author_id"] == world.emulator.bot_user_id,
-        after_id=sent["id"],
-        timeout=30,
-    )
-    assert reply["content"] == "Here is the plan."
-    # the plan gate: the director accepts the plan the agent posts after a change
-    gate = await world.emulator.wait_for_message(
-        world.writers, lambda m: bool(m["components"]), after_id=reply["id"]
-    )
-    go_ahead = gate["components"][0]["components"][0]["custom_id"]
-    accepted = await world.emulator.component_interaction(
-        world.writers, gate["id"], world.director, go_ahead
-    )
-    await accepted.wait_response()
-
-
-def plan_model(shots_per_scene: tuple[int, ...]) -> BaseChatModel:
-    return scripted(
-        tool_call("write_episode_plan", {"plan": gong_gong_plan(shots_per_scene)}),
-        say("Here is the plan."),
-    )
 
 
 async def test_chat_render_vote_and_delivery(studio: Studio, tmp_path: Path) -> None:

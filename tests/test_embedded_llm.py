@@ -15,7 +15,7 @@ import pytest
 from agents.embedded_server import uses_amx
 from storage import conversation, episodes, plan, projects
 from storage.db import open_db
-from tests.test_discord_bot import Studio, bot_messages, open_studio, running_bot, start_project
+from tests.studio import Studio, bot_messages, open_studio, running_bot, start_project
 
 pytestmark = pytest.mark.slow
 PLAN_REQUEST = "Write the plan: a mortal defies the water god Gong Gong on a rugged shore."

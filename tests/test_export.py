@@ -18,9 +18,9 @@ from pipeline.ffmpeg import run_ffmpeg
 from storage import episodes, plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidState
+from tests.builders import shot_in_review
 from tests.fakes import say, scripted
-from tests.test_discord_bot import running_bot
-from tests.test_settings import new_project, quiet_studio
+from tests.studio import new_project, quiet_studio, running_bot
 
 FPS = 12
 SHOTS = (  # duration, dialogue
@@ -54,8 +54,7 @@ def seed_episode(
     )
     folder.mkdir(parents=True, exist_ok=True)
     for shot in plan.list_shots(db, episode.id):
-        for status in ("queued", "rendering", "review"):
-            plan.set_shot_status(db, shot.id, status)
+        shot_in_review(db, shot.id)
         media = take_file(folder / f"e{episode.id}s{shot.number}.mp4", shot.duration, noisy)
         take = takes.add_take(
             db, shot_id=shot.id, job_id=f"e{episode.id}s{shot.number}", seed=40 + shot.number,

@@ -31,6 +31,7 @@ from pipeline.worker.requests import RenderRequest
 from pipeline.workflow import queue_waiting_clips
 from storage import episodes, jobs, plan, projects, takes
 from storage.db import open_db
+from tests.builders import shot_in_review
 
 SMALL = {"width": 96, "height": 160, "fps": 8}
 
@@ -268,14 +269,7 @@ async def test_discord_keyframe_vote_renders_the_clip_and_delivers(
     tmp_path: Path, cli_models: tuple[str, str]
 ) -> None:
     from tests.fakes import say, scripted
-    from tests.test_discord_bot import (
-        bot_messages,
-        chat_a_plan,
-        drafts,
-        open_studio,
-        plan_model,
-        running_bot,
-    )
+    from tests.studio import bot_messages, chat_a_plan, drafts, open_studio, plan_model, running_bot
 
     keyframe_model, video_model = cli_models
     async with open_studio(
@@ -381,8 +375,7 @@ async def test_an_unreadable_previous_take_renders_fresh_and_says_why(
     episode = make_episode(fresh_db, "clips", shots=2)
     first, second = plan.list_shots(fresh_db, episode.id)
     plan.edit_shot(fresh_db, second.id, continuous=True)
-    for status in ("queued", "rendering", "review"):
-        plan.set_shot_status(fresh_db, first.id, status)
+    shot_in_review(fresh_db, first.id)
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")
     take = takes.add_take(

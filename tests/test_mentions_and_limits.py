@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from agents.director import MAX_INPUT_CHARS
-from bot.cogs.conversation import MAX_TEXT_ATTACHMENT_BYTES, MAX_TEXT_ATTACHMENTS
+from bot.conversation.attachments import MAX_TEXT_ATTACHMENT_BYTES, MAX_TEXT_ATTACHMENTS
 from bot.formatting import neutralise_mentions
 from tests.fakes import ScriptedChatModel, say, scripted
-from tests.test_discord_bot import Studio, open_studio, running_bot, start_project
-from tests.test_votes import UNUSED_WORKER
+from tests.studio import UNUSED_WORKER, Studio, open_studio, running_bot, start_project
 
 ZWSP = "\u200b"
 

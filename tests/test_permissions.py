@@ -19,9 +19,18 @@ from storage import characters, episodes, jobs, plan, projects, takes
 from storage.db import open_db
 from storage.models import Take
 from tests.fakes import gong_gong_plan, say, scripted, tool_call
-from tests.test_agent_discord import gate_post, say_in
-from tests.test_discord_bot import Studio, open_studio, running_bot, start_project
-from tests.test_votes import UNUSED_WORKER, tiny_clip
+from tests.media import tiny_clip
+from tests.studio import (
+    UNUSED_WORKER,
+    Studio,
+    command,
+    gate_post,
+    open_studio,
+    project_by,
+    running_bot,
+    say_in,
+    start_project,
+)
 
 MANAGE_GUILD = 1 << 5
 ROLE_REFUSAL = "Only members with the"
@@ -45,24 +54,6 @@ async def room(tmp_path: Path) -> AsyncIterator[Room]:
         yield Room(world, manager)
 
 
-async def command(world: Studio, user: int, name: str, options=None, **kwargs) -> dict:
-    """A slash command in the writers' room, and what the bot answered."""
-    record = await world.emulator.slash_command(
-        kwargs.pop("channel", None) or world.writers, user, name, options or {}, **kwargs
-    )
-    await record.wait_response()
-    return {"content": record.response_data["content"], "ephemeral": record.ephemeral}
-
-
-async def new_project(world: Studio, creator: int, channel: int | None = None) -> int:
-    answer = await command(
-        world, creator, "project", {"title": "Gong Gong"}, subcommand="new", channel=channel
-    )
-    assert "is set up" in answer["content"]
-    db = open_db(world.settings.database_path)
-    return projects.project_for_channel(db, channel or world.writers).id
-
-
 def quorum_of(world: Studio, project_id: int) -> int:
     return projects.get_project(open_db(world.settings.database_path), project_id).quorum
 
@@ -73,7 +64,7 @@ async def set_quorum(world: Studio, user: int, quorum: int) -> dict:
 
 async def test_without_a_role_the_creator_and_server_managers_direct(room: Room):
     world = room.world
-    project_id = await new_project(world, world.ana)  # ana has no director role
+    project_id = await project_by(world, world.ana)  # ana has no director role
     refused = await set_quorum(world, world.ben, 3)
     assert refused["ephemeral"] and refused["content"] == f"⚠️ {CREATOR_REFUSAL}"
     assert quorum_of(world, project_id) == 1
@@ -89,7 +80,7 @@ async def test_without_a_role_the_creator_and_server_managers_direct(room: Room)
 
 async def test_with_a_role_its_members_and_server_managers_direct(room: Room):
     world = room.world
-    project_id = await new_project(world, world.ana)
+    project_id = await project_by(world, world.ana)
     role = {"director_role": world.director_role}
     assert not (await command(world, world.ana, "project", role, subcommand="settings"))[
         "ephemeral"
@@ -121,7 +112,7 @@ def job_status(world: Studio, job_id: str) -> str:
 
 async def test_cancelling_the_episode_needs_a_director(room: Room):
     world = room.world
-    project_id = await new_project(world, world.director)
+    project_id = await project_by(world, world.director)
     await command(
         world,
         world.director,
@@ -158,7 +149,7 @@ def first_shot_take(world: Studio, project_id: int, name: str) -> Take:
 
 async def test_a_character_reference_needs_a_director(room: Room):
     world = room.world
-    project_id = await new_project(world, world.director)
+    project_id = await project_by(world, world.director)
     planned_and_queued(world, project_id, world.director)
     db = open_db(world.settings.database_path)
     take = first_shot_take(world, project_id, "ours")
@@ -180,8 +171,8 @@ async def test_a_character_reference_needs_a_director(room: Room):
 async def test_ids_from_another_project_are_refused(room: Room):
     world = room.world
     other_room = world.emulator.create_channel(world.guild, "other-room")
-    ours = await new_project(world, world.director)
-    theirs = await new_project(world, world.director, channel=other_room)
+    ours = await project_by(world, world.director)
+    theirs = await project_by(world, world.director, channel=other_room)
     their_jobs = planned_and_queued(world, theirs, world.director)
     planned_and_queued(world, ours, world.director)
     db = open_db(world.settings.database_path)

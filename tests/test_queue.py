@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import sqlite_utils
 
-from bot.cogs.queue import queue_text
+from bot.queue.lines import queue_text
 from pipeline.render.queue import EngineChoice, queue_episode_render, queue_shot_retake
 from pipeline.render.scheduler import Scheduler, run_until_idle
 from pipeline.render.worker_client import LocalWorker, WorkerClient
@@ -19,8 +19,8 @@ from storage import episodes, jobs, plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidInput, InvalidState, NotFound
 from storage.models import Episode, Job
-from tests.builders import make_episode, make_project
-from tests.test_discord_bot import (
+from tests.builders import make_episode, make_project, shot_in_review
+from tests.studio import (
     Studio,
     chat_a_plan,
     drafts,
@@ -78,8 +78,7 @@ def test_a_member_past_the_limit_is_refused_and_nothing_is_stored(
 def marked_for_retake(db: sqlite_utils.Database, episode: Episode) -> int:
     """Shot 1 of the episode, rendered, reviewed and marked for a retake: its id."""
     shot = plan.list_shots(db, episode.id)[0]
-    for status in ("queued", "rendering", "review"):
-        plan.set_shot_status(db, shot.id, status)
+    shot_in_review(db, shot.id)
     takes.request_retake(db, shot.id)
     return shot.id
 

@@ -34,6 +34,7 @@ from pipeline.worker.engines import Engine, create_engine, no_progress
 from pipeline.worker.requests import RenderRequest
 from pipeline.worker.service import WorkerService
 from storage import characters, jobs, plan, projects, takes
+from tests.builders import shot_in_review
 
 
 class PipelineSpy:
@@ -263,7 +264,7 @@ async def test_character_reference_from_an_upload_or_a_take_and_the_cast_list(
     tmp_path: Path,
 ) -> None:
     from tests.fakes import say, scripted
-    from tests.test_discord_bot import open_studio, running_bot
+    from tests.studio import open_studio, running_bot
 
     async with (
         open_studio(tmp_path / "data") as world,
@@ -347,8 +348,7 @@ async def test_character_reference_from_an_upload_or_a_take_and_the_cast_list(
             assert np.array_equal(pixels(image), pixels(still))
         no_approved = await reference(world.director, name="Lin Yue", shot=1)
         assert "Shot 1 has no approved take yet" in no_approved["content"]
-        for status in ("queued", "rendering", "review"):
-            plan.set_shot_status(db, shot.id, status)
+        shot_in_review(db, shot.id)
         takes.approve_take(db, take.id)
         from_shot = await reference(world.director, name="Lin Yue", shot=1)
         assert f"reference is now take {take.id} (shot 1)" in from_shot["content"]

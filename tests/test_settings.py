@@ -3,11 +3,9 @@ against the Discord emulator, with real SQLite and ffmpeg."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,34 +15,7 @@ from storage.db import open_db
 from storage.errors import InvalidInput
 from tests.discord_emulator import InteractionRecord
 from tests.fakes import say, scripted
-from tests.test_discord_bot import Studio, open_studio, running_bot
-
-
-def quiet_studio(
-    data_dir: Path, **emulator_options: Any
-) -> contextlib.AbstractAsyncContextManager[Studio]:
-    """open_studio, but the bot starts no worker (nothing renders)."""
-    return open_studio(
-        data_dir,
-        emulator_options=emulator_options,
-        showrunner_engine="animatic",
-        showrunner_workers=["http://127.0.0.1:9"],  # never contacted
-        showrunner_width=180,
-        showrunner_height=320,
-        showrunner_fps=12,
-    )
-
-
-async def new_project(world: Studio) -> None:
-    created = await world.emulator.slash_command(
-        world.writers,
-        world.director,
-        "project",
-        {"title": "Gong Gong", "review": world.review, "delivery": world.delivery},
-        subcommand="new",
-    )
-    await created.wait_response()
-    assert "is set up" in created.response_data["content"]
+from tests.studio import Studio, new_project, quiet_studio, running_bot
 
 
 async def settings(world: Studio, user: int, **options: object) -> InteractionRecord:

@@ -16,8 +16,8 @@ import pytest
 
 from storage import plan, takes
 from storage.db import open_db
-from tests.test_cli import PREMISE, clean_env
-from tests.test_discord_bot import open_studio
+from tests.cli_env import PREMISE, clean_env
+from tests.studio import open_studio
 
 pytestmark = pytest.mark.slow
 SMALL_FRAMES = {"SHOWRUNNER_WIDTH": "180", "SHOWRUNNER_HEIGHT": "320", "SHOWRUNNER_FPS": "12"}

@@ -7,6 +7,7 @@ from storage import characters, episodes, jobs, plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidInput, InvalidState
 from storage.status import SHOT_TRANSITIONS, check_transition
+from tests.builders import shot_in_review
 
 PLAN = plan.EpisodePlan(
     title="The Flood",
@@ -93,8 +94,7 @@ def test_shot_cannot_be_approved_without_a_take_in_review(fresh_db):
     )
     with pytest.raises(InvalidState, match="no take in review"):
         takes.approve_take(fresh_db, take.id)  # shot is still 'planned'
-    for status in ("queued", "rendering", "review"):
-        plan.set_shot_status(fresh_db, shot.id, status)
+    shot_in_review(fresh_db, shot.id)
     takes.approve_take(fresh_db, take.id)
     assert plan.get_shot(fresh_db, shot.id).approved_take_id == take.id
     with pytest.raises(InvalidState):
@@ -106,8 +106,7 @@ def test_one_vote_per_take_user_and_emoji_and_quorum(fresh_db):
     projects.update_settings(fresh_db, project.id, quorum=2)
     episode = plan.save_episode_plan(fresh_db, project.id, PLAN)
     shot = plan.list_shots(fresh_db, episode.id)[0]
-    for status in ("queued", "rendering", "review"):
-        plan.set_shot_status(fresh_db, shot.id, status)
+    shot_in_review(fresh_db, shot.id)
     take = takes.add_take(
         fresh_db,
         shot_id=shot.id,
@@ -130,8 +129,7 @@ def test_retake_vote_marks_the_shot(fresh_db):
     project = make_project(fresh_db)
     episode = plan.save_episode_plan(fresh_db, project.id, PLAN)
     shot = plan.list_shots(fresh_db, episode.id)[0]
-    for status in ("queued", "rendering", "review"):
-        plan.set_shot_status(fresh_db, shot.id, status)
+    shot_in_review(fresh_db, shot.id)
     take = takes.add_take(
         fresh_db,
         shot_id=shot.id,
@@ -150,8 +148,7 @@ def a_take_in_review(db) -> takes.Take:
     """Shot 1 of a stored plan, rendered: one take in review."""
     episode = plan.save_episode_plan(db, make_project(db).id, PLAN)
     shot = plan.list_shots(db, episode.id)[0]
-    for status in ("queued", "rendering", "review"):
-        plan.set_shot_status(db, shot.id, status)
+    shot_in_review(db, shot.id)
     return takes.add_take(
         db, shot_id=shot.id, job_id="j1", seed=1, engine="animatic", model="",
         media_path="/m.mp4",
@@ -220,8 +217,7 @@ def test_a_retake_reopens_an_approved_shot_and_the_cut_waits_for_it(fresh_db):
 def test_a_retake_rejects_only_that_shots_takes_in_review(fresh_db):
     take = a_take_in_review(fresh_db)
     other_shot = plan.list_shots(fresh_db, plan.get_shot(fresh_db, take.shot_id).episode_id)[1]
-    for status in ("queued", "rendering", "review"):
-        plan.set_shot_status(fresh_db, other_shot.id, status)
+    shot_in_review(fresh_db, other_shot.id)
     other = takes.add_take(
         fresh_db, shot_id=other_shot.id, job_id="j2", seed=1, engine="animatic", model="",
         media_path="/n.mp4",
@@ -234,8 +230,7 @@ def test_a_retake_rejects_only_that_shots_takes_in_review(fresh_db):
 def test_an_approved_keyframe_sends_its_shot_back_for_the_clip(fresh_db):
     episode = plan.save_episode_plan(fresh_db, make_project(fresh_db).id, PLAN)
     shot, other_shot = plan.list_shots(fresh_db, episode.id)[:2]
-    for status in ("queued", "rendering", "review"):
-        plan.set_shot_status(fresh_db, shot.id, status)
+    shot_in_review(fresh_db, shot.id)
     still = takes.add_take(
         fresh_db, shot_id=shot.id, job_id="k1", seed=1, engine="video", model="",
         media_path="/k.png", kind="keyframe",
@@ -257,8 +252,7 @@ def test_a_keyframe_in_review_or_a_clip_waits_for_no_clip(fresh_db):
     takes.approve_take(fresh_db, take.id)
     episode = episodes.get_episode(fresh_db, plan.get_shot(fresh_db, take.shot_id).episode_id)
     shot = plan.list_shots(fresh_db, episode.id)[1]
-    for status in ("queued", "rendering", "review"):
-        plan.set_shot_status(fresh_db, shot.id, status)
+    shot_in_review(fresh_db, shot.id)
     takes.add_take(
         fresh_db, shot_id=shot.id, job_id="k2", seed=2, engine="video", model="",
         media_path="/k2.png", kind="keyframe",

@@ -21,8 +21,7 @@ from storage import plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidInput
 from tests.fakes import say, scripted
-from tests.test_discord_bot import running_bot
-from tests.test_settings import new_project, quiet_studio
+from tests.studio import new_project, quiet_studio, running_bot
 
 STATUSES = list(STATUS_COLOURS)  # planned, queued, rendering, review, approved, retake
 

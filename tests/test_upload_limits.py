@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cogs.review import draft_attachments
+from bot.review.drafts import draft_attachments
 from tests.discord_emulator import DiscordEmulator
-from tests.test_discord_bot import Studio
-from tests.test_votes import post_takes, review_room  # noqa: F401 - the fixture
+from tests.studio import Studio, post_takes
 
 MIB = 1024 * 1024
 
@@ -26,7 +25,7 @@ def big_file(path: Path) -> str:
 
 @pytest.mark.parametrize(("tier", "attached"), [(2, True), (3, True), (1, False), (0, False)])
 async def test_a_boosted_server_gets_the_big_take_attached(
-    review_room: Studio,  # noqa: F811
+    review_room: Studio,
     tier: int,
     attached: bool,
 ):

@@ -4,117 +4,27 @@ review are real (tiny) clips stored as the scheduler stores them, then posted by
 
 from __future__ import annotations
 
-import subprocess
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from agents.schemas import EpisodeDraft
-from agents.tools import ToolContext, write_episode_plan
-from bot.cogs.review import NUMBERS, vote_for
-from pipeline.ffmpeg import ffmpeg_binary
+from bot.review.drafts import NUMBERS, vote_for
 from pipeline.render.payload import RenderPayload
-from storage import episodes, events, jobs, plan, projects, takes
+from storage import jobs, plan, takes
 from storage.db import open_db
-from tests.builders import takes_in_review
-from tests.fakes import gong_gong_plan, say, scripted
-from tests.test_discord_bot import Studio, bot_messages, open_studio, running_bot, start_project
+from tests.fakes import say, scripted
+from tests.studio import (
+    UNUSED_WORKER,
+    Draft,
+    Studio,
+    bot_messages,
+    open_studio,
+    post_takes,
+    running_bot,
+    start_two_shot_project,
+)
 
 # no job is rendered here: a worker URL that is never called keeps a worker from starting
-UNUSED_WORKER = ["http://127.0.0.1:9"]
-
-
-@dataclass(frozen=True)
-class Draft:
-    message: dict
-    shot_id: int
-    take_ids: list[int]
-
-
-def tiny_clip(path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            ffmpeg_binary(),
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=90x160:rate=8",
-            "-t",
-            "0.5",
-            "-pix_fmt",
-            "yuv420p",
-            str(path),
-        ],
-        check=True,
-    )
-    return str(path)
-
-
-async def start_two_shot_project(world: Studio) -> None:
-    """A project (quorum 2, a director role) with a two-shot plan, through the running bot."""
-    await start_project(world, quorum=2)
-    db = open_db(world.settings.database_path)
-    project = projects.project_for_channel(db, world.writers)
-    context = ToolContext(db, project.id, user_id=world.director, is_director=True)
-    write_episode_plan(context, EpisodeDraft.model_validate(gong_gong_plan((1, 1))))
-
-
-@pytest.fixture
-async def review_room(tmp_path: Path) -> AsyncIterator[Studio]:
-    """The bot running in a project (quorum 2, a director role) with a two-shot plan."""
-    async with (
-        open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world,
-        running_bot(world, scripted(say("unused"))),
-    ):
-        await start_two_shot_project(world)
-        yield world
-
-
-async def post_takes(
-    world: Studio,
-    count: int,
-    make_media: Callable[[Path], str] = tiny_clip,
-    kind: str = "clip",
-    shot_number: int = 1,
-) -> Draft:
-    """`count` takes of a shot in review, as a finished render job leaves them (their files
-    made by `make_media`; stills for keyframes), and the bot's draft post of them (with its
-    reactions)."""
-    db = open_db(world.settings.database_path)
-    project = projects.project_for_channel(db, world.writers)
-    episode = episodes.current_episode(db, project.id)
-    shot = plan.list_shots(db, episode.id)[shot_number - 1]
-    earlier = [m["id"] for m in world.emulator.messages(world.review)]
-    folder = world.settings.media_dir / "takes" / f"shot{shot.id}"
-    files = []
-    for seed in range(count):
-        clip = make_media(folder / f"take{seed}.mp4")
-        media, preview = clip, ""
-        if kind == "keyframe":  # a still is both the take and its preview
-            media = preview = str(Path(clip).with_suffix(".png"))
-            grab = ["-v", "error", "-y", "-i", clip, "-frames:v", "1", media]
-            subprocess.run([ffmpeg_binary(), *grab], check=True)
-        files.append((media, preview))
-    # its job is done before the scheduler's next pass sees it
-    shot_takes = takes_in_review(db, shot.id, count, kind=kind, files=files)
-    events.emit(db, events.ShotReady(shot.id, shot_takes[0].job_id))
-    message = await world.emulator.wait_for_message(
-        world.review,
-        lambda m: m["author_id"] == world.emulator.bot_user_id,
-        after_id=max(earlier, default=None),
-        timeout=30,
-    )
-    legend = {*NUMBERS[:count]} if count > 1 else {"👍"}
-    reactions = lambda: set(world.emulator.message(message["id"])["reactions"])  # noqa: E731
-    await world.emulator.wait_until(lambda: reactions() >= {*legend, "👎", "🔁"})
-    assert reactions() == {*legend, "👎", "🔁"}
-    return Draft(message, shot.id, [take.id for take in shot_takes])
 
 
 def votes_of(world: Studio, take_id: int) -> list[tuple[int, str]]:

@@ -33,6 +33,7 @@ from pipeline.worker.service import WorkerService
 from pipeline.worker.settings import WorkerSettings
 from storage import events, jobs, plan, projects, takes
 from storage.models import Episode, Job, Shot
+from tests.builders import shot_in_review
 
 LONG = {"width": 360, "height": 640, "fps": 24}
 SMALL = {"width": 180, "height": 320, "fps": 12}
@@ -183,8 +184,7 @@ async def test_a_restarted_scheduler_reattaches_to_live_jobs_and_rerenders_lost_
 ) -> None:
     first, second = two_workers
     episode, shots = make_episode(fresh_db, (4.0, 15.0, 8.0), LONG)
-    for status in ("queued", "rendering", "review"):  # shot 3 was shot before: not rendered now
-        plan.set_shot_status(fresh_db, shots[2].id, status)
+    shot_in_review(fresh_db, shots[2].id)  # shot 3 was shot before: not rendered now
     _, (lost, live) = queue_episode_render(fresh_db, episode.id, EngineChoice())
     old = Scheduler(
         fresh_db,

@@ -1,4 +1,4 @@
-"""The render queue: /queue shows a project's jobs, /cancel stops one job or an episode's."""
+"""The queue as lines of text, and which jobs a cancel stops."""
 
 from __future__ import annotations
 
@@ -6,10 +6,7 @@ from typing import TYPE_CHECKING
 
 import discord
 import sqlite_utils
-from discord import app_commands
-from discord.ext import commands
 
-from bot.channel_projects import project_of_channel
 from bot.formatting import MESSAGE_LIMIT
 from bot.permissions import is_director, require_director
 from pipeline.delivery.jobs import DELIVER
@@ -19,7 +16,8 @@ from storage.models import Episode, Job, Project
 from storage.status import JobStatus
 
 if TYPE_CHECKING:
-    from bot.client import ShowrunnerBot
+    pass
+
 
 FOOTER_ROOM = 40  # room kept for "… and N more"
 
@@ -96,38 +94,3 @@ def episode_jobs_to_cancel(
 
 def jobs_phrase(count: int) -> str:
     return f"{count} job" if count == 1 else f"{count} jobs"
-
-
-class QueueCog(commands.Cog):
-    def __init__(self, bot: ShowrunnerBot) -> None:
-        self.bot = bot
-
-    @app_commands.command(name="queue", description="The project's queued and running jobs")
-    @app_commands.guild_only()
-    async def queue(self, interaction: discord.Interaction) -> None:
-        db = self.bot.runtime.db
-        project = project_of_channel(db, interaction.channel_id)
-        await interaction.response.send_message(queue_text(db, project))
-
-    @app_commands.command(name="cancel", description="Cancel a job, or the episode's renders")
-    @app_commands.describe(job="A job id from /queue (default: every render of the episode)")
-    @app_commands.guild_only()
-    async def cancel(
-        self, interaction: discord.Interaction, job: app_commands.Range[str, 1, 32] | None = None
-    ) -> None:
-        runtime = self.bot.runtime
-        project = project_of_channel(runtime.db, interaction.channel_id)
-        if job:
-            target = job_to_cancel(runtime.db, project, interaction.user, job)
-            runtime.scheduler.cancel(target.id)
-            text = f"Cancelled job `{target.id[:8]}` ({job_target(runtime.db, target)})."
-        else:
-            episode, targets = episode_jobs_to_cancel(runtime.db, project, interaction.user)
-            for target in targets:
-                runtime.scheduler.cancel(target.id)
-            text = f"Cancelled {jobs_phrase(len(targets))} of episode {episode.number}."
-        await interaction.response.send_message(text)
-
-
-async def setup(bot: ShowrunnerBot) -> None:
-    await bot.add_cog(QueueCog(bot))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -15,50 +14,14 @@ from bot import plan_gate
 from bot.channel_projects import project_here
 from bot.formatting import clip, neutralise_mentions
 from bot.permissions import require_director
+from bot.production.settings_text import settings_text
 from bot.render_requests import queue_render
 from pipeline.cut.uploads import MUSIC_FOLDER, check_music_upload, remove_music, store_music
-from pipeline.render.queue import EngineChoice, keyframes_first
 from storage import episodes, plan, projects
 from storage.errors import InvalidInput
-from storage.models import Project
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
-
-log = logging.getLogger(__name__)
-
-
-def settings_text(project: Project, uploaded: str = "", engine: EngineChoice | None = None) -> str:
-    """The settings in force, as the reply to /project settings."""
-    role = f"<@&{project.director_role_id}>" if project.director_role_id else "not set"
-    cards = [
-        f"title card {project.title_card_seconds:g} s" if project.title_card_seconds else "",
-        f"end card {project.end_card_seconds:g} s" if project.end_card_seconds else "",
-    ]
-    if project.music_path:
-        shown = neutralise_mentions(clip(uploaded, 80))
-        music = f"🎵 music: {'`' + shown + '` (new) ' if uploaded else 'on '}"
-        music += f"at volume {project.music_volume:g}"
-    else:
-        music = "🎵 music: none"
-    # the members' own text is shown and never pings; the role is a mention on purpose
-    credits = f"`{neutralise_mentions(clip(project.credits, 300))}`" if project.credits else "none"
-    review_note = ""
-    if project.review_mode == "keyframes" and engine and not keyframes_first(project, engine):
-        review_note = (
-            " (this bot renders full clips: keyframe review needs SHOWRUNNER_ENGINE=video "
-            "with a keyframe model in SHOWRUNNER_MODEL)"
-        )
-    return "\n".join(
-        [
-            f"Settings of **{neutralise_mentions(project.title)}**:",
-            f"• quorum {project.quorum}, director role {role}",
-            f"• review: {project.review_mode}{review_note}",
-            f"• cards: {', '.join(c for c in cards if c) or 'none'}",
-            f"• credits: {credits}",
-            f"• {music}",
-        ]
-    )
 
 
 class ProductionCog(commands.Cog):
@@ -218,7 +181,3 @@ class ProductionCog(commands.Cog):
             )
             return
         await queue_render(self.bot, interaction, episode.id)
-
-
-async def setup(bot: ShowrunnerBot) -> None:
-    await bot.add_cog(ProductionCog(bot))

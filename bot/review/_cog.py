@@ -10,53 +10,19 @@ from typing import TYPE_CHECKING
 import discord
 from discord.ext import commands
 
-from bot import retakes
 from bot.formatting import clip, neutralise_mentions
+from bot.review import retakes
+from bot.review.drafts import NUMBERS, draft_attachments, vote_for
 from bot.upload_limits import MIB, UPLOAD_MARGIN, upload_limit
 from pipeline import workflow
 from pipeline.pictures.contact_sheet import contact_sheet_for_takes
 from storage import episodes, events, jobs, plan, projects, takes
-from storage.models import Take
 from storage.status import TakeStatus
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
 
 log = logging.getLogger(__name__)
-NUMBERS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣")
-MAX_ATTACHMENTS = 10  # Discord's limit per message
-
-
-def vote_for(emoji: str, post_takes: list[Take]) -> tuple[Take, str] | None:
-    """Which take an emoji votes for, and as what. Numbers pick a take (a 👍 for it)."""
-    if emoji in NUMBERS:
-        index = NUMBERS.index(emoji)
-        return (post_takes[index], takes.THUMBS_UP) if index < len(post_takes) else None
-    if emoji in takes.VOTE_EMOJIS and post_takes:
-        return post_takes[0], emoji
-    return None
-
-
-def draft_attachments(
-    media: list[Path], sheet: Path | None, budget: int
-) -> tuple[list[tuple[Path, str]], list[int]]:
-    """(path, label) of what a draft post attaches: the contact sheet first, then each take's
-    file while the upload budget and Discord's 10 attachments allow; and the take numbers left
-    out (too big, or their file is gone)."""
-    attached: list[tuple[Path, str]] = []
-    used = 0
-    if sheet is not None:
-        attached.append((sheet, "takes"))
-        used = sheet.stat().st_size
-    left_out = []
-    for number, path in enumerate(media, start=1):
-        size = path.stat().st_size if path.is_file() else None
-        if size is None or used + size > budget or len(attached) >= MAX_ATTACHMENTS:
-            left_out.append(number)
-            continue
-        attached.append((path, f"take{number}"))
-        used += size
-    return attached, left_out
 
 
 class ReviewCog(commands.Cog):
@@ -226,7 +192,7 @@ class ReviewCog(commands.Cog):
 
     @commands.Cog.listener("on_message")
     async def on_retake_note(self, message: discord.Message) -> None:
-        """A reply to a draft post is a retake note (bot.retakes)."""
+        """A reply to a draft post is a retake note (bot.review.retakes)."""
         if message.author.bot or message.reference is None or not message.reference.message_id:
             return
         post_id = message.reference.message_id
@@ -252,7 +218,3 @@ class ReviewCog(commands.Cog):
                 async for user in reaction.users(limit=None):
                     if user.id != bot_id:
                         await self.count_vote(message.id, user.id, str(reaction.emoji))
-
-
-async def setup(bot: ShowrunnerBot) -> None:
-    await bot.add_cog(ReviewCog(bot))

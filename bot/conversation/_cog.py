@@ -14,6 +14,7 @@ from discord.ext import commands
 from agents.director import MAX_INPUT_CHARS
 from agents.tools import ToolContext
 from bot import plan_gate
+from bot.conversation.attachments import read_text_attachments
 from bot.formatting import split_message
 from bot.permissions import is_director
 from storage import episodes, projects, takes
@@ -23,40 +24,6 @@ if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
 
 log = logging.getLogger(__name__)
-# uploaded text files are read as part of the message, up to this size each
-MAX_TEXT_ATTACHMENT_BYTES = 20_000
-MAX_TEXT_ATTACHMENTS = 3
-
-
-def is_text_file(attachment: discord.Attachment) -> bool:
-    content_type = (attachment.content_type or "").split(";")[0].strip()
-    return attachment.filename.lower().endswith((".txt", ".md")) or content_type == "text/plain"
-
-
-async def read_text_attachments(message: discord.Message) -> tuple[str, list[str]]:
-    """The text of uploaded .txt files (bounded), and notes on the files that were skipped."""
-    parts: list[str] = []
-    skipped: list[str] = []
-    for attachment in message.attachments:
-        if not is_text_file(attachment):
-            skipped.append(f"{attachment.filename} (not a text file)")
-            continue
-        if len(parts) >= MAX_TEXT_ATTACHMENTS:
-            skipped.append(f"{attachment.filename} (only {MAX_TEXT_ATTACHMENTS} files are read)")
-            continue
-        if attachment.size > MAX_TEXT_ATTACHMENT_BYTES:
-            skipped.append(f"{attachment.filename} (over {MAX_TEXT_ATTACHMENT_BYTES // 1000} kB)")
-            continue
-        try:
-            data = await attachment.read()
-        except discord.HTTPException as error:
-            log.warning("could not read attachment %s: %s", attachment.id, error)
-            skipped.append(f"{attachment.filename} (could not be read)")
-            continue
-        text = data[:MAX_TEXT_ATTACHMENT_BYTES].decode("utf-8", errors="replace").strip()
-        if text:
-            parts.append(f"[uploaded file {attachment.filename[:80]}]\n{text}")
-    return "\n\n".join(parts), skipped
 
 
 class ConversationCog(commands.Cog):
@@ -110,7 +77,3 @@ class ConversationCog(commands.Cog):
         episode = episodes.current_episode(db, project.id)
         if changed and episode is not None:
             await plan_gate.post_for_go_ahead(message.channel, db, episode.id)
-
-
-async def setup(bot: ShowrunnerBot) -> None:
-    await bot.add_cog(ConversationCog(bot))
