@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 import pytest
+import pytest_asyncio
 
 from pipeline.render.worker_client import LocalWorker, WorkerClient
 
@@ -39,6 +40,24 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from pipeline.worker.tiny_models.keyframe import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sd")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def shared_worker_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """One worker subprocess for the whole run, for tests that only submit uniquely named jobs
+    and read their own results back (no cancelling, crashing or reconfiguring it). Only its
+    URL is shared: each test talks to it from its own event loop."""
+    local = LocalWorker(tmp_path_factory.mktemp("shared-worker-media"))
+    url = await local.start()
+    yield url
+    await local.stop()
+
+
+@pytest.fixture
+async def shared_worker(shared_worker_url: str) -> AsyncIterator[WorkerClient]:
+    """A client of the session's shared worker (see shared_worker_url for what is safe)."""
+    async with aiohttp.ClientSession() as session:
+        yield WorkerClient(shared_worker_url, session)
 
 
 @pytest.fixture

@@ -194,3 +194,16 @@ def test_messages_below_the_bot_name_no_discord_command() -> None:
                 ):
                     where = f"{path.relative_to(ROOT)}:{node.lineno}"
                     assert not pattern.search(node.value), f"{where}: {node.value[:80]!r}"
+
+
+def test_test_folders_mirror_the_packages() -> None:
+    """tests/pipeline/cut/ tests pipeline/cut/, and so on: a test folder names a package."""
+    tests = ROOT / "tests"
+    support = {"discord_emulator"}  # the emulator and its own tests
+    for folder in [path.parent for path in tests.rglob("__init__.py") if path.parent != tests]:
+        relative = folder.relative_to(tests)
+        if relative.parts[0] in support:
+            continue
+        assert (ROOT / relative / "__init__.py").is_file(), f"tests/{relative} names no package"
+    loose = {path.name for path in tests.glob("test_*.py")}
+    assert loose == {"test_architecture.py"}, f"test modules outside a package folder: {loose}"

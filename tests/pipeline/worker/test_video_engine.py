@@ -15,7 +15,7 @@ from pipeline.ffmpeg import probe
 from pipeline.render.worker_client import WorkerClient
 from pipeline.worker.engines import Engine, create_engine
 from pipeline.worker.requests import RenderRequest
-from tests.video_helpers import frame_count, png_base64, spy_on, video_request
+from tests.pipeline.worker.video_helpers import frame_count, png_base64, spy_on, video_request
 
 
 class Recorder:
@@ -168,15 +168,15 @@ def test_check_inputs_names_the_bad_value(
 
 
 async def test_worker_answers_400_naming_the_bad_value(
-    models: tuple[str, str], worker: WorkerClient
+    models: tuple[str, str], shared_worker: WorkerClient
 ) -> None:
     for number, (changes, named) in enumerate(BAD_REQUESTS[:3]):
         request = make_request(models, job_id=f"bad{number}", **changes)
         with pytest.raises(WorkerError, match=named):
-            await worker.submit(request)
-        assert await worker.state(f"bad{number}") is None
-    async with worker.session.post(
-        f"{worker.base_url}/v1/jobs",
+            await shared_worker.submit(request)
+        assert await shared_worker.state(f"bad{number}") is None
+    async with shared_worker.session.post(
+        f"{shared_worker.base_url}/v1/jobs",
         json=make_request(models, job_id="bad9", extra={"num_frames": 12}).to_json(),
     ) as response:
         assert response.status == 400

@@ -16,7 +16,7 @@ from pipeline.ffmpeg import probe
 from pipeline.worker.engines import Engine, create_engine
 from pipeline.worker.requests import RenderRequest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def make_request(**changes: Any) -> RenderRequest:

@@ -15,7 +15,7 @@ CAP = 100_000
 
 
 async def test_an_oversize_take_is_reencoded_to_fit_the_cap(
-    worker: WorkerClient, tiny_model: Path, tmp_path: Path
+    shared_worker: WorkerClient, tiny_model: Path, tmp_path: Path
 ) -> None:
     # the tiny model's keyframes are noise: with a camera move, a big clip
     request = RenderRequest(
@@ -32,13 +32,13 @@ async def test_an_oversize_take_is_reencoded_to_fit_the_cap(
         max_draft_bytes=CAP,
         extra={"keyframe_width": 256, "keyframe_height": 448},
     )
-    await worker.submit(request)
-    states = [state async for state in worker.follow("noisy1")]
+    await shared_worker.submit(request)
+    states = [state async for state in shared_worker.follow("noisy1")]
     final = states[-1]
     assert final["status"] == "done", final
     assert "encode" in {state["stage"] for state in states}
     for number, take in enumerate(final["takes"]):
-        path = await worker.download(take["media"], tmp_path / f"take{number}.mp4")
+        path = await shared_worker.download(take["media"], tmp_path / f"take{number}.mp4")
         assert path.stat().st_size <= CAP
         # it was too big before, and is still a playable clip of the same length
         assert take["parameters"]["draft_refit_from"] > CAP
@@ -48,7 +48,7 @@ async def test_an_oversize_take_is_reencoded_to_fit_the_cap(
 
 
 async def test_a_take_under_the_cap_is_returned_as_rendered(
-    worker: WorkerClient, tmp_path: Path
+    shared_worker: WorkerClient, tmp_path: Path
 ) -> None:
     request = RenderRequest(
         job_id="small1",
@@ -61,12 +61,12 @@ async def test_a_take_under_the_cap_is_returned_as_rendered(
         fps=12,
         max_draft_bytes=CAP,
     )
-    await worker.submit(request)
-    final = [state async for state in worker.follow("small1")][-1]
+    await shared_worker.submit(request)
+    final = [state async for state in shared_worker.follow("small1")][-1]
     assert final["status"] == "done"
     (take,) = final["takes"]
     assert "draft_refit_from" not in take["parameters"]
-    path = await worker.download(take["media"], tmp_path / "small.mp4")
+    path = await shared_worker.download(take["media"], tmp_path / "small.mp4")
     assert probe(path).width == 180
 
 

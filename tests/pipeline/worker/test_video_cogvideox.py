@@ -16,7 +16,7 @@ from pipeline.errors import WorkerError
 from pipeline.render.worker_client import WorkerClient
 from pipeline.worker.engines import Engine, create_engine
 from pipeline.worker.requests import RenderRequest
-from tests.video_helpers import assert_clip, spy_on, video_request
+from tests.pipeline.worker.video_helpers import assert_clip, spy_on, video_request
 
 
 @dataclass(frozen=True)
@@ -209,15 +209,15 @@ def test_the_rules_hold_for_a_model_whose_family_is_known_only_once_loaded(
 
 
 async def test_worker_answers_400_naming_the_bad_value(
-    models: Models, worker: WorkerClient
+    models: Models, shared_worker: WorkerClient
 ) -> None:
     bad = make_request(models, job_id="badcog", extra={"num_frames": 25})
     with pytest.raises(WorkerError, match="num_frames 25"):
-        await worker.submit(bad)
-    assert await worker.state("badcog") is None
+        await shared_worker.submit(bad)
+    assert await shared_worker.state("badcog") is None
     text_only = make_request(models, job_id="badcog2", video_model=models.t2v)
-    async with worker.session.post(
-        f"{worker.base_url}/v1/jobs", json=text_only.to_json()
+    async with shared_worker.session.post(
+        f"{shared_worker.base_url}/v1/jobs", json=text_only.to_json()
     ) as response:
         assert response.status == 400
         error = (await response.json())["error"]

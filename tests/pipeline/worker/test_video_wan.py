@@ -16,7 +16,13 @@ from pipeline.errors import WorkerError
 from pipeline.render.worker_client import WorkerClient
 from pipeline.worker.engines import Engine, create_engine
 from pipeline.worker.requests import RenderRequest
-from tests.video_helpers import assert_clip, png_base64, seeds_of, spy_on, video_request
+from tests.pipeline.worker.video_helpers import (
+    assert_clip,
+    png_base64,
+    seeds_of,
+    spy_on,
+    video_request,
+)
 
 
 def pixels(image: Image.Image) -> np.ndarray:
@@ -281,14 +287,14 @@ def test_in_half_precision_the_wan_vae_stays_in_float32(
 
 
 async def test_worker_answers_400_naming_the_bad_wan_value(
-    models: dict[str, str], worker: WorkerClient
+    models: dict[str, str], shared_worker: WorkerClient
 ) -> None:
     request = make_request(models, extra={"video_width": 100, "video_height": 96})
     with pytest.raises(WorkerError, match=r"video_width 100.*Wan"):
-        await worker.submit(request)
-    assert await worker.state(request.job_id) is None
-    async with worker.session.post(
-        f"{worker.base_url}/v1/jobs",
+        await shared_worker.submit(request)
+    assert await shared_worker.state(request.job_id) is None
+    async with shared_worker.session.post(
+        f"{shared_worker.base_url}/v1/jobs",
         json=make_request(models, job_id="wan2", extra={"num_frames": 10}).to_json(),
     ) as response:
         assert response.status == 400
