@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import sqlite_utils
 from langchain_core.language_models import BaseChatModel
 
 from agents.tools import ToolContext
@@ -116,9 +117,22 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
     workflow.delivered(db, episode.id)
     shot_ids = {shot.id for shot in shots}
     for event in events.pending_events(db):
-        payload = event.payload
-        if payload.get("episode_id") == episode.id or payload.get("shot_id") in shot_ids:
+        if _about(db, events.decode(event), episode.id, shot_ids):
             events.mark_delivered(db, event.id)  # headless: the terminal was the delivery
     cut_path = episodes.get_episode(db, episode.id).cut_path
     assert cut_path
     return Path(cut_path).resolve()
+
+
+def _about(
+    db: sqlite_utils.Database, event: events.OutboxEvent | None, episode_id: int, shot_ids: set[int]
+) -> bool:
+    """Whether an outbox event is about this episode (its shots, its cut, or one of its jobs)."""
+    match event:
+        case events.EpisodeCut(episode_id=about) | events.DeliveryReady(episode_id=about):
+            return about == episode_id
+        case events.ShotReady(shot_id=shot) | events.ClipApproved(shot_id=shot):
+            return shot in shot_ids
+        case events.JobFailed(job_id=job_id):
+            return jobs.get_job(db, job_id).episode_id == episode_id
+    return False

@@ -11,7 +11,7 @@ import pytest
 from bot.produce import produce
 from bot.settings import Settings
 from pipeline.ffmpeg import probe
-from storage import plan
+from storage import events, plan
 from storage.db import open_db
 from tests.cli_env import PREMISE, clean_env
 from tests.fakes import gong_gong_plan, scripted, tool_call
@@ -45,6 +45,8 @@ async def test_produce_twice_makes_two_episodes_and_keeps_the_first(tmp_path: Pa
         assert (info.width, info.height) == (180, 320)
         assert path.with_suffix(".srt").read_text().count("kneel!") == len(shots)
     assert any("shot 4/4: done" in line for line in lines)
+    # headless, the terminal was the delivery: nothing is left for a bot to post later
+    assert events.pending_events(open_db(settings.database_path)) == []
 
 
 def test_produce_without_a_premise_says_what_to_do(tmp_path: Path) -> None:
