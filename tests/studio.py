@@ -104,17 +104,11 @@ def drafts(world: Studio) -> list[dict]:
     return [m for m in bot_messages(world, world.review) if m["attachments"]]
 
 
-async def start_project(world: Studio, quorum: int | None = None) -> None:
-    created = await world.emulator.slash_command(
-        world.writers,
-        world.director,
-        "project",
-        {"title": "Gong Gong", "review": world.review, "delivery": world.delivery},
-        subcommand="new",
-    )
-    await created.wait_response()
-    assert "is set up" in created.response_data["content"]
-    options: dict[str, object] = {"director_role": world.director_role}
+async def start_project(world: Studio, quorum: int | None = None, **options: object) -> None:
+    """/project new in the writers' room, then /project settings: the director role, the
+    quorum when given, and any other settings in `options`."""
+    await new_project(world)
+    options["director_role"] = world.director_role
     if quorum:
         options["quorum"] = quorum
     settings = await world.emulator.slash_command(
@@ -169,6 +163,7 @@ def quiet_studio(
 
 
 async def new_project(world: Studio) -> None:
+    """/project new in the writers' room, with its review and delivery channels."""
     created = await world.emulator.slash_command(
         world.writers,
         world.director,

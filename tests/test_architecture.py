@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import gc
 import re
 import subprocess
@@ -21,10 +22,10 @@ ALLOWED = {
 OURS = set(ALLOWED)
 
 
-def imported_modules(path: Path) -> set[str]:
+@functools.cache
+def imported_modules(path: Path) -> frozenset[str]:
     # CPython 3.11.7 bug: a finaliser run by the GC in the middle of ast.parse can make it
     # raise "AST constructor recursion depth mismatch"; no GC while parsing
-    gc.collect()
     gc.disable()
     try:
         tree = ast.parse(path.read_text(), filename=str(path))
@@ -36,7 +37,7 @@ def imported_modules(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
-    return names
+    return frozenset(names)
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))

@@ -269,7 +269,15 @@ async def test_discord_keyframe_vote_renders_the_clip_and_delivers(
     tmp_path: Path, cli_models: tuple[str, str]
 ) -> None:
     from tests.fakes import say, scripted
-    from tests.studio import bot_messages, chat_a_plan, drafts, open_studio, plan_model, running_bot
+    from tests.studio import (
+        bot_messages,
+        chat_a_plan,
+        drafts,
+        open_studio,
+        plan_model,
+        running_bot,
+        start_project,
+    )
 
     keyframe_model, video_model = cli_models
     async with open_studio(
@@ -283,22 +291,7 @@ async def test_discord_keyframe_vote_renders_the_clip_and_delivers(
         showrunner_fps=8,
     ) as world:
         async with running_bot(world, plan_model((1,))) as bot:
-            created = await world.emulator.slash_command(
-                world.writers,
-                world.director,
-                "project",
-                {"title": "Gong Gong", "review": world.review, "delivery": world.delivery},
-                subcommand="new",
-            )
-            await created.wait_response()
-            settings = await world.emulator.slash_command(
-                world.writers,
-                world.director,
-                "project",
-                {"director_role": world.director_role, "quorum": 1, "review_mode": "keyframes"},
-                subcommand="settings",
-            )
-            await settings.wait_response()
+            await start_project(world, quorum=1, review_mode="keyframes")
             await chat_a_plan(world, (1,))
             db = bot.runtime.db
             project = projects.project_for_channel(db, world.writers)
