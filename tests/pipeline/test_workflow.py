@@ -3,13 +3,16 @@ real SQLite file; the Discord side of the same decisions is in test_votes and te
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import sqlite_utils
 
+from agents.model_errors import ModelUnavailable
 from pipeline import workflow
 from pipeline.delivery.jobs import DeliveryPayload
 from pipeline.render.queue import EngineChoice
-from storage import episodes, events, jobs, plan, projects, takes
+from storage import episodes, events, jobs, plan, projects, revisions, takes
 from storage.errors import InvalidInput
 from storage.models import Shot
 from tests.builders import make_episode, make_project, takes_in_review, vote
@@ -33,8 +36,9 @@ async def test_an_episode_walks_from_writing_to_delivered_and_back_to_shooting_f
     first, second = plan.list_shots(fresh_db, episode.id)
     assert episode_status(fresh_db, episode.id) == "writing"
 
-    workflow.render_episode(fresh_db, episode.id, EngineChoice())
+    render, _ = workflow.render_episode(fresh_db, episode.id, EngineChoice(), channel_id=5)
     assert episode_status(fresh_db, episode.id) == "shooting"
+    assert jobs.get_render(fresh_db, render.id).channel_id == 5  # its status message goes there
 
     (take,) = takes_in_review(fresh_db, first.id)
     vote(fresh_db, take, "👍", ANA)
@@ -194,6 +198,35 @@ def test_headless_production_approves_each_shots_first_take_in_review(
     assert workflow.approve_first_takes(fresh_db, episode.id) is None  # a resumed run
 
 
+def test_headless_production_leaves_a_shot_without_takes_waiting_and_cuts_nothing(
+    fresh_db: sqlite_utils.Database,
+) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db), (1.0, 1.0))
+    first, _ = plan.list_shots(fresh_db, episode.id)
+    workflow.render_episode(fresh_db, episode.id, EngineChoice())
+    (a,) = takes_in_review(fresh_db, first.id)
+
+    assert workflow.approve_first_takes(fresh_db, episode.id) is None  # shot 2 has no take
+
+    assert [s.approved_take_id for s in plan.list_shots(fresh_db, episode.id)] == [a.id, None]
+    assert jobs.jobs_for_episode(fresh_db, episode.id, "assemble") == []
+    assert episode_status(fresh_db, episode.id) == "shooting"
+
+
+def test_a_keyframe_approved_without_its_clip_gets_it_queued_once_at_start_up(
+    fresh_db: sqlite_utils.Database,
+) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db), (1.0,))
+    (shot,) = plan.list_shots(fresh_db, episode.id)
+    (keyframe,) = takes_in_review(fresh_db, shot.id, kind="keyframe")
+    takes.approve_take(fresh_db, keyframe.id)  # an older version stopped here
+
+    (clip,) = workflow.queue_waiting_clips(fresh_db)
+
+    assert (clip.shot_id, clip.payload["source_take_id"]) == (shot.id, keyframe.id)
+    assert workflow.queue_waiting_clips(fresh_db) == []
+
+
 @pytest.mark.parametrize(
     ("status", "episode", "director", "reason"),
     [
@@ -232,3 +265,98 @@ async def test_a_note_that_cannot_be_queued_says_why_and_keeps_the_note(
     assert takes.get_take(fresh_db, take.id).note == "warmer light"
     assert plan.get_shot(fresh_db, shot.id).status == "retake"  # /render re-shoots it
     assert jobs.jobs_for_episode(fresh_db, episode.id, "render")[-1].status == "done"
+
+
+async def test_an_unrevised_note_is_added_to_the_prompt_in_code_and_kept_on_record(
+    fresh_db: sqlite_utils.Database,
+) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db), (1.0,))
+    (shot,) = plan.list_shots(fresh_db, episode.id)
+    (take,) = takes_in_review(fresh_db, shot.id)
+    takes.set_take_post(fresh_db, take.id, channel_id=5, message_id=500)
+    assert (shot.prompt, shot.description) == ("", "shot 1")  # a prompt starts as its description
+
+    async def model_down(shot: Shot, note: str) -> Shot | None:
+        raise ModelUnavailable("the model server is not answering")
+
+    outcome = await workflow.retake_with_note(
+        fresh_db, 500, "warmer light", director=False, requester=ANA, channel_id=5,
+        choice=EngineChoice(), revise=model_down,
+    )  # fmt: skip
+
+    assert isinstance(outcome, workflow.RetakeQueued)
+    assert outcome.fallback == "The model is not answering, so I added your note to the prompt."
+    assert outcome.shot.prompt == "shot 1, warmer light"
+    *_, revision = revisions.history(fresh_db, "shot", shot.id)
+    assert (revision.author_id, revision.reason) == (ANA, "retake note (appended in code)")
+    assert revision.data["prompt"] == ""
+
+    (again,) = takes_in_review(fresh_db, shot.id)
+    takes.set_take_post(fresh_db, again.id, channel_id=5, message_id=501)
+    outcome = await workflow.retake_with_note(
+        fresh_db, 501, "slower", director=False, requester=BEN, channel_id=5,
+        choice=EngineChoice(), revise=no_revision,
+    )  # fmt: skip
+    assert isinstance(outcome, workflow.RetakeQueued)
+    assert outcome.fallback == "The model did not revise the prompt, so I added your note to it."
+    assert outcome.shot.prompt == "shot 1, warmer light, slower"
+
+
+async def test_a_note_the_model_revises_is_queued_with_the_model_s_prompt(
+    fresh_db: sqlite_utils.Database,
+) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db), (1.0,))
+    (shot,) = plan.list_shots(fresh_db, episode.id)
+    (take,) = takes_in_review(fresh_db, shot.id)
+    takes.set_take_post(fresh_db, take.id, channel_id=5, message_id=500)
+
+    async def rewrite(shot: Shot, note: str) -> Shot | None:
+        return plan.edit_shot(fresh_db, shot.id, author_id=None, reason="model", prompt="dusk")
+
+    outcome = await workflow.retake_with_note(
+        fresh_db, 500, "make it dusk", director=False, requester=ANA, channel_id=5,
+        choice=EngineChoice(), revise=rewrite,
+    )  # fmt: skip
+
+    assert isinstance(outcome, workflow.RetakeQueued)
+    assert (outcome.shot.prompt, outcome.fallback) == ("dusk", "")
+    assert outcome.job.shot_id == shot.id and outcome.job.status == "queued"
+
+
+async def test_a_note_on_a_post_without_takes_or_on_an_episode_being_cut_retakes_nothing(
+    fresh_db: sqlite_utils.Database,
+) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db), (1.0,))
+    (shot,) = plan.list_shots(fresh_db, episode.id)
+    note = functools.partial(
+        workflow.retake_with_note, fresh_db, director=True, requester=ANA, channel_id=5,
+        choice=EngineChoice(), revise=no_revision,
+    )  # fmt: skip
+    assert await note(499, "hm") == workflow.NoteKept("That post has no takes.")
+
+    workflow.render_episode(fresh_db, episode.id, EngineChoice())
+    (take,) = takes_in_review(fresh_db, shot.id)
+    takes.set_take_post(fresh_db, take.id, channel_id=5, message_id=500)
+    vote(fresh_db, take, "👍", ANA)
+    workflow.after_vote(fresh_db, take.id)  # the only shot: the cut is queued
+    assert episode_status(fresh_db, episode.id) == "cutting"
+
+    kept = await note(500, "one more pass")
+
+    assert kept == workflow.NoteKept("Shot 1 is approved and the episode is being cut.")
+    assert takes.get_take(fresh_db, take.id).note == "one more pass"
+    assert plan.get_shot(fresh_db, shot.id).status == "approved"
+
+
+def test_a_prompt_written_in_code_starts_from_the_prompt_and_stays_bounded(
+    fresh_db: sqlite_utils.Database,
+) -> None:
+    episode = make_episode(fresh_db, make_project(fresh_db), (1.0,))
+    (shot,) = plan.list_shots(fresh_db, episode.id)
+    described = Shot(**{**shot.__dict__, "prompt": "", "description": "a shore"})
+    prompted = Shot(**{**shot.__dict__, "prompt": "a shore at dusk", "description": "a shore"})
+    long = Shot(**{**shot.__dict__, "prompt": "p" * 995})
+
+    assert workflow.fallback_prompt(described, "rain") == "a shore, rain"
+    assert workflow.fallback_prompt(prompted, "rain") == "a shore at dusk, rain"
+    assert workflow.fallback_prompt(long, "rain") == "p" * 995 + ", rai"  # 1000 characters
