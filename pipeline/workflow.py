@@ -291,8 +291,9 @@ def cut_when_complete(db: sqlite_utils.Database, episode_id: int) -> Job | None:
 
 
 def cut_failed(db: sqlite_utils.Database, episode_id: int) -> None:
-    """A cut that failed for good: the episode is shooting again, so that a note on a shot
-    (the one the cut could not read, say) re-shoots it; its next approval cuts again."""
+    """A cut, or its delivery copy, that failed for good: the episode is shooting again, so
+    that a note on a shot (the one the cut could not read, say) re-shoots it; its next
+    approval cuts and delivers again."""
     if episodes.get_episode(db, episode_id).status == EpisodeStatus.CUTTING:
         episodes.set_episode_status(db, episode_id, EpisodeStatus.SHOOTING)
 

@@ -169,6 +169,6 @@ class CutJobs:
     def _failed(self, job: Job, reason: str) -> None:
         with self.db.atomic():
             after = jobs.fail_job(self.db, job.id, reason)
-            if after.status == JobStatus.FAILED and job.kind != DELIVER:
+            if after.status == JobStatus.FAILED:
                 cut_failed(self.db, job.episode_id)
                 events.emit(self.db, events.JobFailed(job.id))

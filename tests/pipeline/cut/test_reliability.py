@@ -19,7 +19,10 @@ import sqlite_utils
 import pipeline.cut.assemble
 import pipeline.cut.cards
 import pipeline.cut.segments
+import pipeline.delivery.jobs as delivery_jobs
+from pipeline import workflow
 from pipeline.cut.assemble import CutShot, cut_episode
+from pipeline.delivery.jobs import DeliveryPayload
 from pipeline.errors import AssembleError, DiskFullError, FfmpegError
 from pipeline.ffmpeg import probe, run_ffmpeg, run_ffmpeg_async
 from pipeline.render.queue import queue_episode_cut
@@ -294,6 +297,33 @@ async def test_scheduler_fails_a_cut_on_a_full_disk_and_says_why(
     failed = [e.payload for e in events.pending_events(fresh_db) if e.kind == "job_failed"]
     assert failed == [{"job_id": cut.id}]
     assert not list((tmp_path / "media" / "episodes").glob("*partial*"))
+
+
+async def test_a_delivery_copy_that_crashes_is_reported_and_the_episode_can_be_shot_again(
+    fresh_db: sqlite_utils.Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    episode_id = approved_episode(fresh_db, clips(tmp_path / "media", 2, make=make_take)).id
+    episodes.set_episode_status(fresh_db, episode_id, "shooting")  # as its renders left it
+    assert workflow.cut_when_complete(fresh_db, episode_id) is not None
+    scheduler = Scheduler(fresh_db, [], tmp_path / "media")
+    await run_until_idle(scheduler, timeout=120)
+    assert episodes.get_episode(fresh_db, episode_id).status == "cutting"
+
+    async def crash(master: Path, budget_bytes: int) -> Path:
+        raise RuntimeError("the encoder fell over")
+
+    monkeypatch.setattr(delivery_jobs, "fit_to_size", crash)
+    copy = DeliveryPayload(limit_bytes=10_000_000, budget_bytes=9_000_000, poster=False)
+    delivery = workflow.queue_delivery(fresh_db, episode_id, copy)
+    assert delivery is not None
+    await run_until_idle(scheduler, timeout=120)
+
+    job = jobs.get_job(fresh_db, delivery.id)
+    assert (job.status, job.attempts) == ("failed", 3)
+    assert job.error == "internal error (RuntimeError)"
+    failed = [e.payload for e in events.pending_events(fresh_db) if e.kind == "job_failed"]
+    assert failed == [{"job_id": delivery.id}]  # the team is told
+    assert episodes.get_episode(fresh_db, episode_id).status == "shooting"
 
 
 def ffmpeg_children() -> list[int]:
