@@ -69,6 +69,8 @@ async def test_a_changed_plan_waits_for_a_go_ahead_and_render_asks_first(tmp_pat
         assert button_colours(render.original) == {"Render anyway": "red", "Cancel": "grey"}
         cancelled = await click(world, render.original, world.ana, "Cancel")
         assert cancelled.response_data["content"] == "Render cancelled."
+        asked = world.emulator.message(render.original["id"])
+        assert asked["content"] == "Render cancelled." and not buttons(asked)  # the post itself
         assert db.table("jobs").count == 0
 
         # the project has a director role: a member cannot accept
@@ -107,6 +109,8 @@ async def test_a_changed_plan_waits_for_a_go_ahead_and_render_asks_first(tmp_pat
         assert anyway.ephemeral and db.table("jobs").count == 0
         anyway = await click(world, render.original, world.director, "Render anyway")
         assert anyway.response_data["content"] == "Queued 4 shot(s) of episode 1."
+        asked = world.emulator.message(render.original["id"])
+        assert asked["content"] == "Queued 4 shot(s) of episode 1." and not buttons(asked)
         episode = current(db, world)
         assert episode.plan_accepted and episode.accepted_revision == 3
         assert db.table("jobs").count == 4
