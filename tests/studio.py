@@ -185,6 +185,8 @@ async def command(world: Studio, user: int, name: str, options=None, **kwargs) -
 
 
 async def project_by(world: Studio, creator: int, channel: int | None = None) -> int:
+    """/project new by `creator` in `channel` (the writers' room by default), with no review
+    or delivery channel and no director role yet; the project's id."""
     answer = await command(
         world, creator, "project", {"title": "Gong Gong"}, subcommand="new", channel=channel
     )
