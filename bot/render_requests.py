@@ -3,18 +3,15 @@ through the workflow, answered, and followed by a status message the status boar
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 import discord
 
 from pipeline import workflow
-from storage import episodes, jobs
+from storage import episodes
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
-
-log = logging.getLogger(__name__)
 
 
 async def queue_render(
@@ -40,9 +37,4 @@ async def queue_render(
     runtime.scheduler.wake()
     channel = interaction.channel
     if isinstance(channel, discord.abc.Messageable):
-        try:
-            status = await channel.send(bot.status_board.text_for(render.id))
-        except discord.HTTPException as error:
-            log.warning("no status message for render %s: %s", render.id, error)
-            return
-        jobs.set_render_message(runtime.db, render.id, status.id)
+        await bot.status_board.post(channel, render.id)

@@ -7,6 +7,8 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import discord
+
 from storage import episodes, jobs, plan
 from storage.models import Job
 from storage.status import JobStatus
@@ -24,6 +26,17 @@ class StatusBoard:
         self.bot = bot
         self.started_at = datetime.now(UTC).isoformat()
         self._shown: dict[int, str] = {}
+
+    async def post(self, channel: discord.abc.Messageable, render_id: int, text: str = "") -> None:
+        """Post a render's status message in `channel` (`text` at first, or the board's own),
+        and keep its id: the board edits it from then on. A message Discord refuses is only
+        logged: the render goes on without one."""
+        try:
+            message = await channel.send(text or self.text_for(render_id))
+        except discord.HTTPException as error:
+            log.warning("no status message for render %s: %s", render_id, error)
+            return
+        jobs.set_render_message(self.bot.runtime.db, render_id, message.id)
 
     def text_for(self, render_id: int) -> str:
         db = self.bot.runtime.db

@@ -16,7 +16,7 @@ from bot.review.drafts import NUMBERS, draft_attachments, vote_for
 from bot.upload_limits import MIB, UPLOAD_MARGIN, upload_limit
 from pipeline import workflow
 from pipeline.pictures.contact_sheet import contact_sheet_for_takes
-from storage import episodes, events, jobs, plan, projects, takes
+from storage import episodes, events, plan, projects, takes
 from storage.status import TakeStatus
 
 if TYPE_CHECKING:
@@ -182,8 +182,9 @@ class ReviewCog(commands.Cog):
                 )
                 if job is not None and job.render_id is not None:
                     # the status board edits this message as the clip renders
-                    status = await channel.send(f"⏳ Clip of shot {number}: queued")
-                    jobs.set_render_message(db, job.render_id, status.id)
+                    await self.bot.status_board.post(
+                        channel, job.render_id, f"⏳ Clip of shot {number}: queued"
+                    )
             case workflow.ShotApproved(shot_number=number, episode_number=episode, cut_job=cut):
                 await channel.send(f"✅ Shot {number} approved.")
                 if cut is not None:

@@ -11,7 +11,7 @@ from agents.tools import ToolContext
 from bot.formatting import clip, split_message
 from bot.permissions import is_director
 from pipeline import workflow
-from storage import episodes, jobs, plan, projects
+from storage import episodes, plan, projects
 from storage.errors import ShowrunnerError
 from storage.models import Shot, Take
 
@@ -65,5 +65,6 @@ async def take_note(
     for part in split_message("\n".join(lines)):
         await message.reply(part, mention_author=False)
     # one status message per render request, edited by the status board as the retake renders
-    status = await message.channel.send(f"⏳ Retake of shot {number}: queued")
-    jobs.set_render_message(db, outcome.render.id, status.id)
+    await bot.status_board.post(
+        message.channel, outcome.render.id, f"⏳ Retake of shot {number}: queued"
+    )
