@@ -137,6 +137,7 @@ async def test_the_plan_gates_buttons_still_work_after_a_restart(tmp_path: Path)
             await click(world, gate, world.director, "Go ahead")
             notice = world.emulator.message(gate["id"])
             assert "dana accepted the plan of episode 1 (revision 1)" in notice["content"]
+            assert notice["content"].startswith(gate["content"])  # the plan stays on the post
             assert current(db, world).plan_accepted and not buttons(notice)
             anyway = await click(world, asked, world.director, "Render anyway")
             assert anyway.response_data["content"] == "Queued 2 shot(s) of episode 1."
