@@ -20,7 +20,7 @@ from typing import Any
 import discord
 import sqlite_utils
 
-from bot.formatting import clip, neutralise_mentions
+from bot.formatting import MESSAGE_LIMIT, clip, neutralise_mentions
 from bot.permissions import is_director
 from bot.render_requests import queue_render
 from pipeline.pictures.storyboard import draw_storyboard, load_storyboard
@@ -79,7 +79,8 @@ class GoAhead(
         # the post itself records the go-ahead: no extra message in the room
         content = interaction.message.content if interaction.message else ""
         accepted = accepted_text(episode, interaction.user)
-        await interaction.response.edit_message(content=f"{content}\n{accepted}"[-2000:], view=None)
+        post = f"{clip(content, MESSAGE_LIMIT - len(accepted) - 1)}\n{accepted}"
+        await interaction.response.edit_message(content=post, view=None)
 
 
 class RenderAnyway(

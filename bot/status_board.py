@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from bot.formatting import MESSAGE_LIMIT
 from storage import episodes, jobs, plan
 from storage.models import Job
 from storage.status import JobStatus
@@ -52,7 +53,7 @@ class StatusBoard:
             lines.append(self._job_line(job, positions.get(job.id, 0)))
         if len(render_jobs) > 25:
             lines.append(f"… and {len(render_jobs) - 25} more")
-        return "\n".join(lines)[:2000]
+        return "\n".join(lines)[:MESSAGE_LIMIT]
 
     def _job_line(self, job: Job, queue_position: int) -> str:
         db = self.bot.runtime.db

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import discord
-
-if TYPE_CHECKING:
-    pass
-
 
 log = logging.getLogger(__name__)
 # uploaded text files are read as part of the message, up to this size each

@@ -12,7 +12,7 @@ from discord.ext import commands
 
 from bot import plan_gate
 from bot.channel_projects import project_here
-from bot.formatting import clip, neutralise_mentions
+from bot.formatting import MESSAGE_LIMIT, clip, neutralise_mentions
 from bot.permissions import require_director
 from bot.production.settings_text import settings_text
 from bot.render_requests import queue_render
@@ -140,10 +140,10 @@ class ProductionCog(commands.Cog):
         episode = episodes.current_episode(self.bot.runtime.db, current.id)
         if episode is None:
             text = f"**{current.title}** has no episode yet. Tell me the premise."
-            await interaction.response.send_message(neutralise_mentions(clip(text, 2000)))
+            await interaction.response.send_message(neutralise_mentions(clip(text, MESSAGE_LIMIT)))
             return
         summary = plan.plan_summary(self.bot.runtime.db, episode.id, limit=1900)
-        text = neutralise_mentions(clip(summary, 2000))
+        text = neutralise_mentions(clip(summary, MESSAGE_LIMIT))
         if not plan.list_shots(self.bot.runtime.db, episode.id):
             await interaction.response.send_message(text)
             return

@@ -160,6 +160,28 @@ async def test_an_accepted_plan_renders_at_once(tmp_path: Path):
         assert render.response_data["content"] == "Queued 2 shot(s) of episode 1."
 
 
+async def test_a_long_plan_accepted_by_a_long_name_keeps_its_head_and_fits_one_message(
+    tmp_path: Path,
+):
+    model = scripted(
+        tool_call("write_episode_plan", {"plan": gong_gong_plan((8,) * 6)}), say("Here it is.")
+    )
+    async with open_studio(tmp_path / "data") as world, running_bot(world, model):
+        await start_project(world)
+        long_name = "Director " + "x" * 23  # Discord's longest display name, 32 characters
+        director = world.emulator.add_member(world.guild, long_name, roles=[world.director_role])
+        await say_in(world, world.writers, world.ana, "A mortal defies Gong Gong")
+        gate = await gate_post(world)
+        assert len(gate["content"]) > 1700  # the plan fills the post to its bound
+        await click(world, gate, director, "Go ahead")
+        accepted = world.emulator.message(gate["id"])["content"]
+        assert len(accepted) <= 2000
+        assert accepted.startswith("📋 The plan changed (revision 1).")
+        assert accepted.endswith(
+            f"✅ {long_name} accepted the plan of episode 1 (revision 1). Use /render to shoot it."
+        )
+
+
 async def test_odd_and_hostile_messages_cost_no_needless_model_calls(tmp_path: Path):
     model = scripted(
         # the 20 kB message: one call, clipped

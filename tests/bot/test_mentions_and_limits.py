@@ -99,14 +99,15 @@ async def test_a_text_file_at_the_size_limit_is_read_and_one_byte_more_is_not(ro
     assert "ccc" not in room.last_prompt()
 
 
-async def test_three_text_files_are_read_and_a_fourth_is_named(room: Room):
-    files = [(f"part{n}.txt", f"part {n} of the notes".encode()) for n in range(1, 5)]
-    answer = await room.say("four files", files[:MAX_TEXT_ATTACHMENTS])
+async def test_three_text_files_are_read_and_every_one_after_is_named(room: Room):
+    files = [(f"part{n}.txt", f"part {n} of the notes".encode()) for n in range(1, 6)]
+    answer = await room.say("three files", files[:MAX_TEXT_ATTACHMENTS])
     assert "Skipped" not in answer
     assert "part 3 of the notes" in room.last_prompt()
 
-    answer = await room.say("four files", files)
-    assert answer.endswith(f"(Skipped: part4.txt (only {MAX_TEXT_ATTACHMENTS} files are read).)")
+    answer = await room.say("five files", files)
+    limit = f"only {MAX_TEXT_ATTACHMENTS} files are read"
+    assert answer.endswith(f"(Skipped: part4.txt ({limit}), part5.txt ({limit}).)")
     seen = room.last_prompt()
     assert "part 3 of the notes" in seen and "part 4 of the notes" not in seen
 

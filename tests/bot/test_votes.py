@@ -217,12 +217,12 @@ async def test_an_approved_keyframe_queues_its_clip_with_a_status_message(review
 
 async def test_votes_cast_while_the_bot_was_down_count_when_it_is_back(tmp_path: Path):
     """Reactions added while no bot is connected are read back from the post at start-up,
-    past a post someone deleted meanwhile; the bot's own legend reactions (👎 and 🔁 among
-    them) never count."""
+    past a post of two takes someone deleted meanwhile; the bot's own legend reactions (👎 and
+    🔁 among them) never count."""
     async with open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world:
         async with running_bot(world, scripted(say("unused"))):
             await start_two_shot_project(world)
-            deleted = await post_takes(world, 1)
+            deleted = await post_takes(world, 2)  # two takes: one post, two rows
             draft = await post_takes(world, 2, shot_number=2)
         await world.emulator.user_delete_message(world.review, deleted.message["id"])
         for member in (world.ana, world.ben):  # the bot is down
