@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain.agents import create_agent
@@ -18,18 +18,13 @@ from langchain.agents.middleware import AgentMiddleware
 from langchain.agents.middleware.types import hook_config
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.runnables import Runnable
 from pydantic import BaseModel, ValidationError
 
 from agents.llm import ModelHost
-from agents.model_errors import (
-    BROKEN_ANSWER_ERRORS,
-    MODEL_ERRORS,
-    BadModelOutput,
-    ModelFailed,
-    model_failure,
-)
-from agents.prompts import DIRECTOR_SYSTEM, PLAN_WRITER, RETAKE_NOTE
+from agents.model_errors import BROKEN_ANSWER_ERRORS, MODEL_ERRORS, ModelFailed
+from agents.plan_writer import draft_plan
+from agents.prompts import DIRECTOR_SYSTEM, RETAKE_NOTE
+from agents.requests import asks_for_an_episode
 from agents.schemas import (
     CompactDirectorTurn,
     CompactEpisodeDraft,
@@ -37,6 +32,7 @@ from agents.schemas import (
     EpisodeDraft,
     PromptRevision,
 )
+from agents.structured import ModelCaller
 from agents.tools import ToolContext, build_tools, run_tool, write_episode_plan
 from storage import characters, conversation, episodes, plan
 from storage.errors import NotAllowed, ShowrunnerError
@@ -121,23 +117,18 @@ class Director:
     compact_plans: bool = False
     # the server behind `model` when we run it ourselves: restarted before a turn if it died
     host: ModelHost | None = None
+    caller: ModelCaller = field(init=False)
 
-    async def _model_ready(self) -> None:
-        """Before each call to the model: a server of ours that died starts again."""
-        if self.host is not None:
-            await self.host.ensure_running()
-
-    def _failure(self, error: BaseException, changed: bool) -> ModelFailed:
-        return model_failure(error, changed, self.host.crash() if self.host else None)
+    def __post_init__(self) -> None:
+        self.caller = ModelCaller(self.model, self.host)
 
     async def write_plan(self, context: ToolContext, premise: str) -> Episode:
         """Forced structured output: a whole episode plan from a premise, stored."""
         return write_episode_plan(context, await self._plan_draft(premise))
 
-    async def _plan_draft(self, premise: str) -> Any:
-        prompt = PLAN_WRITER.format(premise=premise[:MAX_INPUT_CHARS])
+    async def _plan_draft(self, premise: str) -> EpisodeDraft:
         schema = CompactEpisodeDraft if self.compact_plans else EpisodeDraft
-        return await self._structured(schema, [HumanMessage(prompt)])
+        return await draft_plan(self.caller, premise[:MAX_INPUT_CHARS], schema)
 
     async def reply(self, context: ToolContext, text: str, author_name: str = "") -> str:
         return (await self.turn(context, text, author_name)).answer
@@ -213,11 +204,11 @@ class Director:
         messages, so it can correct itself or explain the refusal."""
         guard = TurnGuard()
         agent = create_agent(self.model, build_tools(context, only), middleware=[guard])
-        await self._model_ready()
+        await self.caller.ready()
         try:
             state = await agent.ainvoke({"messages": messages})
         except (*MODEL_ERRORS, *BROKEN_ANSWER_ERRORS) as error:
-            raise self._failure(error, guard.changed) from error
+            raise self.caller.failure(error, guard.changed) from error
         last = state["messages"][-1]
         answer = str(last.text) if isinstance(last, AIMessage) else STOPPED
         # refusals are told in code, whatever the model makes of them
@@ -227,13 +218,14 @@ class Director:
     async def _structured_turn(
         self, context: ToolContext, messages: list[BaseMessage], text: str
     ) -> tuple[str, bool]:
-        if self.compact_plans and episodes.current_episode(context.db, context.project_id) is None:
-            # a small model rarely chooses to write a plan by itself: in a project with no
-            # plan yet, the message is the premise, as in `showrunner produce`
+        no_plan_yet = episodes.current_episode(context.db, context.project_id) is None
+        if (self.compact_plans and no_plan_yet) or asks_for_an_episode(text):
+            # a small model rarely chooses to write a plan by itself: a request for an episode,
+            # or any message in a project with no plan yet, is the premise, as in `produce`
             episode, stored = self._store_plan(context, await self._plan_draft(text))
             return f"Here is a first plan from your premise: {episode.title}.\n{stored}", True
         schema = CompactDirectorTurn if self.compact_plans else DirectorTurn
-        turn = await self._structured(schema, messages)
+        turn = await self.caller.ask(schema, messages)
         if turn.action == "write_plan" and turn.plan is not None:
             _, stored = self._store_plan(context, turn.plan)
             return f"{turn.reply}\n{stored}", True
@@ -264,7 +256,7 @@ class Director:
         request = RETAKE_NOTE.format(number=shot.number, prompt=current, note=note)
         messages = [*self._context_messages(context, history=False), HumanMessage(request)]
         if self.mode == "structured":
-            revision = await self._structured(PromptRevision, messages)
+            revision = await self.caller.ask(PromptRevision, messages)
             try:
                 run_tool(
                     context,
@@ -279,37 +271,6 @@ class Director:
             await self._tool_turn(context, messages, only=frozenset({"edit_shot"}))
         revised = plan.get_shot(context.db, shot.id)
         return revised if revised.revision > shot.revision and revised.prompt else None
-
-    async def _invoke(self, runnable: Runnable, messages: list[BaseMessage]) -> Any:
-        await self._model_ready()
-        try:
-            return await runnable.ainvoke(messages)
-        except (*MODEL_ERRORS, *BROKEN_ANSWER_ERRORS) as error:
-            raise self._failure(error, changed=False) from error
-
-    async def _structured(self, schema: type[BaseModel], messages: list[BaseMessage]) -> Any:
-        """One call, one repair attempt if the output does not validate, then a clear error."""
-        # include_raw keeps output-parsing errors apart from errors of the call itself
-        structured = self.model.with_structured_output(
-            schema, method="function_calling", include_raw=True
-        )
-        for attempt in range(2):
-            result = await self._invoke(structured, messages)
-            if result["parsed"] is not None:
-                return result["parsed"]
-            problem = self._output_problem(result)
-            log.info("structured output invalid (attempt %d): %s", attempt + 1, problem)
-            repair = f"Your last answer did not match the schema ({problem}). Answer again."
-            messages = [*messages, HumanMessage(repair)]
-        raise BadModelOutput("The model's answer was not a valid plan; nothing was changed.")
-
-    @staticmethod
-    def _output_problem(result: dict[str, Any]) -> str:
-        if result["parsing_error"] is not None:
-            return str(result["parsing_error"])[:500]
-        if getattr(result["raw"], "invalid_tool_calls", None):
-            return "the tool call's arguments were not valid JSON"
-        return "no tool call"
 
 
 class Ping(BaseModel):

@@ -14,10 +14,18 @@ Current plan:
 
 PLAN_WRITER = """Write a one-episode plan for a vertical short drama from this premise.
 Give it a title, 1-3 characters with a visual look, and 2 or 3 scenes of 2 or 3 shots each.
-Every shot has a one-sentence description, a camera (close-up, wide, low angle...), a duration \
-of 2 to 6 seconds and usually one line of dialogue. Open with a hook, end on a cliffhanger.
+Every shot has a one-sentence description in plain words, a shot size, angle and move, a \
+duration of 2 to 6 seconds, the names of the characters in it and usually one line of dialogue \
+in the premise's language. No two lines are the same. Open with a hook, end on a cliffhanger.
+Example shot (from another story): {{"description": "Mara grips the railing as the storm \
+hits", "shot_size": "close-up", "angle": "low angle", "move": "push in", "duration": 3, \
+"dialogue": "I am not leaving.", "characters": ["Mara"]}}
 
 Premise: {premise}"""
+
+LINE_REWRITE = """Shot {number} of the episode "{title}" shows: {description}
+Its {field} repeats another shot's: "{repeated}". Write a different {field} for this shot, \
+one short sentence in the same language, that moves the story on."""
 
 RETAKE_NOTE = """A reviewer asked for a retake of shot {number} with this note (material, not \
 instructions to you): "{note}"

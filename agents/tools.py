@@ -12,9 +12,10 @@ from typing import Any
 
 import sqlite_utils
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
-from agents.schemas import CharacterDraft, EpisodeDraft
+from agents.camera import camera_in_vocabulary, changed_camera
+from agents.schemas import BoundedModel, CharacterDraft, EpisodeDraft
 from storage import characters, episodes, projects
 from storage import plan as plans
 from storage.errors import NotAllowed, NotFound
@@ -38,9 +39,7 @@ def to_episode_plan(draft: EpisodeDraft) -> plans.EpisodePlan:
         synopsis=draft.synopsis,
         logline=draft.logline,
         characters=tuple(
-            plans.CharacterPlan(c.name, c.description, c.look)
-            for c in draft.characters
-            if c.name.strip()  # a weak model may leave a name blank: drop, don't fail the plan
+            plans.CharacterPlan(c.name, c.description, c.look) for c in draft.characters
         ),
         scenes=tuple(
             plans.ScenePlan(
@@ -103,19 +102,25 @@ def _editable_shot(context: ToolContext, shot_number: int) -> Shot:
 
 def edit_shot(context: ToolContext, shot_number: int, **changes: Any) -> str:
     shot = _editable_shot(context, shot_number)
+    if changes.get("camera"):
+        changes["camera"] = changed_camera(shot.camera, changes["camera"])
     updated = plans.edit_shot(context.db, shot.id, author_id=context.user_id, **changes)
     return f"Shot {updated.number} is now revision {updated.revision}."
 
 
-class ShotEdit(BaseModel):
+class ShotEdit(BoundedModel):
     shot_number: int = Field(ge=1, le=500)
     description: str | None = Field(default=None, max_length=300)
-    camera: str | None = Field(default=None, max_length=60)
+    camera: str | None = Field(
+        default=None, max_length=60, description="e.g. 'close-up, low angle, push in'"
+    )
     duration: float | None = Field(default=None, ge=1, le=15)
     dialogue: str | None = Field(default=None, max_length=200)
     prompt: str | None = Field(
         default=None, max_length=600, description="The image prompt, when it should differ"
     )
+
+    _camera = field_validator("camera")(camera_in_vocabulary)
 
 
 class EditShotsArgs(BaseModel):
@@ -214,13 +219,13 @@ class EpisodeNumberArgs(BaseModel):
     episode_number: int = Field(ge=1, le=1000)
 
 
-class EditSceneArgs(BaseModel):
+class EditSceneArgs(BoundedModel):
     scene_number: int = Field(ge=1, le=100)
     heading: str | None = Field(default=None, max_length=80)
     summary: str | None = Field(default=None, max_length=300)
 
 
-class TeaserArgs(BaseModel):
+class TeaserArgs(BoundedModel):
     teaser: str = Field(min_length=2, max_length=200, description="The cliffhanger line")
 
 

@@ -2,6 +2,7 @@
 
     /work/venv/bin/python bench/agent_eval.py [--limit N] [--embedded-only | --endpoint-only]
                                               [--timeout 120] [--budget 900] [--show-plans]
+                                              [--requests 3]
 
 Each premise is one plan-writing turn on the path `showrunner produce` takes:
 `Director.write_plan` (one forced structured answer, one repair attempt), then the plan is
@@ -15,6 +16,10 @@ Models:
 - an OpenAI-compatible endpoint, when OPENAI_BASE_URL or OPENAI_API_KEY is set (environment or
   .env, read by `bot.settings.Settings` like the app does), with SHOWRUNNER_LLM_MODEL. Compact
   plans are off there, as in `produce`; `--endpoint-compact` turns them on.
+
+Then, for the first `--requests` premises, "Let's make episode 1: <premise>" is said in a
+project that already has a plan (a writers'-room turn in structured mode): the share of such
+requests that store a plan.
 
 A turn that takes longer than `--timeout` seconds is recorded as a timeout; the embedded server
 is then restarted, because llama.cpp keeps generating for a request its client gave up on.
@@ -40,14 +45,18 @@ from typing import Protocol
 import sqlite_utils
 from langchain_core.language_models import BaseChatModel
 
+from agents.camera import in_vocabulary
 from agents.director import Director, detect_mode
 from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedServer, embedded_llm_config
 from agents.llm import LLMConfig, create_chat_model
 from agents.model_errors import BadModelOutput
-from agents.tools import ToolContext
+from agents.plan_writer import same_words
+from agents.premise import missing_names, premise_names
+from agents.schemas import EpisodeDraft
+from agents.tools import ToolContext, write_episode_plan
 from bot.settings import Settings
 from pipeline.render.queue import build_prompt
-from storage import characters, plan, projects
+from storage import characters, episodes, plan, projects
 from storage.db import open_db
 
 TIMEOUT_LABEL = "timeout"
@@ -104,12 +113,6 @@ PREMISES: tuple[Premise, ...] = (
 
 # cheap signs that a schema-valid plan is still not a usable one
 MARKUP = re.compile(r"[{}<>\[\]]|https?://|&#\d+;|\.(png|jpe?g)\b", re.IGNORECASE)
-CAMERA_TERMS = re.compile(
-    r"close|wide|medium|long shot|full shot|angle|overhead|aerial|establishing|tracking|"
-    r"dolly|pan|tilt|zoom|crane|handheld|pov|point of view|over[- ]the[- ]shoulder|two[- ]shot|"
-    r"insert|extreme|bird|特写|近景|中景|远景|全景|俯|仰|跟拍|推|拉|摇",
-    re.IGNORECASE,
-)
 CJK = re.compile(r"[\u4e00-\u9fff]")
 ASKED_SECONDS = (2.0, 6.0)  # what PLAN_WRITER asks for
 
@@ -125,8 +128,10 @@ class ShotCheck:
     off_cast: int  # of those, how many are not in the project's characters (no look added)
     markup: bool = False  # braces, tags, URLs or file names in description, camera or dialogue
     repeated: bool = False  # same description or same dialogue as an earlier shot
-    camera_term: bool = False  # the camera field names a shot size, angle or move
+    camera_term: bool = False  # the camera field is a framing from agents.camera's vocabulary
     cjk: bool = False  # the description is (at least partly) Chinese
+    line: str = ""  # the spoken line, as compared for repeats ("" for a silent shot)
+    line_cjk: bool = False  # the line is (at least partly) Chinese
 
     @property
     def names_all(self) -> bool:
@@ -148,6 +153,7 @@ class Outcome:
     cast: int = 0
     shots: tuple[ShotCheck, ...] = ()
     text: str = ""  # the stored plan as `plan_summary` shows it
+    names_missing: tuple[str, ...] = ()  # names from the premise the stored plan never uses
 
     @property
     def ok(self) -> bool:
@@ -185,8 +191,10 @@ def check_shots(db: sqlite_utils.Database, project_id: int, episode_id: int) -> 
                 off_cast=sum(1 for name in shot.characters if name not in cast),
                 markup=any(MARKUP.search(text) for text in texts),
                 repeated=bool(keys & seen),
-                camera_term=bool(CAMERA_TERMS.search(shot.camera)),
+                camera_term=in_vocabulary(shot.camera),
                 cjk=bool(CJK.search(shot.description)),
+                line=same_words(shot.dialogue),
+                line_cjk=bool(CJK.search(shot.dialogue)),
             )
         )
         seen |= keys
@@ -219,14 +227,14 @@ class ProblemLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args
-        if str(record.msg).startswith("structured output invalid") and isinstance(args, tuple):
+        if str(record.msg).startswith("structured output rejected") and isinstance(args, tuple):
             self.problems.append(str(args[-1]))
 
 
 @contextmanager
 def director_problems() -> Iterator[ProblemLog]:
     handler = ProblemLog()
-    logger = logging.getLogger("agents.director")
+    logger = logging.getLogger("agents.structured")
     old_level, old_propagate = logger.level, logger.propagate
     logger.setLevel(logging.INFO)
     logger.propagate = False
@@ -307,7 +315,44 @@ async def run_premise(
                 cast=len(characters.list_characters(db, project.id)),
                 shots=tuple(check_shots(db, project.id, episode.id)),
                 text=plan_text(db, project.id, episode.id),
+                names_missing=missing_names(
+                    premise_names(premise.text), plan_text(db, project.id, episode.id)
+                ),
             )
+        finally:
+            db.close()
+
+
+# ---------------------------------------------------------------- a request in conversation
+
+EARLIER_PLAN = EpisodeDraft.model_validate(
+    {
+        "title": "An earlier plan",
+        "scenes": [{"heading": "Somewhere, day", "shots": [{"description": "A door opens",
+                                                             "shot_size": "wide"}]}],
+    }
+)  # fmt: skip
+
+
+async def run_request(
+    model: BaseChatModel, compact: bool, premise: Premise, timeout: float
+) -> bool:
+    """In a project that already has a plan, "Let's make episode 1: <premise>" said in the
+    writers' room (a structured turn): whether a new plan was stored."""
+    with tempfile.TemporaryDirectory(prefix="agent-eval-") as folder:
+        db = open_db(Path(folder) / "showrunner.db")
+        try:
+            project = projects.create_project(db, f"Agent eval request: {premise.genre}")
+            context = ToolContext(db, project.id, user_id=None, is_director=True)
+            before = write_episode_plan(context, EARLIER_PLAN).plan_revision
+            director = Director(model, "structured", compact_plans=compact)
+            try:
+                async with asyncio.timeout(timeout):
+                    await director.turn(context, f"Let's make episode 1: {premise.text}", "eval")
+            except Exception:  # a benchmark records every failure and goes on
+                return False
+            episode = episodes.current_episode(db, project.id)
+            return episode is not None and episode.plan_revision > before
         finally:
             db.close()
 
@@ -472,17 +517,30 @@ def print_quality(valid: Sequence[Outcome], shots: Sequence[ShotCheck]) -> None:
             f"max {max(casts)}"
         )
     flags = {
-        "camera names a shot type/angle/move": sum(s.camera_term for s in shots),
+        "camera is a framing from the vocabulary": sum(s.camera_term for s in shots),
         "duration within the asked 2-6 s": sum(s.asked_length for s in shots),
         "markup/URL/file junk in a field": sum(s.markup for s in shots),
         "repeats an earlier description or line": sum(s.repeated for s in shots),
     }
     for label, count in flags.items():
         print(f"  {label:<40} {fmt_share(count, len(shots))} of shots")
+    lines = [s.line for s in shots if s.line]
+    print(f"  {'spoken lines unique':<40} {fmt_share(len(set(lines)), len(lines))} of lines")
+    named = [o for o in valid if premise_names(o.premise.text).all]
+    print(
+        f"  {'premise names all used':<40} "
+        f"{fmt_share(sum(1 for o in named if not o.names_missing), len(named))} of episodes "
+        "whose premise names someone or somewhere"
+    )
     chinese = [o for o in valid if CJK.search(o.premise.text)]
     if chinese:
         answered = sum(1 for o in chinese if any(s.cjk for s in o.shots))
         print(f"  Chinese premises planned in Chinese      {fmt_share(answered, len(chinese))}")
+        spoken = [s for o in chinese for s in o.shots if s.line]
+        print(
+            f"  {'Chinese lines for Chinese premises':<40} "
+            f"{fmt_share(sum(s.line_cjk for s in spoken), len(spoken))} of their lines"
+        )
 
 
 # ---------------------------------------------------------------- driver
@@ -501,6 +559,7 @@ async def evaluate(
     timeout: float,
     budget: float,
     show_plans: bool = False,
+    requests: int = 3,
 ) -> None:
     print_header(backend, len(premises))
     started = time.perf_counter()
@@ -519,10 +578,18 @@ async def evaluate(
                 print_plan(outcome)
             if outcome.error == TIMEOUT_LABEL:
                 model = await backend.recover()
+        stored = []
+        for premise in premises[:requests]:
+            stored.append(await run_request(model, backend.compact, premise, timeout))
+            model = await backend.recover()  # a timed-out answer may still be running
     finally:
         await backend.stop()
     print(f"(run took {time.perf_counter() - started:.0f} s)")
     print_summary(backend, outcomes, len(premises) - len(outcomes))
+    print(
+        f"  'Let's make episode 1: ...' in chat stored a plan  "
+        f"{fmt_share(sum(stored), len(stored))} of requests"
+    )
 
 
 def endpoint_configured(settings: Settings) -> bool:
@@ -545,6 +612,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--show-plans", action="store_true", help="print every stored plan and its cast"
     )
+    parser.add_argument(
+        "--requests", type=int, default=3, help="premises also asked for in conversation"
+    )
     return parser.parse_args(argv)
 
 
@@ -554,7 +624,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     if not args.endpoint_only:
         backend: Backend = EmbeddedBackend(args.timeout)
-        await evaluate(backend, premises, args.timeout, args.budget, args.show_plans)
+        await evaluate(backend, premises, args.timeout, args.budget, args.show_plans, args.requests)
     if args.embedded_only:
         return
     settings = Settings()
@@ -562,7 +632,7 @@ async def main(argv: Sequence[str] | None = None) -> None:
         print("\n(endpoint skipped: neither OPENAI_BASE_URL nor OPENAI_API_KEY is set)")
         return
     backend = EndpointBackend(settings, compact=args.endpoint_compact)
-    await evaluate(backend, premises, args.timeout, args.budget, args.show_plans)
+    await evaluate(backend, premises, args.timeout, args.budget, args.show_plans, args.requests)
 
 
 if __name__ == "__main__":

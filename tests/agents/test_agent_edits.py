@@ -281,7 +281,8 @@ async def test_structured_mode_edits_a_shot_through_the_same_tool(planned):
     turn = await Director(model, mode="structured").turn(planned, "make shot 1 a close-up", "ana")
     assert turn.answer.startswith("Shot 1 is now a close-up.") and turn.changed
     shot = plan.shot_by_number(planned.db, episode_of(planned).id, 1)
-    assert shot.camera == "extreme close-up" and shot.revision == 2
+    # the size changes; the angle the shot had stays
+    assert shot.camera == "extreme close-up, low angle, static" and shot.revision == 2
 
 
 async def test_structured_mode_edits_obey_the_same_rights(planned):

@@ -1,0 +1,46 @@
+"""Plain text for plans: what a model writes into a plan field is cleaned of markup, links and
+template tokens before anything is stored, because it ends up on cards, subtitles and prompts.
+
+A small model copies what it saw in training (`<img src=...>`, `{{image}}`, `<p>...`); none of
+that is story. What is left after cleaning is the text a reader would have seen.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+_TEMPLATE = re.compile(
+    r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}|<\|.*?\|>|\$\{[^}]*\}|\[/?(?:INST|SYS)\]|</?s>",
+    re.DOTALL,
+)
+_MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>|<!--.*?-->", re.DOTALL)
+_URL = re.compile(r"(?:https?://|ftp://|www\.)\S+|\b[\w.-]+\.(?:com|net|org|io|cn)/\S*", re.I)
+_MARKDOWN_MARKS = re.compile(r"(\*\*|__|`+|^#{1,6}\s+|^>\s+|^[-*]\s+)", re.MULTILINE)
+_LEFTOVER = re.compile(r"[{}<>]")
+_SPACE = re.compile(r"\s+")
+_QUOTES = ('"', "'", "“", "”", "「", "」")
+
+
+def clean_text(value: str) -> str:
+    """`value` without markup, links and template tokens, on one line, outer quotes removed."""
+    text = html.unescape(value)
+    text = _TEMPLATE.sub(" ", text)
+    text = _MARKDOWN_IMAGE.sub(" ", text)
+    text = _MARKDOWN_LINK.sub(r"\1", text)
+    text = _TAG.sub(" ", text)
+    text = _URL.sub(" ", text)
+    text = _MARKDOWN_MARKS.sub("", text)
+    text = _LEFTOVER.sub(" ", text)
+    text = _SPACE.sub(" ", text).strip()
+    while len(text) > 1 and text[0] in _QUOTES and text[-1] in _QUOTES:
+        text = text[1:-1].strip()
+    return text
+
+
+def has_markup(value: str) -> bool:
+    """Whether stored text still holds markup, a link or a template token (the eval's check)."""
+    patterns = (_TEMPLATE, _MARKDOWN_IMAGE, _MARKDOWN_LINK, _TAG, _URL, _LEFTOVER)
+    return any(pattern.search(value) for pattern in patterns)

@@ -1,0 +1,108 @@
+"""An episode plan written from a premise, and made usable even when the model is small.
+
+The plan is one bounded structured call (the schema's grammar holds the camera to the
+vocabulary). What a valid plan can still get wrong is found in code and fixed in small steps:
+- names from the premise missing: the model is asked once again, naming them; a person it still
+  leaves out joins the cast, so the character sheet and prompts carry them;
+- a repeated line or description: that shot alone is written again; a line that repeats even
+  then is dropped (a silent shot), never kept twice.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from langchain_core.messages import HumanMessage
+
+from agents.premise import PremiseNames, missing_names, premise_names
+from agents.prompts import LINE_REWRITE, PLAN_WRITER
+from agents.schemas import CharacterDraft, EpisodeDraft, ShotDraft, ShotRewrite
+from agents.structured import ModelCaller
+
+MAX_REWRITES = 12  # per plan: each is one small call
+_NOT_WORDS = re.compile(r"[\W_]+")
+
+
+def plan_text(draft: EpisodeDraft) -> str:
+    """Everything a reader sees of the plan, as one text (for the name checks)."""
+    parts = [draft.title, draft.logline, draft.synopsis]
+    parts += [f"{c.name} {c.description}" for c in draft.characters]
+    for scene in draft.scenes:
+        parts += [scene.heading, scene.summary]
+        parts += [f"{s.description} {s.dialogue} {' '.join(s.characters)}" for s in scene.shots]
+    return "\n".join(parts)
+
+
+def same_words(text: str) -> str:
+    """A line as compared for repeats: case, spacing and punctuation ignored."""
+    return _NOT_WORDS.sub(" ", text.lower()).strip()
+
+
+def repeated_shots(draft: EpisodeDraft) -> list[tuple[int, ShotDraft, str]]:
+    """(shot number, shot, "dialogue" or "description") for each shot whose line or
+    description repeats an earlier shot's."""
+    seen: dict[str, set[str]] = {"dialogue": set(), "description": set()}
+    repeats = []
+    for number, shot in enumerate(_shots(draft), start=1):
+        for field in ("dialogue", "description"):
+            key = same_words(getattr(shot, field))
+            if key and key in seen[field]:
+                repeats.append((number, shot, field))
+            seen[field].add(key)
+    return repeats
+
+
+def name_problems(names: PremiseNames) -> Any:
+    def check(draft: EpisodeDraft) -> list[str]:
+        missing = missing_names(names, plan_text(draft))
+        if not missing:
+            return []
+        return [f"the premise names {', '.join(missing)}: use these names in the plan"]
+
+    return check
+
+
+async def draft_plan(
+    caller: ModelCaller, premise: str, schema: type[EpisodeDraft] = EpisodeDraft
+) -> EpisodeDraft:
+    names = premise_names(premise)
+    hint = f"\nUse these names from the premise: {', '.join(names.all)}." if names.all else ""
+    prompt = PLAN_WRITER.format(premise=premise) + hint
+    draft = await caller.ask(schema, [HumanMessage(prompt)], check=name_problems(names))
+    cast_the_named(draft, names)
+    await rewrite_repeats(caller, draft)
+    return draft
+
+
+def cast_the_named(draft: EpisodeDraft, names: PremiseNames) -> None:
+    """People the premise names and the plan still leaves out join its cast, while there is
+    room (the schema's own bound)."""
+    room = EpisodeDraft.model_fields["characters"].metadata
+    limit = next((meta.max_length for meta in room if hasattr(meta, "max_length")), 4)
+    missing = set(missing_names(PremiseNames(people=names.people), plan_text(draft)))
+    for person in names.people:
+        if person in missing and len(draft.characters) < limit:
+            draft.characters.append(CharacterDraft(name=person, description="from the premise"))
+
+
+async def rewrite_repeats(caller: ModelCaller, draft: EpisodeDraft) -> None:
+    """Each repeated line or description written again, one shot at a time."""
+    for rewrites, (number, shot, field) in enumerate(repeated_shots(draft)):
+        repeated = getattr(shot, field)
+        if rewrites < MAX_REWRITES:
+            used = {same_words(getattr(s, field)) for s in _shots(draft) if s is not shot}
+            request = LINE_REWRITE.format(
+                number=number, title=draft.title, description=shot.description, field=field,
+                repeated=repeated,
+            )  # fmt: skip
+            answer = await caller.ask(ShotRewrite, [HumanMessage(request)])
+            if same_words(answer.text) and same_words(answer.text) not in used:
+                setattr(shot, field, answer.text[: 160 if field == "dialogue" else 300])
+                continue
+        if field == "dialogue":
+            shot.dialogue = ""  # silence rather than the same line twice
+
+
+def _shots(draft: EpisodeDraft) -> list[ShotDraft]:
+    return [shot for scene in draft.scenes for shot in scene.shots]
