@@ -16,7 +16,16 @@ _TEMPLATE = re.compile(
 )
 _MARKDOWN_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_TAG = re.compile(r"</?[A-Za-z][^<>]{0,500}>|<!--.*?-->", re.DOTALL)
+# a tag, closed or cut off ("<img src='" with nothing after), and attributes left without one
+_TAG = re.compile(
+    r"<!--.*?(?:-->|$)|</?[A-Za-z][\w-]*(?:\s+[\w-]+(?:\s*=\s*(?:\"[^\"]*\"?|'[^']*'?|[^\s>]*))?)*"
+    r"\s*/?>?",
+    re.DOTALL,
+)
+_ATTRIBUTE = re.compile(
+    r"\b(?:img\s+)?(?:src|href|class|style|alt)\s*=\s*(?:\"[^\"]*\"?|'[^']*'?|\S*)", re.I
+)
+_PLACEHOLDER = re.compile(r"\[[a-z_ ]{1,40}\]")  # [story_description], [new description]
 _URL = re.compile(r"(?:https?://|ftp://|www\.)\S+|\b[\w.-]+\.(?:com|net|org|io|cn)/\S*", re.I)
 _MARKDOWN_MARKS = re.compile(r"(\*\*|__|`+|^#{1,6}\s+|^>\s+|^[-*]\s+)", re.MULTILINE)
 _LEFTOVER = re.compile(r"[{}<>]")
@@ -31,6 +40,8 @@ def clean_text(value: str) -> str:
     text = _MARKDOWN_IMAGE.sub(" ", text)
     text = _MARKDOWN_LINK.sub(r"\1", text)
     text = _TAG.sub(" ", text)
+    text = _ATTRIBUTE.sub(" ", text)
+    text = _PLACEHOLDER.sub(" ", text)
     text = _URL.sub(" ", text)
     text = _MARKDOWN_MARKS.sub("", text)
     text = _LEFTOVER.sub(" ", text)
@@ -42,5 +53,14 @@ def clean_text(value: str) -> str:
 
 def has_markup(value: str) -> bool:
     """Whether stored text still holds markup, a link or a template token (the eval's check)."""
-    patterns = (_TEMPLATE, _MARKDOWN_IMAGE, _MARKDOWN_LINK, _TAG, _URL, _LEFTOVER)
+    patterns = (
+        _TEMPLATE,
+        _MARKDOWN_IMAGE,
+        _MARKDOWN_LINK,
+        _TAG,
+        _URL,
+        _ATTRIBUTE,
+        _PLACEHOLDER,
+        _LEFTOVER,
+    )
     return any(pattern.search(value) for pattern in patterns)

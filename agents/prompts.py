@@ -17,9 +17,7 @@ Give it a title, 1-3 characters with a visual look, and 2 or 3 scenes of 2 or 3 
 Every shot has a one-sentence description in plain words, a shot size, angle and move, a \
 duration of 2 to 6 seconds, the names of the characters in it and usually one line of dialogue \
 in the premise's language. No two lines are the same. Open with a hook, end on a cliffhanger.
-Example shot (from another story): {{"description": "Mara grips the railing as the storm \
-hits", "shot_size": "close-up", "angle": "low angle", "move": "push in", "duration": 3, \
-"dialogue": "I am not leaving.", "characters": ["Mara"]}}
+Write about this premise only, in your own words.
 
 Premise: {premise}"""
 

@@ -126,6 +126,14 @@ class SceneDraft(BoundedModel):
     summary: str = Field(default="", max_length=300)
     shots: list[ShotDraft] = Field(min_length=1, max_length=8)
 
+    @classmethod
+    def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """A heading that was nothing but markup: the summary's first words stand in."""
+        if not clean_text(str(data.get("heading") or "")):
+            words = clean_text(str(data.get("summary") or "")).split()[:6]
+            data["heading"] = " ".join(words) if len(words) > 1 else "Untitled scene"
+        return data
+
 
 class CharacterDraft(BoundedModel):
     name: str = Field(min_length=1, max_length=40)

@@ -69,22 +69,26 @@ class Premise:
 
 
 PREMISES: tuple[Premise, ...] = (
-    Premise("myth", "A mortal defies the water god Gong Gong on a rugged shore"),
+    Premise("myth", "The fisherman Li Xingzhou defies the water god Gong Gong on a rugged shore"),
     Premise(
         "romance",
-        "Two rival food-truck owners fall for each other during a week-long street festival",
+        "Two rival food-truck owners, Rosa and Dev, fall for each other during a week-long "
+        "street festival",
     ),
     Premise(
         "office",
         "An intern discovers that the CEO's emails are written by an AI that wants a promotion",
     ),
-    Premise("revenge-zh", "被赶出豪门的真千金三年后带着亿万身家回归，在订婚宴上当众揭穿假千金"),
+    Premise(
+        "revenge-zh", "被赶出豪门的真千金「林晚」三年后带着亿万身家回归，在订婚宴上当众揭穿假千金"
+    ),
     Premise(
         "sci-fi", "On a generation ship, a mechanic finds out the captain has been dead for years"
     ),
     Premise(
         "thriller",
-        "A night-shift nurse realises the patient in room 9 is the man she testified against",
+        "Hana, a night-shift nurse, realises the patient in room 9 is the man she testified "
+        "against",
     ),
     Premise(
         "comedy",
