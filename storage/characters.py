@@ -66,11 +66,13 @@ def upsert_character(
     description: str = "",
     look: str = "",
     *,
+    arc: str = "",
     author_id: int | None = None,
     reason: str = "",
     bump_plan: bool = True,
 ) -> Character:
-    """Add a character, or change one's description/look (old version on record, revision up)."""
+    """Add a character, or change one's description, look or arc (old version on record,
+    revision up)."""
     name = " ".join(name.split())[:80]
     if not name:
         raise InvalidInput("A character needs a name.")
@@ -82,6 +84,7 @@ def upsert_character(
         values = {
             "description": description[:1000] or old["description"],
             "look": look[:500] or old["look"],
+            "arc": arc[:500] or old["arc"],
         }
         character_id = old["id"]
         if any(values[key] != old[key] for key in values):
@@ -111,6 +114,7 @@ def upsert_character(
                     "name": name,
                     "description": description[:1000],
                     "look": look[:500],
+                    "arc": arc[:500],
                     "seed": character_seed(project_id, name),
                 }
             )

@@ -241,3 +241,61 @@ def m002_depth(db: sqlite_utils.Database) -> None:
         "CREATE UNIQUE INDEX jobs_one_active_cut ON jobs(episode_id) "
         "WHERE kind = 'assemble' AND status IN ('queued', 'running')"
     )
+
+
+@migrations(name="m003_season")
+def m003_season(db: sqlite_utils.Database) -> None:
+    """A season: the series bible, a map of its episodes, the canon that must hold."""
+    db.execute(
+        """
+        CREATE TABLE seasons (
+            id INTEGER PRIMARY KEY,
+            project_id INTEGER NOT NULL REFERENCES projects(id),
+            number INTEGER NOT NULL,
+            premise TEXT NOT NULL,
+            logline TEXT NOT NULL DEFAULT '',
+            world TEXT NOT NULL DEFAULT '',
+            tone TEXT NOT NULL DEFAULT '',
+            visual_style TEXT NOT NULL DEFAULT '',
+            episode_count INTEGER NOT NULL,
+            episode_seconds REAL NOT NULL,
+            revision INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL,
+            UNIQUE (project_id, number)
+        )
+        """
+    )
+    # The season map: one row per planned episode; episode_id once its plan is written.
+    db.execute(
+        """
+        CREATE TABLE season_episodes (
+            id INTEGER PRIMARY KEY,
+            season_id INTEGER NOT NULL REFERENCES seasons(id),
+            number INTEGER NOT NULL,
+            title TEXT NOT NULL,
+            logline TEXT NOT NULL DEFAULT '',
+            hook_type TEXT NOT NULL,
+            cliffhanger TEXT NOT NULL DEFAULT '',
+            beats TEXT NOT NULL DEFAULT '',
+            episode_id INTEGER UNIQUE REFERENCES episodes(id),
+            revision INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (season_id, number)
+        )
+        """
+    )
+    # Facts that must hold from shot to shot and episode to episode; a retired fact stays.
+    db.execute(
+        """
+        CREATE TABLE canon_facts (
+            id INTEGER PRIMARY KEY,
+            season_id INTEGER NOT NULL REFERENCES seasons(id),
+            kind TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            fact TEXT NOT NULL,
+            episode_id INTEGER REFERENCES episodes(id),
+            retired_at TEXT,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("ALTER TABLE characters ADD COLUMN arc TEXT NOT NULL DEFAULT ''")

@@ -52,6 +52,7 @@ class Character:
     seed: int
     reference_path: str = ""
     revision: int = 1
+    arc: str = ""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
@@ -223,3 +224,75 @@ class Event:
         values = _pick(cls, row)
         values["payload"] = json.loads(row["payload"] or "{}")
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class Season:
+    """The series bible and the season's shape: how many episodes, how long each."""
+
+    id: int
+    project_id: int
+    number: int
+    premise: str
+    logline: str
+    world: str
+    tone: str
+    visual_style: str
+    episode_count: int
+    episode_seconds: float
+    revision: int
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        return cls(**_pick(cls, row))
+
+
+@dataclass(frozen=True)
+class Beats:
+    """An episode's spine, each one sentence."""
+
+    hook: str
+    escalation: str
+    twist: str
+    cliffhanger: str
+
+
+@dataclass(frozen=True)
+class SeasonEpisode:
+    """One episode on the season map; `episode_id` once its plan is written."""
+
+    id: int
+    season_id: int
+    number: int
+    title: str
+    logline: str
+    hook_type: str
+    cliffhanger: str
+    beats: Beats | None
+    episode_id: int | None
+    revision: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        values = _pick(cls, row)
+        values["beats"] = Beats(**json.loads(row["beats"])) if row["beats"] else None
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class CanonFact:
+    """A fact that must hold (wardrobe, injury, prop, place, relationship) about a subject."""
+
+    id: int
+    season_id: int
+    kind: str
+    subject: str
+    fact: str
+    episode_id: int | None
+    retired_at: str | None
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        return cls(**_pick(cls, row))

@@ -1,4 +1,5 @@
-"""Old versions of edited plan rows (shots, scenes, characters, episodes), kept on record."""
+"""Old versions of edited plan rows (shots, scenes, characters, episodes, season map
+entries), kept on record."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sqlite_utils
 
 from storage.db import utc_now
 
-Subject = Literal["shot", "scene", "character", "episode"]
+Subject = Literal["shot", "scene", "character", "episode", "season_episode", "canon_fact"]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pipeline.ffmpeg import run_ffmpeg_async
 from pipeline.pictures.references import encode_reference
 from pipeline.render.payload import CLIP, KEYFRAME, RenderPayload
 from pipeline.worker.requests import MAX_REFERENCES, RenderRequest
-from storage import characters, episodes, jobs, plan, projects, takes
+from storage import canon, characters, episodes, jobs, plan, projects, seasons, takes
 from storage.errors import InvalidInput, InvalidState
 from storage.models import Character, Job, Project, Render, Shot
 from storage.status import RENDERABLE, ShotStatus, TakeStatus
@@ -185,16 +185,24 @@ def queue_episode_cut(
 
 
 def build_prompt(db: sqlite_utils.Database, project_id: int, shot_id: int) -> str:
-    """Project style + the looks of the characters in the shot + the shot itself, in code."""
+    """The shot itself + the looks of the characters in it + the season's canon about them and
+    the scene's place + the style, in code."""
     project = projects.get_project(db, project_id)
     shot = plan.get_shot(db, shot_id)
     parts = [shot.prompt or shot.description]
     for character in shot_cast(db, project_id, shot.characters):
         if character.look:
             parts.append(f"{character.name}: {character.look}")
+    entry = seasons.entry_for_episode(db, shot.episode_id)
+    season = seasons.get_season(db, entry.season_id) if entry else None
+    if season is not None:
+        place = plan.get_scene(db, shot.scene_id).heading.split(",")[0]
+        for fact in canon.facts_about(db, season.id, (*shot.characters, place)):
+            parts.append(f"{fact.subject}: {fact.fact}")
     if shot.camera:
         parts.append(f"{shot.camera} shot")
-    parts.append(project.style or "cinematic vertical frame, dramatic lighting")
+    style = project.style or (season.visual_style if season else "")
+    parts.append(style or "cinematic vertical frame, dramatic lighting")
     return ", ".join(part.strip() for part in parts if part.strip())[:1000]
 
 

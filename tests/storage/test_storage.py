@@ -53,10 +53,13 @@ def test_migrations_create_every_table_once(tmp_path):
         "characters",
         "renders",
         "revisions",
+        "seasons",
+        "season_episodes",
+        "canon_facts",
     } <= set(db.table_names())
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = [row[0] for row in db.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
-    assert applied == ["m001_initial", "m002_depth"]
+    assert applied == ["m001_initial", "m002_depth", "m003_season"]
 
 
 def test_plan_is_stored_whole_and_a_second_plan_is_a_second_episode(fresh_db):
