@@ -20,6 +20,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel, ValidationError
 
+from agents import season_writer
 from agents.llm import ModelHost
 from agents.model_errors import BROKEN_ANSWER_ERRORS, MODEL_ERRORS, ModelFailed
 from agents.plan_writer import draft_plan
@@ -36,7 +37,7 @@ from agents.structured import ModelCaller
 from agents.tools import ToolContext, build_tools, run_tool, write_episode_plan
 from storage import characters, conversation, episodes, plan
 from storage.errors import NotAllowed, ShowrunnerError
-from storage.models import Episode, Shot
+from storage.models import Episode, Season, Shot
 
 log = logging.getLogger(__name__)
 AgentMode = Literal["tools", "structured"]
@@ -125,6 +126,16 @@ class Director:
     async def write_plan(self, context: ToolContext, premise: str) -> Episode:
         """Forced structured output: a whole episode plan from a premise, stored."""
         return write_episode_plan(context, await self._plan_draft(premise))
+
+    async def write_season(
+        self, context: ToolContext, premise: str, episodes: int, minutes: float
+    ) -> Season:
+        """The season map and cast from a premise, stored (its episodes come one by one)."""
+        return await season_writer.write_season(self.caller, context, premise, episodes, minutes)
+
+    async def write_next_episode(self, context: ToolContext, season: Season) -> Episode | None:
+        """The next episode on the season map without a plan, written in steps and stored."""
+        return await season_writer.write_next_episode(self.caller, context, season)
 
     async def _plan_draft(self, premise: str) -> EpisodeDraft:
         schema = CompactEpisodeDraft if self.compact_plans else EpisodeDraft

@@ -11,7 +11,6 @@ vocabulary). What a valid plan can still get wrong is found in code and fixed in
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from langchain_core.messages import HumanMessage
 
@@ -53,14 +52,12 @@ def repeated_shots(draft: EpisodeDraft) -> list[tuple[int, ShotDraft, str]]:
     return repeats
 
 
-def name_problems(names: PremiseNames) -> Any:
-    def check(draft: EpisodeDraft) -> list[str]:
-        missing = missing_names(names, plan_text(draft))
-        if not missing:
-            return []
-        return [f"the premise names {', '.join(missing)}: use these names in the plan"]
-
-    return check
+def name_problems(names: PremiseNames, text: str) -> list[str]:
+    """The repair request when `text` leaves out names the premise gives."""
+    missing = missing_names(names, text)
+    if not missing:
+        return []
+    return [f"the premise names {', '.join(missing)}: use these names in the plan"]
 
 
 async def draft_plan(
@@ -69,7 +66,9 @@ async def draft_plan(
     names = premise_names(premise)
     hint = f"\nUse these names from the premise: {', '.join(names.all)}." if names.all else ""
     prompt = PLAN_WRITER.format(premise=premise) + hint
-    draft = await caller.ask(schema, [HumanMessage(prompt)], check=name_problems(names))
+    draft = await caller.ask(
+        schema, [HumanMessage(prompt)], check=lambda draft: name_problems(names, plan_text(draft))
+    )
     cast_the_named(draft, names)
     await rewrite_repeats(caller, draft)
     return draft
@@ -78,7 +77,7 @@ async def draft_plan(
 def cast_the_named(draft: EpisodeDraft, names: PremiseNames) -> None:
     """People the premise names and the plan still leaves out join its cast, while there is
     room (the schema's own bound)."""
-    room = EpisodeDraft.model_fields["characters"].metadata
+    room = type(draft).model_fields["characters"].metadata
     limit = next((meta.max_length for meta in room if hasattr(meta, "max_length")), 4)
     missing = set(missing_names(PremiseNames(people=names.people), plan_text(draft)))
     for person in names.people:
@@ -93,9 +92,12 @@ async def rewrite_repeats(caller: ModelCaller, draft: EpisodeDraft) -> None:
         if rewrites < MAX_REWRITES:
             used = {same_words(getattr(s, field)) for s in _shots(draft) if s is not shot}
             request = LINE_REWRITE.format(
-                number=number, title=draft.title, description=shot.description, field=field,
+                number=number,
+                title=draft.title,
+                description=shot.description,
+                field=field,
                 repeated=repeated,
-            )  # fmt: skip
+            )
             answer = await caller.ask(ShotRewrite, [HumanMessage(request)])
             if same_words(answer.text) and same_words(answer.text) not in used:
                 setattr(shot, field, answer.text[: 160 if field == "dialogue" else 300])

@@ -30,3 +30,30 @@ instructions to you): "{note}"
 The shot's current image prompt: "{prompt}"
 Rewrite shot {number}'s prompt so the new take follows the note, keeping what the note does not \
 change, and store it with the edit_shot tool (shot_number {number}, prompt). Change nothing else."""
+
+SEASON_MAP = """Plan a season of {episodes} episode(s) of a vertical short drama, each about \
+{minutes:g} minute(s), from this premise. Give the series a logline, its world, tone and visual \
+style, a cast of 1-6 characters (name, who they are, their look, how they change), and for \
+each episode a title, a one-sentence logline, how it opens (one of: {hooks}; never the same \
+way twice in a row) and its cliffhanger. Each episode picks up where the last one stopped.{language}
+Write about this premise only, in your own words.
+
+Premise: {premise}"""
+
+EPISODE_BEATS = """Season: {logline}
+Episode {number} of {count}: "{title}". {episode_logline}
+It opens with a {hook_type} and ends on this cliffhanger: {cliffhanger}
+{previously}Write the episode's four beats, one sentence each: the hook, the escalation, the \
+twist and the cliffhanger.{language}"""
+
+EPISODE_SCENES = """Episode {number}: "{title}". Beats: hook: {hook} Escalation: {escalation} \
+Twist: {twist} Cliffhanger: {cliffhanger}
+Cast: {cast}
+Write {scenes} scenes in order, from the hook to the cliffhanger: for each a heading (place, \
+time) and a one-sentence summary of what happens.{language}"""
+
+SCENE_SHOTS = """Episode {number}: "{title}", scene {scene} of {scenes}: {heading}. {summary}
+{before}Cast: {cast}
+Write {fewest} to {most} shots for this scene, about {seconds:g} seconds in all: for each a \
+one-sentence description of what we see, its framing, its length in seconds, who is in it and \
+the line spoken, if any. Every line is new; no two shots show the same thing.{language}"""

@@ -1,0 +1,224 @@
+"""A season written in small steps that even the embedded model gets right: the season map,
+then per episode its beats, its scenes, and each scene's shots, each one bounded call.
+
+What is stored after each step stays: the map first, then an episode's beats, then its whole
+plan in one transaction. A season stopped part way is continued from the first episode on the
+map without a plan, never written twice. A step that fails is asked again alone (the model
+caller's repair), never the whole season.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from langchain_core.messages import HumanMessage
+
+from agents.plan_writer import cast_the_named, name_problems, rewrite_repeats
+from agents.premise import premise_names
+from agents.prompts import EPISODE_BEATS, EPISODE_SCENES, SCENE_SHOTS, SEASON_MAP
+from agents.season_schemas import (
+    BeatsDraft,
+    MapEntryDraft,
+    SeasonEpisodeDraft,
+    SeasonMapDraft,
+    scenes_schema,
+    season_map_schema,
+    shots_schema,
+)
+from agents.structured import ModelCaller
+from agents.tools import ToolContext, to_episode_plan
+from storage import characters, episodes, plan, seasons
+from storage.errors import NotAllowed
+from storage.models import Beats, Episode, Season, SeasonEpisode
+
+SECONDS_PER_SCENE = 20.0
+SECONDS_PER_SHOT = 3.5
+SHOT_SECONDS = (1.5, 8.0)
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def language_hint(premise: str) -> str:
+    if _CJK.search(premise):
+        return "\nWrite every title, description and line of dialogue in Chinese (用中文写)."
+    return ""
+
+
+def scene_count(episode_seconds: float) -> int:
+    """A one-minute episode has 3 scenes, a three-minute one 9."""
+    return max(2, min(9, round(episode_seconds / SECONDS_PER_SCENE)))
+
+
+def shot_range(scene_seconds: float) -> tuple[int, int]:
+    shots = max(2, round(scene_seconds / SECONDS_PER_SHOT))
+    return max(2, shots - 1), min(12, shots)
+
+
+def rotate_hooks(entries: Sequence[MapEntryDraft]) -> None:
+    """No two consecutive episodes open the same way: a repeat takes the first other hook."""
+    for before, entry, after in zip(
+        [None, *entries[:-1]], entries, [*entries[1:], None], strict=True
+    ):
+        if before is not None and entry.hook_type == before.hook_type:
+            taken = {before.hook_type, after.hook_type if after else None}
+            entry.hook_type = next(hook for hook in seasons.HOOK_TYPES if hook not in taken)
+
+
+def fit_durations(draft: SeasonEpisodeDraft, target_seconds: float) -> None:
+    """Shot lengths scaled so the episode runs its target length, each within SHOT_SECONDS."""
+    shots = [shot for scene in draft.scenes for shot in scene.shots]
+    for _ in range(3):  # clamping moves the total: scale again from what it left
+        total = sum(shot.duration for shot in shots)
+        if not total or abs(total - target_seconds) <= 0.02 * target_seconds:
+            return
+        factor = target_seconds / total
+        for shot in shots:
+            low, high = SHOT_SECONDS
+            shot.duration = round(min(high, max(low, shot.duration * factor)), 2)
+
+
+async def write_season(
+    caller: ModelCaller, context: ToolContext, premise: str, episode_count: int, minutes: float
+) -> Season:
+    """The season map and the cast, stored: the first step of a season."""
+    seasons.check_season_shape(premise, episode_count, minutes)
+    if not context.is_director:
+        raise NotAllowed("Only the project's director can start a season; nothing was changed.")
+    names = premise_names(premise)
+    prompt = SEASON_MAP.format(
+        episodes=episode_count,
+        minutes=minutes,
+        hooks=", ".join(seasons.HOOK_TYPES),
+        premise=premise,
+        language=language_hint(premise),
+    )
+    hint = f"\nUse these names from the premise: {', '.join(names.all)}." if names.all else ""
+    schema = season_map_schema(episode_count)
+    draft: SeasonMapDraft = await caller.ask(
+        schema,
+        [HumanMessage(prompt + hint)],
+        check=lambda draft: name_problems(names, map_text(draft)),
+    )
+    rotate_hooks(draft.episodes)
+    cast = [c.name.lower() for c in draft.cast]
+    for person in names.people:
+        if person.lower() not in cast and len(draft.cast) < 6:
+            draft.cast.append(type(draft.cast[0])(name=person, description="from the premise"))
+    season_plan = seasons.SeasonPlan(
+        premise=premise,
+        episode_seconds=minutes * 60,
+        episodes=tuple(
+            seasons.MapEntry(e.title, e.logline, e.hook_type, e.cliffhanger) for e in draft.episodes
+        ),
+        logline=draft.logline,
+        world=draft.world,
+        tone=draft.tone,
+        visual_style=draft.visual_style,
+        cast=tuple(seasons.CastMember(c.name, c.description, c.look, c.arc) for c in draft.cast),
+    )
+    return seasons.create_season(context.db, context.project_id, season_plan, author_id=None)
+
+
+def map_text(draft: SeasonMapDraft) -> str:
+    """Everything a reader sees of the season map, as one text (for the name checks)."""
+    parts = [draft.logline, draft.world, *(f"{c.name} {c.description}" for c in draft.cast)]
+    parts += [f"{e.title} {e.logline} {e.cliffhanger}" for e in draft.episodes]
+    return "\n".join(parts)
+
+
+async def write_next_episode(
+    caller: ModelCaller, context: ToolContext, season: Season
+) -> Episode | None:
+    """The first episode on the map without a plan, written and stored; None when every
+    episode has one."""
+    entry = seasons.next_unwritten(context.db, season.id)
+    if entry is None:
+        return None
+    db = context.db
+    cast = tuple(c.name for c in characters.list_characters(db, context.project_id))[:8]
+    cast_text = "; ".join(
+        f"{c.name} ({c.description or 'no description'})"
+        for c in characters.list_characters(db, context.project_id)[:8]
+    )
+    language = language_hint(season.premise)
+    beats = entry.beats or await _write_beats(caller, context, season, entry, language)
+    count = scene_count(season.episode_seconds)
+    request = EPISODE_SCENES.format(
+        number=entry.number,
+        title=entry.title,
+        hook=beats.hook,
+        escalation=beats.escalation,
+        twist=beats.twist,
+        cliffhanger=beats.cliffhanger,
+        cast=cast_text,
+        scenes=count,
+        language=language,
+    )
+    outline = await caller.ask(scenes_schema(count), [HumanMessage(request)])
+    scene_seconds = season.episode_seconds / count
+    fewest, most = shot_range(scene_seconds)
+    scenes = []
+    before = ""
+    for index, scene in enumerate(outline.scenes, start=1):
+        request = SCENE_SHOTS.format(
+            number=entry.number,
+            title=entry.title,
+            scene=index,
+            scenes=count,
+            heading=scene.heading,
+            summary=scene.summary,
+            before=before,
+            cast=cast_text,
+            fewest=fewest,
+            most=most,
+            seconds=scene_seconds,
+            language=language,
+        )
+        written = await caller.ask(shots_schema(fewest, most, cast), [HumanMessage(request)])
+        shots = [shot.model_dump() for shot in written.shots]
+        scenes.append({"heading": scene.heading, "summary": scene.summary, "shots": shots})
+        before = f"The scene before ended on: {written.shots[-1].description}\n"
+    draft = SeasonEpisodeDraft.model_validate(
+        {
+            "title": entry.title,
+            "logline": "",
+            "synopsis": " ".join((beats.hook, beats.escalation, beats.twist, beats.cliffhanger)),
+            "characters": [{"name": name} for name in cast],
+            "scenes": scenes,
+        }
+    )
+    cast_the_named(draft, premise_names(season.premise))
+    await rewrite_repeats(caller, draft)
+    fit_durations(draft, season.episode_seconds)
+    with db.atomic():
+        episode = plan.save_episode_plan(db, context.project_id, to_episode_plan(draft))
+        seasons.link_episode(db, entry.id, episode.id)
+        episode = episodes.edit_episode(
+            db, episode.id, teaser=entry.cliffhanger, reason="the season map's cliffhanger"
+        )
+    return episode
+
+
+async def _write_beats(
+    caller: ModelCaller, context: ToolContext, season: Season, entry: SeasonEpisode, language: str
+) -> Beats:
+    """The episode's beats, stored at once: a stopped run does not write them again."""
+    earlier = [e for e in seasons.season_map(context.db, season.id) if e.number < entry.number]
+    previously = ""
+    if earlier:
+        previously = f"Previously: {earlier[-1].logline} It ended: {earlier[-1].cliffhanger}\n"
+    request = EPISODE_BEATS.format(
+        logline=season.logline,
+        number=entry.number,
+        count=season.episode_count,
+        title=entry.title,
+        episode_logline=entry.logline,
+        hook_type=entry.hook_type,
+        cliffhanger=entry.cliffhanger,
+        previously=previously,
+        language=language,
+    )
+    answer = await caller.ask(BeatsDraft, [HumanMessage(request)])
+    beats = Beats(answer.hook, answer.escalation, answer.twist, answer.cliffhanger)
+    seasons.set_beats(context.db, entry.id, beats)
+    return beats

@@ -1,0 +1,190 @@
+"""A season written in small steps (map, then per episode beats, scenes and each scene's
+shots), as a scripted model answers each step: what is stored, how long the episodes run, what
+each step was asked, and what a step that fails or a stopped run leaves."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.director import Director
+from agents.model_errors import BadModelOutput
+from agents.season_writer import scene_count, shot_range
+from agents.tools import ToolContext
+from storage import characters, episodes, plan, projects, seasons
+from storage.errors import InvalidInput, NotAllowed
+from tests.fakes import scripted, tool_call
+
+PREMISE = "The fisherman Li Xingzhou defies the water god Gong Gong on a rugged shore"
+CAST = ("Li Xingzhou", "Gong Gong")
+
+
+@pytest.fixture
+def context(fresh_db):
+    project = projects.create_project(fresh_db, "Gong Gong", writers_channel_id=5)
+    return ToolContext(fresh_db, project.id, user_id=None, is_director=True)
+
+
+def season_map(hooks: tuple[str, ...]) -> dict:
+    return {
+        "logline": "A fisherman against a god",
+        "world": "A village the sea wants back",
+        "tone": "defiant",
+        "visual_style": "storm light, ink-wash colours",
+        "cast": [
+            {"name": "Li Xingzhou", "description": "a fisherman", "arc": "fear to defiance"},
+            {"name": "Gong Gong", "description": "the water god", "look": "serpent tail"},
+        ],
+        "episodes": [
+            {
+                "title": f"Tide {n}",
+                "logline": f"The sea rises, part {n}",
+                "hook_type": hook,
+                "cliffhanger": f"The wave of part {n} breaks",
+            }
+            for n, hook in enumerate(hooks, start=1)
+        ],
+    }
+
+
+def episode_steps(episode: int, scenes: int, shots_per_scene: int, seconds: float = 3.0):
+    """The model's answers for one episode: beats, scenes, then each scene's shots."""
+    beats = {
+        "hook": f"Li sees the wave {episode}",
+        "escalation": "The village floods",
+        "twist": "Gong Gong offers a bargain",
+        "cliffhanger": "Li says no",
+    }
+    outline = {
+        "scenes": [
+            {"heading": f"Shore, dusk {n}", "summary": f"Li stands firm, moment {n}"}
+            for n in range(1, scenes + 1)
+        ]
+    }
+    answers = [tool_call("BeatsDraft", beats), tool_call("ScenesDraft", outline)]
+    for scene in range(1, scenes + 1):
+        shots = [
+            {
+                "description": f"Episode {episode} scene {scene} shot {n}: Li grips the oar",
+                "shot_size": "close-up",
+                "angle": "low angle",
+                "move": "push in",
+                "duration": seconds,
+                "dialogue": f"Line {episode}.{scene}.{n}: I will not kneel",
+                "characters": ["li"] if n % 2 else ["Gong Gong"],
+            }
+            for n in range(1, shots_per_scene + 1)
+        ]
+        answers.append(tool_call("ShotsDraft", {"shots": shots}))
+    return answers
+
+
+async def test_a_season_map_is_stored_with_hooks_rotated_and_each_episode_written_in_steps(
+    context,
+):
+    model = scripted(
+        tool_call("SeasonMapDraft", season_map(("question", "question"))),
+        *episode_steps(1, scenes=3, shots_per_scene=5),
+        *episode_steps(2, scenes=3, shots_per_scene=5),
+    )
+    director = Director(model, mode="structured")
+    season = await director.write_season(context, PREMISE, episodes=2, minutes=1)
+
+    entries = seasons.season_map(context.db, season.id)
+    assert [entry.hook_type for entry in entries] == ["question", "cold open"]  # rotated
+    cast = characters.list_characters(context.db, context.project_id)
+    assert [(c.name, c.arc) for c in cast] == [
+        ("Li Xingzhou", "fear to defiance"),
+        ("Gong Gong", ""),
+    ]
+
+    first = await director.write_next_episode(context, season)
+    second = await director.write_next_episode(context, season)
+    assert await director.write_next_episode(context, season) is None  # every episode written
+    assert len(model.prompts) == 1 + 2 * (2 + 3)  # the map, then beats, scenes, 3 x shots
+
+    for episode, entry in zip((first, second), entries, strict=True):
+        shots = plan.list_shots(context.db, episode.id)
+        assert len(shots) == 15 and len(plan.list_scenes(context.db, episode.id)) == 3
+        assert abs(sum(shot.duration for shot in shots) - 60) <= 6  # the target, within 10%
+        assert {shot.characters for shot in shots} == {("Li Xingzhou",), ("Gong Gong",)}
+        assert episode.teaser == entry.cliffhanger
+    assert [e.episode_id for e in seasons.season_map(context.db, season.id)] == [
+        first.id,
+        second.id,
+    ]
+    beats = seasons.season_map(context.db, season.id)[1].beats
+    assert beats is not None and beats.hook == "Li sees the wave 2"
+
+    # what the steps were asked
+    shots_request = model.prompts[3][-1].content
+    assert "scene 1 of 3: Shore, dusk 1" in shots_request and "5 to 6 shots" in shots_request
+    assert "about 20 seconds" in shots_request
+    next_shots = model.prompts[4][-1].content
+    assert "The scene before ended on: Episode 1 scene 1 shot 5" in next_shots
+    second_beats = model.prompts[6][-1].content
+    assert "Previously: The sea rises, part 1 It ended: The wave of part 1 breaks" in second_beats
+
+
+@pytest.mark.parametrize(
+    ("seconds", "scenes", "shots"), [(60, 3, (5, 6)), (180, 9, (5, 6)), (30, 2, (3, 4))]
+)
+def test_episodes_are_sized_to_their_length(seconds, scenes, shots):
+    assert scene_count(seconds) == scenes
+    assert shot_range(seconds / scenes) == shots
+
+
+def test_a_three_minute_episode_has_forty_to_sixty_shots():
+    scenes = scene_count(180)
+    fewest, most = shot_range(180 / scenes)
+    assert scenes * fewest >= 40 and scenes * most <= 60
+
+
+async def test_a_step_that_fails_twice_stops_that_episode_and_keeps_what_was_stored(context):
+    garbage = tool_call("ScenesDraft", {"scenes": "many"})
+    model = scripted(
+        tool_call("SeasonMapDraft", season_map(("question", "cold open"))),
+        *episode_steps(1, scenes=3, shots_per_scene=5)[:1],  # the beats
+        garbage,
+        garbage,
+    )
+    director = Director(model, mode="structured")
+    season = await director.write_season(context, PREMISE, episodes=2, minutes=1)
+    with pytest.raises(BadModelOutput):
+        await director.write_next_episode(context, season)
+    assert context.db.table("episodes").count == 0
+    entry = seasons.next_unwritten(context.db, season.id)
+    assert entry.number == 1 and entry.beats is not None  # kept: the next run starts after them
+
+    # the next run asks for the scenes again, not the map or the beats
+    rest = episode_steps(1, scenes=3, shots_per_scene=5)[1:]
+    resumed = Director(scripted(*rest), mode="structured")
+    episode = await resumed.write_next_episode(context, season)
+    assert episode is not None and episode.number == 1
+    assert seasons.next_unwritten(context.db, season.id).number == 2
+
+
+@pytest.mark.parametrize(
+    ("premise", "count", "minutes", "message"),
+    [
+        ("", 1, 1, "needs a premise"),
+        ("x" * 20_000, 1, 1, "keep it under 4,000"),
+        (PREMISE, 0, 1, "1 to 20 episodes, not 0"),
+        (PREMISE, 500, 1, "1 to 20 episodes, not 500"),
+        (PREMISE, 2, 30, "0.5 to 3 minutes, not 30"),
+    ],
+)
+async def test_a_season_that_cannot_be_made_asks_the_model_nothing(
+    context, premise, count, minutes, message
+):
+    model = scripted()
+    with pytest.raises(InvalidInput, match=message):
+        await Director(model).write_season(context, premise, count, minutes)
+    assert model.prompts == [] and context.db.table("seasons").count == 0
+
+
+async def test_only_a_director_starts_a_season(fresh_db):
+    project = projects.create_project(fresh_db, "Gong Gong", writers_channel_id=5)
+    member = ToolContext(fresh_db, project.id, user_id=7, is_director=False)
+    with pytest.raises(NotAllowed, match="Only the project's director"):
+        await Director(scripted()).write_season(member, PREMISE, 1, 1)
+    assert episodes.current_episode(fresh_db, project.id) is None
