@@ -28,8 +28,9 @@ _ATTRIBUTE = re.compile(
 _PLACEHOLDER = re.compile(r"\[[a-z_ ]{1,40}\]")  # [story_description], [new description]
 _URL = re.compile(r"(?:https?://|ftp://|www\.)\S+|\b[\w.-]+\.(?:com|net|org|io|cn)/\S*", re.I)
 _MARKDOWN_MARKS = re.compile(r"(\*\*|__|`+|^#{1,6}\s+|^>\s+|^[-*]\s+)", re.MULTILINE)
-_LEFTOVER = re.compile(r"[{}<>]")
+_LEFTOVER = re.compile(r"[{}<>\[\]]")
 _SPACE = re.compile(r"\s+")
+_WORD = re.compile(r"\w")
 _QUOTES = ('"', "'", "“", "”", "「", "」")
 
 
@@ -48,7 +49,7 @@ def clean_text(value: str) -> str:
     text = _SPACE.sub(" ", text).strip()
     while len(text) > 1 and text[0] in _QUOTES and text[-1] in _QUOTES:
         text = text[1:-1].strip()
-    return text
+    return text if _WORD.search(text) else ""  # "," or "..." says nothing
 
 
 def has_markup(value: str) -> bool:

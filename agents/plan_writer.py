@@ -15,7 +15,7 @@ import re
 from langchain_core.messages import HumanMessage
 
 from agents.premise import PremiseNames, missing_names, premise_names
-from agents.prompts import LINE_REWRITE, PLAN_WRITER
+from agents.prompts import PLAN_WRITER, REWRITE
 from agents.schemas import CharacterDraft, EpisodeDraft, ShotDraft, ShotRewrite
 from agents.structured import ModelCaller
 
@@ -86,17 +86,43 @@ def cast_the_named(draft: EpisodeDraft, names: PremiseNames) -> None:
 
 
 async def rewrite_repeats(caller: ModelCaller, draft: EpisodeDraft) -> None:
-    """Each repeated line or description written again, one shot at a time."""
+    """Each repeated line or description written again, one shot at a time; then a shot that
+    still shows what the shot before it showed, and says nothing new, joins that shot (one
+    longer shot), and a line that only reads out its own shot's description is dropped."""
+    await _rewrite_each(caller, draft)
+    for scene in draft.scenes:
+        kept: list[ShotDraft] = []
+        for shot in scene.shots:
+            if same_words(shot.dialogue) == same_words(shot.description):
+                shot.dialogue = ""
+            before = kept[-1] if kept else None
+            if (
+                before is not None
+                and same_words(shot.description) == same_words(before.description)
+                and same_words(shot.dialogue) in ("", same_words(before.dialogue))
+            ):
+                before.duration += shot.duration
+                continue
+            kept.append(shot)
+        scene.shots = kept
+
+
+async def _rewrite_each(caller: ModelCaller, draft: EpisodeDraft) -> None:
+    """Each repeated line or description asked for again, with its scene around it (not
+    "this repeats": a small model answers that with talk about repeating)."""
+    shots = _shots(draft)
     for rewrites, (number, shot, field) in enumerate(repeated_shots(draft)):
-        repeated = getattr(shot, field)
         if rewrites < MAX_REWRITES:
             used = {same_words(getattr(s, field)) for s in _shots(draft) if s is not shot}
-            request = LINE_REWRITE.format(
-                number=number,
+            scene = next(s for s in draft.scenes if any(one is shot for one in s.shots))
+            previous = shots[number - 2].description if number > 1 else "the episode's start"
+            request = REWRITE[field].format(
                 title=draft.title,
+                heading=scene.heading,
+                summary=scene.summary,
+                number=number,
+                previous=previous,
                 description=shot.description,
-                field=field,
-                repeated=repeated,
             )
             answer = await caller.ask(ShotRewrite, [HumanMessage(request)])
             if same_words(answer.text) and same_words(answer.text) not in used:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, create_model, field_validator
 
+from agents.plan_text import clean_text
 from agents.schemas import BoundedModel, CharacterDraft, EpisodeDraft, SceneDraft, ShotDraft
 from storage.seasons import HOOK_TYPES
 
@@ -16,18 +17,41 @@ HookType = Literal[HOOK_TYPES]  # type: ignore[valid-type]
 BEATS = ("hook", "escalation", "twist", "cliffhanger")
 
 
-class CastDraft(BoundedModel):
-    name: str = Field(min_length=1, max_length=40)
-    description: str = Field(default="", max_length=200)
-    look: str = Field(default="", max_length=200, description="Visual look for image prompts")
-    arc: str = Field(default="", max_length=200, description="How they change over the season")
+def _every_field_required(schema: dict[str, Any]) -> None:
+    schema["required"] = list(schema.get("properties", {}))
 
 
-class MapEntryDraft(BoundedModel):
-    title: str = Field(min_length=2, max_length=80)
-    logline: str = Field(min_length=3, max_length=200, description="The episode in a sentence")
+class StepModel(BoundedModel):
+    """One step's answer. Its schema requires every field, so a constrained decoder writes
+    each one (a field with a default would otherwise be left out); validation stays lenient."""
+
+    model_config = ConfigDict(json_schema_extra=_every_field_required)
+
+
+def text(most: int, description: str = "", *, fewest: int = 3) -> Any:
+    """A text field a constrained decoder must write (`fewest` characters or more), which an
+    answer may still leave empty after cleaning: the season writer fills that gap in code
+    rather than failing a whole step over one field."""
+    return Field(
+        default="",
+        max_length=most,
+        description=description,
+        json_schema_extra={"minLength": fewest},
+    )
+
+
+class CastDraft(StepModel):
+    name: str = text(40, fewest=1)
+    description: str = text(200)
+    look: str = text(200, "Visual look for image prompts")
+    arc: str = text(200, "How they change over the season")
+
+
+class MapEntryDraft(StepModel):
+    title: str = text(80, fewest=2)
+    logline: str = text(200, "The episode in a sentence")
     hook_type: HookType = Field(description="How the episode opens")  # type: ignore[valid-type]
-    cliffhanger: str = Field(min_length=3, max_length=200, description="How it ends, unresolved")
+    cliffhanger: str = text(200, "How it ends, unresolved")
 
     @field_validator("hook_type", mode="before")
     @classmethod
@@ -36,36 +60,46 @@ class MapEntryDraft(BoundedModel):
         return next((hook for hook in HOOK_TYPES if hook in text or text in hook), value)
 
 
-class SeasonMapDraft(BoundedModel):
+class SeasonMapDraft(StepModel):
     """The series bible, its cast and a map of the season's episodes."""
 
-    logline: str = Field(min_length=3, max_length=200)
-    world: str = Field(default="", max_length=300, description="Where and when it happens")
-    tone: str = Field(default="", max_length=100)
-    visual_style: str = Field(default="", max_length=200, description="For every image prompt")
-    cast: list[CastDraft] = Field(min_length=1, max_length=6)
+    logline: str = text(200)
+    world: str = text(300, "Where and when it happens")
+    tone: str = text(100)
+    visual_style: str = text(200, "For every image prompt")
+    cast: list[CastDraft] = Field(max_length=6, json_schema_extra={"minItems": 1})
+
+    @classmethod
+    def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        cast = data.get("cast")
+        if isinstance(cast, list):  # a member without a name is no member
+            data["cast"] = [
+                c for c in cast if not isinstance(c, dict) or clean_text(str(c.get("name") or ""))
+            ]
+        return data
+
     episodes: list[MapEntryDraft]
 
 
-class BeatsDraft(BoundedModel):
+class BeatsDraft(StepModel):
     """An episode's spine: four sentences."""
 
-    hook: str = Field(min_length=3, max_length=200, description="The opening that grabs")
-    escalation: str = Field(min_length=3, max_length=200, description="How it gets worse")
-    twist: str = Field(min_length=3, max_length=200, description="What changes everything")
-    cliffhanger: str = Field(min_length=3, max_length=200, description="The unresolved end")
+    hook: str = text(200, "The opening that grabs")
+    escalation: str = text(200, "How it gets worse")
+    twist: str = text(200, "What changes everything")
+    cliffhanger: str = text(200, "The unresolved end")
 
 
-class SceneOutlineDraft(BoundedModel):
-    heading: str = Field(min_length=2, max_length=80, description="Place and time, 'Shore, dusk'")
-    summary: str = Field(min_length=3, max_length=300, description="What happens, in a sentence")
+class SceneOutlineDraft(StepModel):
+    heading: str = text(80, "Place and time, 'Shore, dusk'", fewest=2)
+    summary: str = text(300, "What happens, in a sentence")
 
 
-class ScenesDraft(BoundedModel):
+class ScenesDraft(StepModel):
     scenes: list[SceneOutlineDraft]
 
 
-class ShotsDraft(BoundedModel):
+class ShotsDraft(StepModel):
     shots: list[ShotDraft]
 
 
@@ -80,22 +114,25 @@ def scenes_schema(count: int) -> type[ScenesDraft]:
 
 
 def shots_schema(fewest: int, most: int, cast: tuple[str, ...]) -> type[ShotsDraft]:
-    """`fewest` to `most` shots, whose characters can only be the cast's names."""
-    shot: type[ShotDraft] = ShotDraft
-    if cast:
-        # the schema a constrained decoder follows names only the cast; what a tool-calling
-        # model writes is still read leniently ("li" is "Li Xingzhou") by the episode's rules
-        only_cast = {"items": {"type": "string", "enum": list(cast)}}
-        names = (
+    """`fewest` to `most` shots, every field written; a constrained decoder can only name the
+    cast's characters, while what a tool-calling model writes is still read leniently ("li"
+    is "Li Xingzhou", by the episode's own rules)."""
+    names: dict[str, Any] = {"items": {"type": "string"}}
+    if cast:  # and at least one of them in each shot
+        names = {"items": {"type": "string", "enum": list(cast)}, "minItems": 1}
+    every_field = ConfigDict(json_schema_extra=_every_field_required)
+    shot = create_model(
+        "ShotDraft",
+        __base__=ShotDraft,
+        __config__=every_field,
+        description=(str, text(300, "What we see, in one sentence")),
+        characters=(
             list[str],
-            Field(default_factory=list, max_length=4, json_schema_extra=only_cast),
-        )
-        # a constrained decoder writes every field, a line and who is in the shot included
-        every_field = ConfigDict(json_schema_extra={"required": list(ShotDraft.model_fields)})
-        shot = create_model(
-            "ShotDraft", __base__=ShotDraft, __config__=every_field, characters=names
-        )
-    shots = (list[shot], Field(min_length=fewest, max_length=most))  # type: ignore[valid-type]
+            Field(default_factory=list, max_length=4, json_schema_extra=names),
+        ),
+    )
+    count = Field(min_length=1, max_length=most, json_schema_extra={"minItems": fewest})
+    shots = (list[shot], count)  # type: ignore[valid-type]
     return create_model("ShotsDraft", __base__=ShotsDraft, shots=shots)
 
 

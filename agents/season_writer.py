@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from langchain_core.messages import HumanMessage
 
@@ -19,6 +20,7 @@ from agents.premise import premise_names
 from agents.prompts import EPISODE_BEATS, EPISODE_SCENES, SCENE_SHOTS, SEASON_MAP
 from agents.season_schemas import (
     BeatsDraft,
+    CastDraft,
     MapEntryDraft,
     SeasonEpisodeDraft,
     SeasonMapDraft,
@@ -28,7 +30,7 @@ from agents.season_schemas import (
 )
 from agents.structured import ModelCaller
 from agents.tools import ToolContext, to_episode_plan
-from storage import characters, episodes, plan, seasons
+from storage import characters, plan, seasons
 from storage.errors import NotAllowed
 from storage.models import Beats, Episode, Season, SeasonEpisode
 
@@ -99,11 +101,12 @@ async def write_season(
         [HumanMessage(prompt + hint)],
         check=lambda draft: name_problems(names, map_text(draft)),
     )
+    fill_map_gaps(draft, premise)
     rotate_hooks(draft.episodes)
     cast = [c.name.lower() for c in draft.cast]
     for person in names.people:
         if person.lower() not in cast and len(draft.cast) < 6:
-            draft.cast.append(type(draft.cast[0])(name=person, description="from the premise"))
+            draft.cast.append(CastDraft(name=person, description="from the premise"))
     season_plan = seasons.SeasonPlan(
         premise=premise,
         episode_seconds=minutes * 60,
@@ -117,6 +120,15 @@ async def write_season(
         cast=tuple(seasons.CastMember(c.name, c.description, c.look, c.arc) for c in draft.cast),
     )
     return seasons.create_season(context.db, context.project_id, season_plan, author_id=None)
+
+
+def fill_map_gaps(draft: SeasonMapDraft, premise: str) -> None:
+    """What an answer left empty, from what it did say: a map entry is never blank."""
+    draft.logline = draft.logline or premise[:200]
+    for number, entry in enumerate(draft.episodes, start=1):
+        entry.title = entry.title or f"Episode {number}"
+        entry.logline = entry.logline or entry.title
+        entry.cliffhanger = entry.cliffhanger or "To be continued."
 
 
 def map_text(draft: SeasonMapDraft) -> str:
@@ -155,6 +167,10 @@ async def write_next_episode(
         language=language,
     )
     outline = await caller.ask(scenes_schema(count), [HumanMessage(request)])
+    spine = (beats.hook, beats.escalation, beats.twist, beats.cliffhanger)
+    for index, scene in enumerate(outline.scenes):
+        scene.heading = scene.heading or f"Scene {index + 1}"
+        scene.summary = scene.summary or spine[min(3, index * 4 // len(outline.scenes))]
     scene_seconds = season.episode_seconds / count
     fewest, most = shot_range(scene_seconds)
     scenes = []
@@ -175,6 +191,8 @@ async def write_next_episode(
             language=language,
         )
         written = await caller.ask(shots_schema(fewest, most, cast), [HumanMessage(request)])
+        for shot in written.shots:
+            shot.description = shot.description or shot.dialogue or scene.summary
         shots = [shot.model_dump() for shot in written.shots]
         scenes.append({"heading": scene.heading, "summary": scene.summary, "shots": shots})
         before = f"The scene before ended on: {written.shots[-1].description}\n"
@@ -190,12 +208,10 @@ async def write_next_episode(
     cast_the_named(draft, premise_names(season.premise))
     await rewrite_repeats(caller, draft)
     fit_durations(draft, season.episode_seconds)
+    episode_plan = replace(to_episode_plan(draft), teaser=entry.cliffhanger)
     with db.atomic():
-        episode = plan.save_episode_plan(db, context.project_id, to_episode_plan(draft))
+        episode = plan.save_episode_plan(db, context.project_id, episode_plan)
         seasons.link_episode(db, entry.id, episode.id)
-        episode = episodes.edit_episode(
-            db, episode.id, teaser=entry.cliffhanger, reason="the season map's cliffhanger"
-        )
     return episode
 
 
@@ -219,6 +235,11 @@ async def _write_beats(
         language=language,
     )
     answer = await caller.ask(BeatsDraft, [HumanMessage(request)])
-    beats = Beats(answer.hook, answer.escalation, answer.twist, answer.cliffhanger)
+    beats = Beats(  # a beat left empty: the map's own words for the episode
+        answer.hook or entry.logline,
+        answer.escalation or entry.logline,
+        answer.twist or entry.logline,
+        answer.cliffhanger or entry.cliffhanger,
+    )
     seasons.set_beats(context.db, entry.id, beats)
     return beats

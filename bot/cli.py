@@ -26,10 +26,16 @@ def main(argv: list[str] | None = None) -> None:
         return
     parser = argparse.ArgumentParser(prog="showrunner", description="AI short-drama studio")
     commands = parser.add_subparsers(dest="command", required=True)
-    produce_parser = commands.add_parser("produce", help="premise -> finished episode MP4")
+    produce_parser = commands.add_parser("produce", help="premise -> a season's episode MP4s")
     produce_parser.add_argument("premise", nargs="?", default="")
     produce_parser.add_argument(
         "--resume", action="store_true", help="finish the last episode a stopped run left"
+    )
+    produce_parser.add_argument(
+        "--episodes", type=int, default=1, help="episodes in the season (1-20, default 1)"
+    )
+    produce_parser.add_argument(
+        "--minutes", type=float, default=1.0, help="each episode's length (0.5-3, default 1)"
     )
     produce_parser.add_argument("--engine", choices=["animatic", "diffusers", "video"])
     produce_parser.add_argument("--model", help="keyframe model: Hugging Face id or folder")
@@ -64,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         if args.command == "produce":
-            print(run_until_signalled(produce_job(settings, args)))
+            for path in run_until_signalled(produce_job(settings, args)):
+                print(path)
         elif args.command == "bot":
             from bot.client import run_bot
 
@@ -107,8 +114,9 @@ def make_tiny(args: argparse.Namespace) -> Path:
     return folder
 
 
-def produce_job(settings, args: argparse.Namespace) -> Coroutine[Any, Any, Path]:
-    """What `showrunner produce` runs: a new episode from the premise, or --resume."""
+def produce_job(settings, args: argparse.Namespace) -> Coroutine[Any, Any, list[Path]]:
+    """What `showrunner produce` runs: a season from the premise (or the rest of it), or
+    --resume; the episodes' paths."""
     from bot.produce import produce, resume
 
     updates = {}
@@ -130,7 +138,9 @@ def produce_job(settings, args: argparse.Namespace) -> Coroutine[Any, Any, Path]
 
     if args.resume:
         return resume(settings, say=say)
-    return produce(settings, args.premise, say=say)
+    return produce(
+        settings, args.premise, episode_count=args.episodes, minutes=args.minutes, say=say
+    )
 
 
 if __name__ == "__main__":

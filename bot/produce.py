@@ -1,4 +1,5 @@
-"""`showrunner produce`: premise -> plan -> renders -> first takes approved -> cut, no Discord.
+"""`showrunner produce`: premise -> season map -> per episode: plan -> renders -> first takes
+approved -> cut, no Discord.
 
 Stopped part way (Ctrl-C, SIGTERM), what is stored stays: `showrunner produce --resume`
 finishes the newest unfinished headless episode from where it stopped.
@@ -17,9 +18,9 @@ from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from pipeline import workflow
 from pipeline.render.scheduler import run_until_idle
-from storage import episodes, events, jobs, plan, projects, takes
+from storage import episodes, events, jobs, plan, projects, seasons, takes
 from storage.errors import ShowrunnerError
-from storage.models import Episode, Job
+from storage.models import Episode, Job, Season
 from storage.status import RENDERABLE, EpisodeStatus, JobStatus
 
 HEADLESS_TITLE = "Headless productions"
@@ -42,19 +43,51 @@ async def produce(
     settings: Settings,
     premise: str,
     *,
+    episode_count: int = 1,
+    minutes: float = 1.0,
     say: Callable[[str], None] = print,
     chat_model: BaseChatModel | None = None,
-) -> Path:
+) -> list[Path]:
+    """A season of `episode_count` episodes of about `minutes` each from the premise: the season
+    map, then each episode written, rendered and cut in turn; the MP4s' paths. The same command
+    run again continues that season where it stopped."""
     if not premise.strip():
         raise ShowrunnerError('Give a premise, e.g. showrunner produce "A mortal defies a god".')
+    seasons.check_season_shape(premise, episode_count, minutes)  # before anything starts
     async with open_runtime(settings, chat_model=chat_model) as runtime:
         db = runtime.db
         project = _headless_project(db, settings)
         context = ToolContext(db, project.id, user_id=None, is_director=True)
-        say("Writing the plan…")
-        episode = await runtime.director.write_plan(context, premise)
-        say(plan.plan_summary(db, episode.id, limit=4000))
-        return await _finish(runtime, episode, say)
+        season = seasons.unfinished_season(db, project.id, premise, episode_count, minutes * 60)
+        if season is not None:
+            say(f"Continuing season {season.number} where it stopped…")
+        else:
+            say("Writing the plan of the season…")
+            season = await runtime.director.write_season(context, premise, episode_count, minutes)
+        say(seasons.season_summary(db, season.id))
+        return await _make_season(runtime, context, season, say)
+
+
+async def _make_season(
+    runtime: Runtime, context: ToolContext, season: Season, say: Callable[[str], None]
+) -> list[Path]:
+    """Each episode on the map in turn: written if it has no plan, then rendered and cut
+    unless an earlier run delivered it."""
+    db = runtime.db
+    paths = []
+    for entry in seasons.season_map(db, season.id):
+        if entry.episode_id is None:
+            say(f"Writing episode {entry.number} of {season.episode_count}…")
+            episode = await runtime.director.write_next_episode(context, season)
+            assert episode is not None  # this entry had no plan
+            say(plan.plan_summary(db, episode.id, limit=4000))
+        else:
+            episode = episodes.get_episode(db, entry.episode_id)
+        if episode.status == EpisodeStatus.DELIVERED and episode.cut_path:
+            paths.append(Path(episode.cut_path).resolve())  # made by an earlier run
+            continue
+        paths.append(await _finish(runtime, episode, say))
+    return paths
 
 
 async def resume(
@@ -62,17 +95,24 @@ async def resume(
     *,
     say: Callable[[str], None] = print,
     chat_model: BaseChatModel | None = None,
-) -> Path:
-    """Finish the newest headless episode that was not delivered (renders, approvals, cut)."""
+) -> list[Path]:
+    """Finish what the last headless run left: the rest of its season, or its episode."""
     async with open_runtime(settings, chat_model=chat_model) as runtime:
-        project = _headless_project(runtime.db, settings)
-        episode = episodes.current_episode(runtime.db, project.id)
+        db = runtime.db
+        project = _headless_project(db, settings)
+        context = ToolContext(db, project.id, user_id=None, is_director=True)
+        season = seasons.current_season(db, project.id)
+        if season is not None and not seasons.finished(db, season.id):
+            entry = seasons.first_unfinished(db, season.id)
+            say(f"Resuming episode {entry.number} of season {season.number}…")
+            return await _make_season(runtime, context, season, say)
+        episode = episodes.current_episode(db, project.id)
         if episode is None or episode.status == EpisodeStatus.DELIVERED:
             raise ShowrunnerError(
                 'No unfinished episode to resume: start one with showrunner produce "<premise>".'
             )
         say(f"Resuming episode {episode.number}…")
-        return await _finish(runtime, episode, say)
+        return [await _finish(runtime, episode, say)]
 
 
 async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]) -> Path:

@@ -50,6 +50,7 @@ class EpisodePlan:
     scenes: tuple[ScenePlan, ...]
     characters: tuple[CharacterPlan, ...] = ()
     logline: str = ""
+    teaser: str = ""  # the cliffhanger line; kept as it is when empty
 
 
 def clamp_duration(seconds: float) -> float:
@@ -94,6 +95,7 @@ def save_episode_plan(
                         "number": number,
                         "title": plan.title[:200] or f"Episode {number}",
                         "synopsis": plan.synopsis[:2000],
+                        "teaser": plan.teaser[:300],
                         "status": EpisodeStatus.WRITING,
                         "created_at": utc_now(),
                     }
@@ -115,6 +117,7 @@ def save_episode_plan(
                 {
                     "title": plan.title[:200],
                     "synopsis": plan.synopsis[:2000],
+                    "teaser": plan.teaser[:300] or episode.teaser,
                     "plan_revision": episode.plan_revision + 1,
                 },
             )

@@ -197,3 +197,50 @@ def set_beats(
 def link_episode(db: sqlite_utils.Database, entry_id: int, episode_id: int) -> None:
     """The map entry's plan is written: it is this episode (call in the plan's transaction)."""
     db.table("season_episodes").update(entry_id, {"episode_id": episode_id})
+
+
+def first_unfinished(db: sqlite_utils.Database, season_id: int) -> SeasonEpisode | None:
+    """The first episode on the map that is not written, or written and not delivered."""
+    delivered = {
+        row[0]
+        for row in db.execute(
+            "SELECT entry.id FROM season_episodes AS entry "
+            "JOIN episodes ON episodes.id = entry.episode_id "
+            "WHERE entry.season_id = ? AND episodes.status = 'delivered'",
+            [season_id],
+        ).fetchall()
+    }
+    return next((e for e in season_map(db, season_id) if e.id not in delivered), None)
+
+
+def finished(db: sqlite_utils.Database, season_id: int) -> bool:
+    return first_unfinished(db, season_id) is None
+
+
+def unfinished_season(
+    db: sqlite_utils.Database, project_id: int, premise: str, episode_count: int, seconds: float
+) -> Season | None:
+    """The newest season of this premise and shape that is not finished: what a second run of
+    the same command continues."""
+    candidates = db.table("seasons").rows_where(
+        "project_id = ? AND premise = ? AND episode_count = ? AND episode_seconds = ?",
+        [project_id, premise, episode_count, seconds],
+        order_by="number DESC",
+    )
+    for row in candidates:
+        if not finished(db, row["id"]):
+            return Season.from_row(row)
+    return None
+
+
+def season_summary(db: sqlite_utils.Database, season_id: int) -> str:
+    """The season map as people read it: the logline, then a line per episode."""
+    season = get_season(db, season_id)
+    lines = [f"Season {season.number}: {season.logline or season.premise[:200]}"]
+    for entry in season_map(db, season_id):
+        written = "" if entry.episode_id else ", not written yet"
+        lines.append(
+            f"  Episode {entry.number}: {entry.title} (opens with a {entry.hook_type}{written})"
+            f" - {entry.logline}"
+        )
+    return "\n".join(lines)

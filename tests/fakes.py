@@ -82,3 +82,60 @@ def gong_gong_plan(shots_per_scene: Iterable[int] = (2, 2)) -> dict[str, Any]:
         ],
         "scenes": scenes,
     }
+
+
+def season_map_answer(hooks: tuple[str, ...]) -> dict:
+    """A capable model's season map for the Gong Gong premise, its episodes opening with `hooks`."""
+    return {
+        "logline": "A fisherman against a god",
+        "world": "A village the sea wants back",
+        "tone": "defiant",
+        "visual_style": "storm light, ink-wash colours",
+        "cast": [
+            {"name": "Li Xingzhou", "description": "a fisherman", "arc": "fear to defiance"},
+            {"name": "Gong Gong", "description": "the water god", "look": "serpent tail"},
+        ],
+        "episodes": [
+            {
+                "title": f"Tide {n}",
+                "logline": f"The sea rises, part {n}",
+                "hook_type": hook,
+                "cliffhanger": f"The wave of part {n} breaks",
+            }
+            for n, hook in enumerate(hooks, start=1)
+        ],
+    }
+
+
+def episode_answers(
+    episode: int, scenes: int, shots_per_scene: int, seconds: float = 3.0
+) -> list[AIMessage]:
+    """The model's answers for one episode: beats, scenes, then each scene's shots."""
+    beats = {
+        "hook": f"Li sees the wave {episode}",
+        "escalation": "The village floods",
+        "twist": "Gong Gong offers a bargain",
+        "cliffhanger": "Li says no",
+    }
+    outline = {
+        "scenes": [
+            {"heading": f"Shore, dusk {n}", "summary": f"Li stands firm, moment {n}"}
+            for n in range(1, scenes + 1)
+        ]
+    }
+    answers = [tool_call("BeatsDraft", beats), tool_call("ScenesDraft", outline)]
+    for scene in range(1, scenes + 1):
+        shots = [
+            {
+                "description": f"Episode {episode} scene {scene} shot {n}: Li grips the oar",
+                "shot_size": "close-up",
+                "angle": "low angle",
+                "move": "push in",
+                "duration": seconds,
+                "dialogue": f"Line {episode}.{scene}.{n}: I will not kneel",
+                "characters": ["li"] if n % 2 else ["Gong Gong"],
+            }
+            for n in range(1, shots_per_scene + 1)
+        ]
+        answers.append(tool_call("ShotsDraft", {"shots": shots}))
+    return answers

@@ -141,8 +141,10 @@ async def test_a_repeated_line_is_written_again_for_that_shot_alone(context):
     ]
     assert shots[3].description == "The storm answers him."
     rewrite_requests = [prompts[-1].content for prompts in model.prompts[1:]]
-    assert "Shot 2 " in rewrite_requests[0] and "dialogue repeats" in rewrite_requests[0]
-    assert "Shot 4 " in rewrite_requests[3] and "description repeats" in rewrite_requests[3]
+    assert "the one line a character says in shot 2" in rewrite_requests[0]
+    assert "Shot 2 shows: Shot 2: waves rise" in rewrite_requests[0]
+    assert "what we see in shot 4" in rewrite_requests[3]
+    assert "comes after a shot that shows: Shot 3: waves rise" in rewrite_requests[3]
 
 
 async def test_shots_name_their_characters_as_the_cast_spells_them(context):
@@ -201,3 +203,27 @@ async def test_a_message_asking_for_an_edit_is_a_turn_not_a_new_plan(context):
     model = scripted(tool_call("DirectorTurn", {"reply": "Which line?", "action": "none"}))
     turn = await Director(model, mode="structured").turn(context, "make episode 1 darker", "ana")
     assert turn.answer == "Which line?" and not turn.changed
+
+
+async def test_a_shot_that_repeats_the_one_before_and_says_nothing_new_joins_it(context):
+    same = {"description": "Li Xingzhou rows into the storm", "dialogue": "", "duration": 2}
+    draft = plan_draft(
+        **{
+            "1": same,
+            "2": same,  # the rewrite below repeats it again: one longer shot
+            "3": {"dialogue": "Waves rise as Li Xingzhou faces the storm"},
+        }
+    )
+    draft["scenes"][1]["shots"][0]["description"] = "Waves rise as Li Xingzhou faces the storm"
+    model = scripted(
+        tool_call("EpisodeDraft", draft),
+        tool_call("ShotRewrite", {"text": "Li Xingzhou rows into the storm"}),
+    )
+    await Director(model).write_plan(context, PREMISE)
+
+    _, shots = stored_shots(context)
+    assert [(shot.description, shot.duration) for shot in shots[:1]] == [
+        ("Li Xingzhou rows into the storm", 4.0)
+    ]
+    assert len(shots) == 3
+    assert shots[1].dialogue == ""  # it only read out its own description

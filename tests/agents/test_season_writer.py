@@ -12,10 +12,9 @@ from agents.season_writer import scene_count, shot_range
 from agents.tools import ToolContext
 from storage import characters, episodes, plan, projects, seasons
 from storage.errors import InvalidInput, NotAllowed
-from tests.fakes import scripted, tool_call
+from tests.fakes import episode_answers, scripted, season_map_answer, tool_call
 
 PREMISE = "The fisherman Li Xingzhou defies the water god Gong Gong on a rugged shore"
-CAST = ("Li Xingzhou", "Gong Gong")
 
 
 @pytest.fixture
@@ -24,67 +23,13 @@ def context(fresh_db):
     return ToolContext(fresh_db, project.id, user_id=None, is_director=True)
 
 
-def season_map(hooks: tuple[str, ...]) -> dict:
-    return {
-        "logline": "A fisherman against a god",
-        "world": "A village the sea wants back",
-        "tone": "defiant",
-        "visual_style": "storm light, ink-wash colours",
-        "cast": [
-            {"name": "Li Xingzhou", "description": "a fisherman", "arc": "fear to defiance"},
-            {"name": "Gong Gong", "description": "the water god", "look": "serpent tail"},
-        ],
-        "episodes": [
-            {
-                "title": f"Tide {n}",
-                "logline": f"The sea rises, part {n}",
-                "hook_type": hook,
-                "cliffhanger": f"The wave of part {n} breaks",
-            }
-            for n, hook in enumerate(hooks, start=1)
-        ],
-    }
-
-
-def episode_steps(episode: int, scenes: int, shots_per_scene: int, seconds: float = 3.0):
-    """The model's answers for one episode: beats, scenes, then each scene's shots."""
-    beats = {
-        "hook": f"Li sees the wave {episode}",
-        "escalation": "The village floods",
-        "twist": "Gong Gong offers a bargain",
-        "cliffhanger": "Li says no",
-    }
-    outline = {
-        "scenes": [
-            {"heading": f"Shore, dusk {n}", "summary": f"Li stands firm, moment {n}"}
-            for n in range(1, scenes + 1)
-        ]
-    }
-    answers = [tool_call("BeatsDraft", beats), tool_call("ScenesDraft", outline)]
-    for scene in range(1, scenes + 1):
-        shots = [
-            {
-                "description": f"Episode {episode} scene {scene} shot {n}: Li grips the oar",
-                "shot_size": "close-up",
-                "angle": "low angle",
-                "move": "push in",
-                "duration": seconds,
-                "dialogue": f"Line {episode}.{scene}.{n}: I will not kneel",
-                "characters": ["li"] if n % 2 else ["Gong Gong"],
-            }
-            for n in range(1, shots_per_scene + 1)
-        ]
-        answers.append(tool_call("ShotsDraft", {"shots": shots}))
-    return answers
-
-
 async def test_a_season_map_is_stored_with_hooks_rotated_and_each_episode_written_in_steps(
     context,
 ):
     model = scripted(
-        tool_call("SeasonMapDraft", season_map(("question", "question"))),
-        *episode_steps(1, scenes=3, shots_per_scene=5),
-        *episode_steps(2, scenes=3, shots_per_scene=5),
+        tool_call("SeasonMapDraft", season_map_answer(("question", "question"))),
+        *episode_answers(1, scenes=3, shots_per_scene=5),
+        *episode_answers(2, scenes=3, shots_per_scene=5),
     )
     director = Director(model, mode="structured")
     season = await director.write_season(context, PREMISE, episodes=2, minutes=1)
@@ -142,8 +87,8 @@ def test_a_three_minute_episode_has_forty_to_sixty_shots():
 async def test_a_step_that_fails_twice_stops_that_episode_and_keeps_what_was_stored(context):
     garbage = tool_call("ScenesDraft", {"scenes": "many"})
     model = scripted(
-        tool_call("SeasonMapDraft", season_map(("question", "cold open"))),
-        *episode_steps(1, scenes=3, shots_per_scene=5)[:1],  # the beats
+        tool_call("SeasonMapDraft", season_map_answer(("question", "cold open"))),
+        *episode_answers(1, scenes=3, shots_per_scene=5)[:1],  # the beats
         garbage,
         garbage,
     )
@@ -156,7 +101,7 @@ async def test_a_step_that_fails_twice_stops_that_episode_and_keeps_what_was_sto
     assert entry.number == 1 and entry.beats is not None  # kept: the next run starts after them
 
     # the next run asks for the scenes again, not the map or the beats
-    rest = episode_steps(1, scenes=3, shots_per_scene=5)[1:]
+    rest = episode_answers(1, scenes=3, shots_per_scene=5)[1:]
     resumed = Director(scripted(*rest), mode="structured")
     episode = await resumed.write_next_episode(context, season)
     assert episode is not None and episode.number == 1
@@ -188,3 +133,19 @@ async def test_only_a_director_starts_a_season(fresh_db):
     with pytest.raises(NotAllowed, match="Only the project's director"):
         await Director(scripted()).write_season(member, PREMISE, 1, 1)
     assert episodes.current_episode(fresh_db, project.id) is None
+
+
+async def test_a_map_whose_cast_has_no_names_casts_the_people_the_premise_names(context):
+    nameless = season_map_answer(("cold open",))
+    nameless["cast"] = [{"name": "<img src='x'>", "description": "who?"}]
+    nameless["episodes"][0] |= {"title": "{{title}}", "logline": "", "cliffhanger": ","}
+    model = scripted(tool_call("SeasonMapDraft", nameless), tool_call("SeasonMapDraft", nameless))
+    season = await Director(model).write_season(context, PREMISE, 1, 1)
+    cast = characters.list_characters(context.db, context.project_id)
+    assert [c.name for c in cast] == ["Li Xingzhou", "Gong Gong"]
+    (entry,) = seasons.season_map(context.db, season.id)
+    assert (entry.title, entry.logline, entry.cliffhanger) == (
+        "Episode 1",
+        "Episode 1",
+        "To be continued.",
+    )

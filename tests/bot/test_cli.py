@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from agents.model_errors import BadModelOutput
 from bot.produce import produce
 from bot.settings import Settings
 from pipeline.ffmpeg import probe
 from storage import events, plan
 from storage.db import open_db
 from tests.cli_env import PREMISE, clean_env
-from tests.fakes import gong_gong_plan, scripted, tool_call
+from tests.fakes import episode_answers, scripted, season_map_answer, tool_call
 
 
 def episode_shots(data_dir: Path) -> list[list[plan.Shot]]:
@@ -24,29 +25,77 @@ def episode_shots(data_dir: Path) -> list[list[plan.Shot]]:
     ]
 
 
-async def test_produce_twice_makes_two_episodes_and_keeps_the_first(tmp_path: Path) -> None:
-    settings = Settings(
+def tiny_settings(data_dir: Path) -> Settings:
+    return Settings(
         _env_file=None,
-        showrunner_data_dir=tmp_path,
+        showrunner_data_dir=data_dir,
         showrunner_width=180,
         showrunner_height=320,
         showrunner_fps=12,
         showrunner_workers=[],
     )
+
+
+async def test_produce_makes_a_season_and_the_same_command_again_finishes_it(tmp_path: Path):
+    """Two half-minute episodes: the first is delivered, then writing the second fails; the
+    same command run again writes and makes only the second."""
+    settings = tiny_settings(tmp_path)
     lines: list[str] = []
-    paths = []
-    for shots in ((2, 2), (1, 2)):
-        model = scripted(tool_call("EpisodeDraft", gong_gong_plan(shots)))
-        paths.append(await produce(settings, PREMISE, say=lines.append, chat_model=model))
-    assert paths[0] != paths[1] and all(path.exists() for path in paths)
+    broken = tool_call("ShotsDraft", {"shots": "none"})
+    first_run = scripted(
+        tool_call("SeasonMapDraft", season_map_answer(("cold open", "question"))),
+        *episode_answers(1, scenes=2, shots_per_scene=4),
+        *episode_answers(2, scenes=2, shots_per_scene=4)[:3],  # beats, scenes, scene 1
+        broken,
+        broken,  # scene 2's shots, twice: the step fails
+    )
+    with pytest.raises(BadModelOutput):
+        await produce(
+            settings, PREMISE, episode_count=2, minutes=0.5, say=lines.append, chat_model=first_run
+        )
+    assert len(episode_shots(tmp_path)) == 1  # the second episode was not stored
+    first_cut = tmp_path / "media" / "episodes" / "project1_episode1.mp4"
+    assert first_cut.exists()
+    made_at = first_cut.stat().st_mtime_ns
+
+    second_run = scripted(*episode_answers(2, scenes=2, shots_per_scene=4)[1:])  # beats kept
+    paths = await produce(
+        settings, PREMISE, episode_count=2, minutes=0.5, say=lines.append, chat_model=second_run
+    )
+    assert paths[0] == first_cut.resolve() and first_cut.stat().st_mtime_ns == made_at
+    assert any(line.startswith("Continuing season 1") for line in lines)
+    assert "Episode 2: Tide 2 (opens with a question" in "\n".join(lines)
     for path, shots in zip(paths, episode_shots(tmp_path), strict=True):
         info = probe(path)
+        assert abs(info.duration - 30) <= 3  # the asked length, within 10%
         assert abs(info.duration - sum(shot.duration for shot in shots)) <= 0.5
         assert (info.width, info.height) == (180, 320)
-        assert path.with_suffix(".srt").read_text().count("kneel!") == len(shots)
-    assert any("shot 4/4: done" in line for line in lines)
+        assert path.with_suffix(".srt").read_text().count("kneel") == len(shots)
     # headless, the terminal was the delivery: nothing is left for a bot to post later
     assert events.pending_events(open_db(settings.database_path)) == []
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--episodes", "0"], "1 to 20 episodes, not 0"),
+        (["--episodes", "500"], "1 to 20 episodes, not 500"),
+        (["--minutes", "30"], "0.5 to 3 minutes, not 30"),
+    ],
+)
+def test_produce_refuses_a_season_it_cannot_make_before_starting_anything(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "produce", *options, PREMISE],
+        env=clean_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1 and message in result.stderr
+    assert not (tmp_path / "showrunner.db").exists()  # nothing was started, nothing stored
 
 
 def test_produce_without_a_premise_says_what_to_do(tmp_path: Path) -> None:
