@@ -49,7 +49,7 @@ Premise: {premise}"""
 
 EPISODE_BEATS = """Season: {logline}
 Episode {number} of {count}: "{title}". {episode_logline}
-It opens with a {hook_type} and ends on this cliffhanger: {cliffhanger}
+Its opening hook: {hook_type}. It ends on this cliffhanger: {cliffhanger}
 {previously}Write the episode's four beats, one sentence each: the hook, the escalation, the \
 twist and the cliffhanger.{language}"""
 
@@ -61,6 +61,6 @@ time) and a one-sentence summary of what happens.{language}"""
 
 SCENE_SHOTS = """Episode {number}: "{title}", scene {scene} of {scenes}: {heading}. {summary}
 {before}Cast: {cast}
-Write {fewest} to {most} shots for this scene, about {seconds:g} seconds in all: for each a \
+Write {fewest} to {most} shots for this scene, about {seconds:.0f} seconds in all: for each a \
 one-sentence description of what we see, its framing, its length in seconds, who is in it and \
 the line spoken, if any. Every line is new; no two shots show the same thing.{language}"""

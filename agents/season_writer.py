@@ -154,7 +154,8 @@ async def write_next_episode(
     )
     language = language_hint(season.premise)
     beats = entry.beats or await _write_beats(caller, context, season, entry, language)
-    count = scene_count(season.episode_seconds)
+    own_seconds = seasons.shot_seconds(season, entry.number)  # the recap and teaser aside
+    count = scene_count(own_seconds)
     request = EPISODE_SCENES.format(
         number=entry.number,
         title=entry.title,
@@ -171,7 +172,7 @@ async def write_next_episode(
     for index, scene in enumerate(outline.scenes):
         scene.heading = scene.heading or f"Scene {index + 1}"
         scene.summary = scene.summary or spine[min(3, index * 4 // len(outline.scenes))]
-    scene_seconds = season.episode_seconds / count
+    scene_seconds = own_seconds / count
     fewest, most = shot_range(scene_seconds)
     scenes = []
     before = ""
@@ -207,7 +208,7 @@ async def write_next_episode(
     )
     cast_the_named(draft, premise_names(season.premise))
     await rewrite_repeats(caller, draft)
-    fit_durations(draft, season.episode_seconds)
+    fit_durations(draft, own_seconds)
     episode_plan = replace(to_episode_plan(draft), teaser=entry.cliffhanger)
     with db.atomic():
         episode = plan.save_episode_plan(db, context.project_id, episode_plan)

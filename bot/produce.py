@@ -7,6 +7,7 @@ finishes the newest unfinished headless episode from where it stopped.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from agents.tools import ToolContext
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from pipeline import workflow
+from pipeline.pictures.season_sheet import draw_season_sheet, load_season_sheet
 from pipeline.render.scheduler import run_until_idle
 from storage import episodes, events, jobs, plan, projects, seasons, takes
 from storage.errors import ShowrunnerError
@@ -87,6 +89,13 @@ async def _make_season(
             paths.append(Path(episode.cut_path).resolve())  # made by an earlier run
             continue
         paths.append(await _finish(runtime, episode, say))
+    sheet = (
+        runtime.settings.media_dir
+        / "episodes"
+        / (f"project{context.project_id}_season{season.number}.png")
+    )
+    await asyncio.to_thread(draw_season_sheet, *load_season_sheet(db, season.id), sheet)
+    say(f"Season contact sheet: {sheet.resolve()}")
     return paths
 
 

@@ -30,6 +30,19 @@ MAX_EPISODES = 20
 MIN_EPISODE_SECONDS = 30.0
 MAX_EPISODE_SECONDS = 180.0  # the format: one to three minutes an episode
 MAX_PREMISE_CHARS = 4000
+# what a season episode holds besides its shots, all within its length: from episode 2 on a
+# "previously on" recap (its card and the previous episode's last shots), and at the end a
+# card teasing the next episode
+RECAP_CARD_SECONDS = 1.5
+RECAP_SECONDS = 10.0  # the card included
+RECAP_SHOTS = 3
+TEASER_SECONDS = 2.5
+
+
+def shot_seconds(season: Season, number: int) -> float:
+    """How long episode `number`'s own shots run, so that with its recap and teaser card it
+    runs the season's episode length."""
+    return season.episode_seconds - TEASER_SECONDS - (RECAP_SECONDS if number > 1 else 0.0)
 
 
 @dataclass(frozen=True)
@@ -240,7 +253,7 @@ def season_summary(db: sqlite_utils.Database, season_id: int) -> str:
     for entry in season_map(db, season_id):
         written = "" if entry.episode_id else ", not written yet"
         lines.append(
-            f"  Episode {entry.number}: {entry.title} (opens with a {entry.hook_type}{written})"
+            f"  Episode {entry.number}: {entry.title} (hook: {entry.hook_type}{written})"
             f" - {entry.logline}"
         )
     return "\n".join(lines)

@@ -9,8 +9,8 @@ from pathlib import Path
 import sqlite_utils
 
 from pipeline.render.payload import RenderPayload
-from storage import jobs, plan, projects, takes
-from storage.models import Episode, Project, Take
+from storage import jobs, plan, projects, seasons, takes
+from storage.models import Episode, Project, Season, Take
 
 
 def make_project(db: sqlite_utils.Database, channel: int = 1, **size: int) -> Project:
@@ -83,6 +83,38 @@ def approved_episode(db: sqlite_utils.Database, media: Sequence[Path], **size: i
         (take,) = takes_in_review(db, shot.id, files=[(str(path), "")])
         takes.approve_take(db, take.id)
     return episode
+
+
+def approved_season(
+    db: sqlite_utils.Database, media: Sequence[Sequence[Path]], **size: int
+) -> tuple[Season, list[Episode]]:
+    """A season of len(media) one-minute episodes in one project, the nth of len(media[n])
+    one-second shots ("Line <episode>.<shot>") each with an approved take on its file."""
+    project = make_project(db, **({"fps": 24} | size))
+    entries = tuple(
+        seasons.MapEntry(f"Tide {n}", f"The sea rises, part {n}", hook, f"Wave {n} breaks")
+        for n, hook in zip(range(1, len(media) + 1), seasons.HOOK_TYPES * 3, strict=False)
+    )
+    season = seasons.create_season(
+        db, project.id, seasons.SeasonPlan("A fisherman defies a god", 60.0, entries)
+    )
+    made = []
+    for number, (entry, files) in enumerate(
+        zip(seasons.season_map(db, season.id), media, strict=True), 1
+    ):
+        shots = tuple(
+            plan.ShotPlan(f"shot {i}", "wide", 1.0, f"Line {number}.{i}") for i in range(len(files))
+        )
+        draft = plan.EpisodePlan(
+            entry.title, "", (plan.ScenePlan("Shore", "", shots),), teaser=entry.cliffhanger
+        )
+        episode = plan.save_episode_plan(db, project.id, draft)
+        seasons.link_episode(db, entry.id, episode.id)
+        for shot, path in zip(plan.list_shots(db, episode.id), files, strict=True):
+            (take,) = takes_in_review(db, shot.id, files=[(str(path), "")])
+            takes.approve_take(db, take.id)
+        made.append(episode)
+    return season, made
 
 
 def vote(db: sqlite_utils.Database, take: Take, emoji: str, *voters: int) -> None:

@@ -15,6 +15,7 @@ import sqlite_utils
 from pipeline.cut.assemble import CutShot, cut_episode
 from pipeline.cut.audio_bed import MusicBed
 from pipeline.cut.cards import end_card, title_card
+from pipeline.cut.season_parts import recap, teaser_card
 from pipeline.cut.segment_cache import SegmentCache
 from pipeline.cut.segments import VideoFormat, frame_bounds, prepare_segment
 from pipeline.delivery.jobs import DELIVER, make_delivery_copy
@@ -106,17 +107,24 @@ class CutJobs:
             if not music_path.is_absolute():
                 music_path = self.media_dir / music_path
             music = MusicBed(music_path, project.music_volume)
+        # a season episode opens on its recap (its card stands for the title card) and ends
+        # on the card that teases the next one
+        recap_card, recap_shots = recap(self.db, episode, project)
+        title = recap_card or title_card(
+            project.title, episode.number, episode.title, project.title_card_seconds
+        )
+        end = teaser_card(self.db, episode, project.credits) or end_card(
+            project.credits, episode.teaser, project.end_card_seconds
+        )
         await cut_episode(
-            cut_shots,
+            [*recap_shots, *cut_shots],
             out,
             width=project.width,
             height=project.height,
             fps=project.fps,
             cache=self.segments,
-            title=title_card(
-                project.title, episode.number, episode.title, project.title_card_seconds
-            ),
-            end=end_card(project.credits, episode.teaser, project.end_card_seconds),
+            title=title,
+            end=end,
             music=music,
         )
         with self.db.atomic():

@@ -97,7 +97,7 @@ class Layout:
 
 
 @functools.cache
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+def sheet_font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     found = find_font(cjk=True)  # a CJK font also carries Latin letters
     if found is not None:
         try:
@@ -131,7 +131,7 @@ def _card(text: str, size: tuple[int, int]) -> Image.Image:
     card = Image.new("RGB", size, CARD)
     draw = ImageDraw.Draw(card)
     font_size = max(9, size[0] // 11)
-    font = _font(font_size)
+    font = sheet_font(font_size)
     pad = max(4, size[0] // 12)
     lines = wrap_text(text, size[0] - 2 * pad, lambda s: draw.textlength(s, font=font))
     top = pad + font_size * 2  # below the number badge
@@ -144,7 +144,7 @@ def _card(text: str, size: tuple[int, int]) -> Image.Image:
     return card
 
 
-def _fit(text: str, width: int, draw: ImageDraw.ImageDraw, font: ImageFont.ImageFont) -> str:
+def fit_text(text: str, width: int, draw: ImageDraw.ImageDraw, font: ImageFont.ImageFont) -> str:
     """text, shortened with an ellipsis to fit width pixels."""
     if draw.textlength(text, font=font) <= width:
         return text
@@ -162,15 +162,15 @@ def _draw(
 ) -> Image.Image:
     sheet = Image.new("RGB", layout.size, BACKGROUND)
     draw = ImageDraw.Draw(sheet)
-    title_font = _font(max(12, layout.header_height // 2))
+    title_font = sheet_font(max(12, layout.header_height // 2))
     draw.text(
         (layout.margin, layout.header_height // 2 + layout.margin // 2),
-        _fit(episode_title, layout.size[0] - 2 * layout.margin, draw, title_font),
+        fit_text(episode_title, layout.size[0] - 2 * layout.margin, draw, title_font),
         font=title_font,
         fill=TEXT,
         anchor="lm",
     )
-    badge_font = _font(max(10, layout.cell_width // 8))
+    badge_font = sheet_font(max(10, layout.cell_width // 8))
     inner = layout.border
     for index, (shot, picture) in enumerate(zip(shots, pictures, strict=True)):
         left, top, right, bottom = layout.box(index)
@@ -185,7 +185,7 @@ def _draw(
         box = draw.textbbox((x + pad, y), label, font=badge_font)
         draw.rectangle((x, y, box[2] + pad, box[3] + pad), fill=(0, 0, 0))
         draw.text((x + pad, y), label, font=badge_font, fill=colour)
-    legend_font = _font(layout.legend_swatch)
+    legend_font = sheet_font(layout.legend_swatch)
     _legend(draw, legend, legend_font, layout.legend_swatch, layout.size[1] - layout.legend_height)
     return sheet
 
@@ -223,7 +223,7 @@ def _legend(
             draw.text((x + swatch + swatch // 2, y), text, font=font, fill=TEXT, anchor="lm")
 
 
-def _save_within(image: Image.Image, out_path: Path, max_bytes: int) -> None:
+def save_within(image: Image.Image, out_path: Path, max_bytes: int) -> None:
     """Write a PNG of at most max_bytes: as it is, else with a 256-colour palette, else smaller."""
     partial = out_path.with_name(f".{out_path.name}.partial-{secrets.token_hex(4)}.png")
     try:
@@ -273,11 +273,13 @@ def draw_storyboard(board: Storyboard, out_path: Path) -> Path:
     """Draw the sheet to out_path (PNG of at most MAX_BYTES, written atomically)."""
     shots = list(board.shots)
     layout = Layout.for_count(len(shots))
-    rows = _legend_rows(shots, _font(layout.legend_swatch), layout.legend_swatch, layout.size[0])
+    rows = _legend_rows(
+        shots, sheet_font(layout.legend_swatch), layout.legend_swatch, layout.size[0]
+    )
     layout = replace(layout, legend_height=len(rows) * layout.legend_swatch * 2 + layout.margin)
     sheet = _draw(board.title, shots, list(board.pictures), layout, rows)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    _save_within(sheet, out_path, MAX_BYTES)
+    save_within(sheet, out_path, MAX_BYTES)
     return out_path
 
 

@@ -14,6 +14,7 @@ from bot.settings import Settings
 from pipeline.ffmpeg import probe
 from storage import events, plan
 from storage.db import open_db
+from storage.seasons import TEASER_SECONDS
 from tests.cli_env import PREMISE, clean_env
 from tests.fakes import episode_answers, scripted, season_map_answer, tool_call
 
@@ -45,7 +46,7 @@ async def test_produce_makes_a_season_and_the_same_command_again_finishes_it(tmp
     first_run = scripted(
         tool_call("SeasonMapDraft", season_map_answer(("cold open", "question"))),
         *episode_answers(1, scenes=2, shots_per_scene=4),
-        *episode_answers(2, scenes=2, shots_per_scene=4)[:3],  # beats, scenes, scene 1
+        *episode_answers(2, scenes=2, shots_per_scene=2)[:3],  # beats, scenes, scene 1
         broken,
         broken,  # scene 2's shots, twice: the step fails
     )
@@ -58,19 +59,20 @@ async def test_produce_makes_a_season_and_the_same_command_again_finishes_it(tmp
     assert first_cut.exists()
     made_at = first_cut.stat().st_mtime_ns
 
-    second_run = scripted(*episode_answers(2, scenes=2, shots_per_scene=4)[1:])  # beats kept
+    second_run = scripted(*episode_answers(2, scenes=2, shots_per_scene=2)[1:])  # beats kept
     paths = await produce(
         settings, PREMISE, episode_count=2, minutes=0.5, say=lines.append, chat_model=second_run
     )
     assert paths[0] == first_cut.resolve() and first_cut.stat().st_mtime_ns == made_at
     assert any(line.startswith("Continuing season 1") for line in lines)
-    assert "Episode 2: Tide 2 (opens with a question" in "\n".join(lines)
-    for path, shots in zip(paths, episode_shots(tmp_path), strict=True):
+    assert "Episode 2: Tide 2 (hook: question" in "\n".join(lines)
+    # episode 2 opens on a recap of episode 1's last 3 shots; each ends on a teaser card
+    recaps = (0, 3)
+    for path, shots, recap in zip(paths, episode_shots(tmp_path), recaps, strict=True):
         info = probe(path)
         assert abs(info.duration - 30) <= 3  # the asked length, within 10%
-        assert abs(info.duration - sum(shot.duration for shot in shots)) <= 0.5
         assert (info.width, info.height) == (180, 320)
-        assert path.with_suffix(".srt").read_text().count("kneel") == len(shots)
+        assert path.with_suffix(".srt").read_text().count("kneel") == len(shots) + recap
     # headless, the terminal was the delivery: nothing is left for a bot to post later
     assert events.pending_events(open_db(settings.database_path)) == []
 
@@ -148,8 +150,12 @@ def test_produce_on_the_embedded_llm_and_the_animatic_engine(
         "h264",
         "aac",
     )
-    assert abs(info.duration - sum(shot.duration for shot in shots)) <= 0.5
+    # one minute (the default) within 10%: the shots, then the card that ends the season
+    assert abs(info.duration - 60) <= 6
+    assert abs(info.duration - sum(shot.duration for shot in shots) - TEASER_SECONDS) <= 0.5
     assert path.with_suffix(".srt").read_text().strip()
+    sheet = result.stdout.split("Season contact sheet: ")[1].splitlines()[0]
+    assert Path(sheet).is_file() and sheet.endswith("_season1.png")
 
 
 def test_make_tiny_model_writes_video_and_ip_adapter_models(tmp_path: Path) -> None:

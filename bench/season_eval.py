@@ -1,0 +1,225 @@
+"""Season benchmark: how well a model writes a season in small steps (not a test).
+
+    .venv/bin/python bench/season_eval.py [--limit N] [--episodes 2] [--minutes 1]
+                                          [--embedded-only | --endpoint-only] [--timeout 600]
+
+Each premise of agent_eval's list is one season through `Director.write_season` and then
+`Director.write_next_episode` for every episode, into a fresh temporary SQLite file, as
+`showrunner produce --episodes N --minutes M` writes it. Reported per season and per step:
+valid stored seasons (every episode written), markup left in fields, camera fields in the
+vocabulary, unique spoken lines, episodes using every name the premise gives, shots naming
+their characters, episodes within 10% of their length, consecutive episodes opening differently,
+Chinese lines for Chinese premises, repairs per step, and seconds per episode plan.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent_eval import (
+    CJK,
+    PREMISES,
+    Backend,
+    EmbeddedBackend,
+    EndpointBackend,
+    Premise,
+    ProblemLog,
+    ShotCheck,
+    check_shots,
+    director_problems,
+    endpoint_configured,
+    fmt_share,
+    mean_median,
+    plan_text,
+)
+from langchain_core.language_models import BaseChatModel
+
+from agents.director import Director
+from agents.premise import missing_names, premise_names
+from agents.tools import ToolContext
+from bot.settings import Settings
+from storage import projects, seasons
+from storage.db import open_db
+
+
+@dataclass(frozen=True)
+class EpisodeCheck:
+    seconds_to_write: float
+    target: float
+    shots: tuple[ShotCheck, ...]
+    names_missing: tuple[str, ...]
+
+    @property
+    def screen_seconds(self) -> float:
+        return sum(shot.seconds for shot in self.shots)
+
+    @property
+    def on_length(self) -> bool:
+        return abs(self.screen_seconds - self.target) <= 0.1 * self.target
+
+
+@dataclass(frozen=True)
+class SeasonOutcome:
+    premise: Premise
+    error: str = ""
+    episodes: tuple[EpisodeCheck, ...] = ()
+    hooks: tuple[str, ...] = ()
+    repairs: tuple[str, ...] = ()  # the schema of each answer that was sent back
+    map_seconds: float = 0.0
+
+
+async def run_season(
+    model: BaseChatModel, premise: Premise, count: int, minutes: float, timeout: float
+) -> SeasonOutcome:
+    with tempfile.TemporaryDirectory(prefix="season-eval-") as folder:
+        db = open_db(Path(folder) / "showrunner.db")
+        project = projects.create_project(db, f"Season eval: {premise.genre}")
+        context = ToolContext(db, project.id, user_id=None, is_director=True)
+        director = Director(model, "structured")
+        checks: list[EpisodeCheck] = []
+        with director_problems() as problems:
+            started = time.perf_counter()
+            try:
+                async with asyncio.timeout(timeout):
+                    season = await director.write_season(context, premise.text, count, minutes)
+                    map_seconds = time.perf_counter() - started
+                    for _ in range(count):
+                        begun = time.perf_counter()
+                        episode = await director.write_next_episode(context, season)
+                        assert episode is not None
+                        checks.append(
+                            EpisodeCheck(
+                                time.perf_counter() - begun,
+                                season.episode_seconds,
+                                tuple(check_shots(db, project.id, episode.id)),
+                                missing_names(
+                                    premise_names(premise.text),
+                                    plan_text(db, project.id, episode.id),
+                                ),
+                            )
+                        )
+            except Exception as error:  # a benchmark records every failure and goes on
+                label = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
+                return SeasonOutcome(premise, label, tuple(checks), repairs=_kinds(problems))
+            hooks = tuple(entry.hook_type for entry in seasons.season_map(db, season.id))
+        db.close()
+        return SeasonOutcome(premise, "", tuple(checks), hooks, _kinds(problems), map_seconds)
+
+
+def _kinds(problems: ProblemLog) -> tuple[str, ...]:
+    """The step of each answer sent back: its schema's name, or "checks" (names missing)."""
+    return tuple(
+        problem.split(" validation error for ")[1].split()[0]
+        if " validation error for " in problem
+        else "checks"
+        for problem in problems.problems
+    )
+
+
+def print_outcome(index: int, outcome: SeasonOutcome) -> None:
+    head = f"{index:>2}  {outcome.premise.genre:<11}"
+    if outcome.error:
+        print(f"{head} failed: {outcome.error} after {len(outcome.episodes)} episode(s)")
+        return
+    lengths = ", ".join(f"{e.screen_seconds:.0f}s/{len(e.shots)} shots" for e in outcome.episodes)
+    print(f"{head} hooks {' > '.join(outcome.hooks)}; {lengths}", flush=True)
+
+
+def print_summary(label: str, outcomes: Sequence[SeasonOutcome]) -> None:
+    valid = [o for o in outcomes if not o.error]
+    episodes = [e for o in valid for e in o.episodes]
+    shots = [s for e in episodes for s in e.shots]
+    lines = [s.line for s in shots if s.line]
+    named = [e for o in valid for e in o.episodes if premise_names(o.premise.text).all]
+    print(f"--- summary: {label}")
+    failures = Counter(o.error for o in outcomes if o.error)
+    failed = f"; failures: {dict(failures)}" if failures else ""
+    print(f"  valid stored seasons                 {fmt_share(len(valid), len(outcomes))}{failed}")
+    rows = {
+        "markup-free shots": sum(not s.markup for s in shots),
+        "camera in the vocabulary": sum(s.camera_term for s in shots),
+        "shots naming their characters": sum(s.listed > 0 for s in shots),
+    }
+    for text, count in rows.items():
+        print(f"  {text:<36} {fmt_share(count, len(shots))} of shots")
+    print(f"  {'unique spoken lines':<36} {fmt_share(len(set(lines)), len(lines))} of lines")
+    print(
+        f"  {'premise names all used':<36} "
+        f"{fmt_share(sum(not e.names_missing for e in named), len(named))} of episodes"
+    )
+    print(
+        f"  {'episode length within 10%':<36} "
+        f"{fmt_share(sum(e.on_length for e in episodes), len(episodes))} of episodes"
+    )
+    pairs = [(a, b) for o in valid for a, b in zip(o.hooks, o.hooks[1:], strict=False)]
+    print(
+        f"  {'consecutive hooks differ':<36} "
+        f"{fmt_share(sum(a != b for a, b in pairs), len(pairs))} of pairs"
+    )
+    chinese = [s for o in valid if CJK.search(o.premise.text) for e in o.episodes for s in e.shots]
+    spoken = [s for s in chinese if s.line]
+    if spoken:
+        print(
+            f"  {'Chinese lines, Chinese premises':<36} "
+            f"{fmt_share(sum(s.line_cjk for s in spoken), len(spoken))} of their lines"
+        )
+    repairs = Counter(kind for o in outcomes for kind in o.repairs)
+    print(f"  answers sent back, by step           {dict(repairs) or 'none'}")
+    per_episode = [len(e.shots) for e in episodes]
+    if per_episode:
+        print(f"  shots per episode                    {mean_median(per_episode)}")
+    print(f"  seconds per season map               {mean_median([o.map_seconds for o in valid])}")
+    print(
+        f"  seconds per episode plan             "
+        f"{mean_median([e.seconds_to_write for e in episodes])}"
+    )
+
+
+async def evaluate(backend: Backend, premises: Sequence[Premise], args: argparse.Namespace) -> None:
+    print(f"\n=== {backend.label}: seasons of {args.episodes} x {args.minutes:g} min ===")
+    started = time.perf_counter()
+    model = await backend.start()
+    outcomes = []
+    try:
+        for index, premise in enumerate(premises, start=1):
+            outcome = await run_season(model, premise, args.episodes, args.minutes, args.timeout)
+            outcomes.append(outcome)
+            print_outcome(index, outcome)
+            if outcome.error == "timeout":
+                model = await backend.recover()
+    finally:
+        await backend.stop()
+    print(f"(run took {time.perf_counter() - started:.0f} s)")
+    print_summary(backend.label, outcomes)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--episodes", type=int, default=2)
+    parser.add_argument("--minutes", type=float, default=1.0)
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds per season")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--embedded-only", action="store_true")
+    which.add_argument("--endpoint-only", action="store_true")
+    args = parser.parse_args()
+    premises = PREMISES[: args.limit] if args.limit > 0 else PREMISES
+    logging.basicConfig(level=logging.WARNING)
+    if not args.endpoint_only:
+        await evaluate(EmbeddedBackend(120.0), premises, args)
+    settings = Settings()
+    if args.embedded_only or not endpoint_configured(settings):
+        return
+    await evaluate(EndpointBackend(settings, compact=False), premises, args)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
