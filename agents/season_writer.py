@@ -36,7 +36,7 @@ from storage.models import Beats, Episode, Season, SeasonEpisode
 
 SECONDS_PER_SCENE = 20.0
 SECONDS_PER_SHOT = 3.5
-SHOT_SECONDS = (1.5, 8.0)
+SHOT_SECONDS = (1.5, 10.0)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 

@@ -109,7 +109,7 @@ class CutJobs:
             music = MusicBed(music_path, project.music_volume)
         # a season episode opens on its recap (its card stands for the title card) and ends
         # on the card that teases the next one
-        recap_card, recap_shots = recap(self.db, episode, project)
+        recap_card, recap_shots = recap(self.db, episode)
         title = recap_card or title_card(
             project.title, episode.number, episode.title, project.title_card_seconds
         )

@@ -11,12 +11,10 @@ import sqlite_utils
 from pipeline.cut.assemble import CutShot
 from pipeline.cut.cards import Card
 from storage import plan, seasons, takes
-from storage.models import Episode, Project
+from storage.models import Episode
 
 
-def recap(
-    db: sqlite_utils.Database, episode: Episode, project: Project
-) -> tuple[Card | None, list[CutShot]]:
+def recap(db: sqlite_utils.Database, episode: Episode) -> tuple[Card | None, list[CutShot]]:
     """The "previously on" card and shots before episode 2 onward ((None, []) otherwise): the
     last RECAP_SHOTS approved shots of the episode before, each cut short so the recap, its
     card included, runs at most RECAP_SECONDS."""
@@ -36,8 +34,8 @@ def recap(
         take = takes.get_take(db, shot.approved_take_id)  # type: ignore[arg-type]
         label = f"Recap of episode {before.number}, shot {shot.number}"
         shots.append(CutShot(Path(take.media_path), min(each, shot.duration), shot.dialogue, label))
-    heading = f"Previously on {project.title}" if project.title.strip() else "Previously"
-    return Card(seasons.RECAP_CARD_SECONDS, heading, (f"Episode {before.number}",)), shots
+    line = f"Episode {before.number} · {before.title}"
+    return Card(seasons.RECAP_CARD_SECONDS, "Previously", (line,)), shots
 
 
 def teaser_card(db: sqlite_utils.Database, episode: Episode, credits: str) -> Card | None:

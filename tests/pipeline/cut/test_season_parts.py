@@ -12,7 +12,7 @@ from pipeline.cut.season_parts import recap, teaser_card
 from pipeline.ffmpeg import probe
 from pipeline.render.queue import queue_episode_cut
 from pipeline.render.scheduler import Scheduler, run_until_idle
-from storage import episodes, plan, projects, seasons
+from storage import episodes, plan, seasons
 from tests.builders import approved_episode, approved_season
 from tests.media import clips
 
@@ -46,9 +46,11 @@ async def test_episode_two_opens_on_a_recap_of_episode_one_and_each_teases_the_n
     assert subtitles.index("Line 1.1") < subtitles.index("Line 1.3") < subtitles.index("Line 2.0")
     assert "Line 1.0" not in subtitles  # the recap is the episode's end, not all of it
 
-    project = projects.get_project(fresh_db, first.project_id)
-    card, _ = recap(fresh_db, episodes.get_episode(fresh_db, second.id), project)
-    assert card is not None and card.heading == "Previously on Flood"
+    card, _ = recap(fresh_db, episodes.get_episode(fresh_db, second.id))
+    assert card is not None and (card.heading, card.lines) == (
+        "Previously",
+        ("Episode 1 · Tide 1",),
+    )
     teaser = teaser_card(fresh_db, episodes.get_episode(fresh_db, first.id), "")
     assert teaser is not None and teaser.heading == "Next: Episode 2 · Tide 2"
     assert teaser.lines == ("Wave 1 breaks",)  # the cliffhanger line
@@ -63,8 +65,7 @@ def test_a_recap_never_runs_over_ten_seconds(fresh_db: sqlite_utils.Database, tm
     _, (first, second) = approved_season(fresh_db, [takes, takes[:1]])
     for shot in plan.list_shots(fresh_db, first.id):  # planned long: the recap cuts each short
         plan.edit_shot(fresh_db, shot.id, duration=8.0)
-    project = projects.get_project(fresh_db, second.project_id)
-    card, shots = recap(fresh_db, episodes.get_episode(fresh_db, second.id), project)
+    card, shots = recap(fresh_db, episodes.get_episode(fresh_db, second.id))
     assert card is not None and len(shots) == 3
     total = card.seconds + sum(shot.duration for shot in shots)
     assert abs(total - seasons.RECAP_SECONDS) < 1e-9
@@ -74,6 +75,5 @@ def test_an_episode_outside_a_season_has_no_recap_and_no_teaser_card(
     fresh_db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
     episode = approved_episode(fresh_db, clips(tmp_path, 1))
-    project = projects.get_project(fresh_db, episode.project_id)
-    assert recap(fresh_db, episode, project) == (None, [])
+    assert recap(fresh_db, episode) == (None, [])
     assert teaser_card(fresh_db, episode, "credits") is None
