@@ -65,3 +65,14 @@ def has_markup(value: str) -> bool:
         _LEFTOVER,
     )
     return any(pattern.search(value) for pattern in patterns)
+
+
+_NOT_IN_NAMES = re.compile(r"[^\w\s'’.·-]")
+_NAME_EDGES = re.compile(r"^[\W_]+|[\W_]+$")
+
+
+def clean_name(value: str) -> str:
+    """A character's name: letters (any script), digits, spaces, apostrophes, dots, hyphens.
+    Quotes and backslashes never get in: a name goes into a decoder's grammar as a literal."""
+    text = _NOT_IN_NAMES.sub(" ", clean_text(value))
+    return _NAME_EDGES.sub("", _SPACE.sub(" ", text).strip())

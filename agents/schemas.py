@@ -28,7 +28,7 @@ from agents.camera import (
     parse_camera,
     read_terms,
 )
-from agents.plan_text import clean_text
+from agents.plan_text import clean_name, clean_text
 
 
 class BoundedModel(BaseModel):
@@ -36,6 +36,7 @@ class BoundedModel(BaseModel):
     before validation."""
 
     free_text: ClassVar[frozenset[str]] = frozenset()  # said to people, not stored in a plan
+    names: ClassVar[frozenset[str]] = frozenset()  # fields holding a character's name
 
     @model_validator(mode="before")
     @classmethod
@@ -49,7 +50,10 @@ class BoundedModel(BaseModel):
             if value is None and field.annotation is str:
                 trimmed[name] = ""
             elif isinstance(value, str):
-                value = value if name in cls.free_text else clean_text(value)
+                if name in cls.names:
+                    value = clean_name(value)
+                elif name not in cls.free_text:
+                    value = clean_text(value)
                 trimmed[name] = value[: limits[0]] if limits else value
         return trimmed
 
@@ -115,7 +119,7 @@ class ShotDraft(BoundedModel):
     def _characters(cls, value: Any) -> Any:
         if not isinstance(value, list):
             return []
-        names = (clean_text(str(name))[:40] for name in value)
+        names = (clean_name(str(name))[:40] for name in value)
         return [name for name in names if name][:4]
 
 
@@ -136,6 +140,8 @@ class SceneDraft(BoundedModel):
 
 
 class CharacterDraft(BoundedModel):
+    names: ClassVar[frozenset[str]] = frozenset({"name"})
+
     name: str = Field(min_length=1, max_length=40)
     description: str = Field(default="", max_length=200)
     look: str = Field(default="", max_length=200, description="Visual look for image prompts")
@@ -155,7 +161,7 @@ class EpisodeDraft(BoundedModel):
         cast = data.get("characters")
         if isinstance(cast, list):  # a weak model may leave a name blank: drop, don't fail
             data["characters"] = [
-                c for c in cast if not isinstance(c, dict) or clean_text(str(c.get("name") or ""))
+                c for c in cast if not isinstance(c, dict) or clean_name(str(c.get("name") or ""))
             ]
         return data
 

@@ -5,16 +5,18 @@ grammar-constrained model can only answer with that many, naming only the cast."
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, create_model, field_validator
 
-from agents.plan_text import clean_text
+from agents.plan_text import clean_name
 from agents.schemas import BoundedModel, CharacterDraft, EpisodeDraft, SceneDraft, ShotDraft
 from storage.seasons import HOOK_TYPES
 
 HookType = Literal[HOOK_TYPES]  # type: ignore[valid-type]
 BEATS = ("hook", "escalation", "twist", "cliffhanger")
+_GRAMMAR_SAFE = re.compile(r"[\w '’.·-]{1,40}")
 
 
 def _every_field_required(schema: dict[str, Any]) -> None:
@@ -41,6 +43,8 @@ def text(most: int, description: str = "", *, fewest: int = 3) -> Any:
 
 
 class CastDraft(StepModel):
+    names: ClassVar[frozenset[str]] = frozenset({"name"})
+
     name: str = text(40, fewest=1)
     description: str = text(200)
     look: str = text(200, "Visual look for image prompts")
@@ -74,7 +78,7 @@ class SeasonMapDraft(StepModel):
         cast = data.get("cast")
         if isinstance(cast, list):  # a member without a name is no member
             data["cast"] = [
-                c for c in cast if not isinstance(c, dict) or clean_text(str(c.get("name") or ""))
+                c for c in cast if not isinstance(c, dict) or clean_name(str(c.get("name") or ""))
             ]
         return data
 
@@ -117,9 +121,11 @@ def shots_schema(fewest: int, most: int, cast: tuple[str, ...]) -> type[ShotsDra
     """`fewest` to `most` shots, every field written; a constrained decoder can only name the
     cast's characters, while what a tool-calling model writes is still read leniently ("li"
     is "Li Xingzhou", by the episode's own rules)."""
+    # only names a grammar can hold as literals (clean_name makes them so; this keeps it so)
+    usable = [name for name in cast if _GRAMMAR_SAFE.fullmatch(name)]
     names: dict[str, Any] = {"items": {"type": "string"}}
-    if cast:  # and at least one of them in each shot
-        names = {"items": {"type": "string", "enum": list(cast)}, "minItems": 1}
+    if usable:  # and at least one of them in each shot
+        names = {"items": {"type": "string", "enum": usable}, "minItems": 1}
     every_field = ConfigDict(json_schema_extra=_every_field_required)
     shot = create_model(
         "ShotDraft",

@@ -43,6 +43,7 @@ from agent_eval import (
 from langchain_core.language_models import BaseChatModel
 
 from agents.director import Director
+from agents.llm import ModelHost
 from agents.premise import missing_names, premise_names
 from agents.tools import ToolContext
 from bot.settings import Settings
@@ -77,13 +78,18 @@ class SeasonOutcome:
 
 
 async def run_season(
-    model: BaseChatModel, premise: Premise, count: int, minutes: float, timeout: float
+    model: BaseChatModel,
+    host: ModelHost | None,
+    premise: Premise,
+    count: int,
+    minutes: float,
+    timeout: float,
 ) -> SeasonOutcome:
     with tempfile.TemporaryDirectory(prefix="season-eval-") as folder:
         db = open_db(Path(folder) / "showrunner.db")
         project = projects.create_project(db, f"Season eval: {premise.genre}")
         context = ToolContext(db, project.id, user_id=None, is_director=True)
-        director = Director(model, "structured")
+        director = Director(model, "structured", host=host)  # restarted if it dies, as in produce
         checks: list[EpisodeCheck] = []
         with director_problems() as problems:
             started = time.perf_counter()
@@ -95,10 +101,13 @@ async def run_season(
                         begun = time.perf_counter()
                         episode = await director.write_next_episode(context, season)
                         assert episode is not None
+                        entry = seasons.entry_for_episode(db, episode.id)
+                        assert entry is not None
                         checks.append(
                             EpisodeCheck(
                                 time.perf_counter() - begun,
-                                season.episode_seconds,
+                                # its own shots' length: the recap and teaser card aside
+                                seasons.shot_seconds(season, entry.number),
                                 tuple(check_shots(db, project.id, episode.id)),
                                 missing_names(
                                     premise_names(premise.text),
@@ -190,7 +199,10 @@ async def evaluate(backend: Backend, premises: Sequence[Premise], args: argparse
     outcomes = []
     try:
         for index, premise in enumerate(premises, start=1):
-            outcome = await run_season(model, premise, args.episodes, args.minutes, args.timeout)
+            host = getattr(backend, "server", None)
+            outcome = await run_season(
+                model, host, premise, args.episodes, args.minutes, args.timeout
+            )
             outcomes.append(outcome)
             print_outcome(index, outcome)
             if outcome.error == "timeout":

@@ -8,6 +8,7 @@ import pytest
 
 from agents.director import Director
 from agents.model_errors import BadModelOutput
+from agents.season_schemas import shots_schema
 from agents.season_writer import scene_count, shot_range
 from agents.tools import ToolContext
 from storage import characters, episodes, plan, projects, seasons
@@ -154,3 +155,18 @@ async def test_a_map_whose_cast_has_no_names_casts_the_people_the_premise_names(
         "Episode 1",
         "To be continued.",
     )
+
+
+async def test_a_name_with_quotes_is_cleaned_and_never_reaches_a_grammar(context):
+    odd = season_map_answer(("cold open",))
+    odd["cast"].append({"name": ', \\"n \\"1Rosa and Dev! ,', "description": "two rivals"})
+    season = await Director(scripted(tool_call("SeasonMapDraft", odd))).write_season(
+        context, PREMISE, 1, 1
+    )
+    cast = [c.name for c in characters.list_characters(context.db, context.project_id)]
+    assert cast == ["Li Xingzhou", "Gong Gong", "n 1Rosa and Dev"]
+    # a name stored before (say, typed by a person) that a grammar could not hold is left out
+    schema = shots_schema(2, 3, (*cast, 'Mei "the knife"')).model_json_schema()
+    offered = schema["$defs"]["ShotDraft"]["properties"]["characters"]["items"]["enum"]
+    assert offered == cast
+    assert season.episode_count == 1
