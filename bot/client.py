@@ -28,6 +28,7 @@ EXTENSIONS = (
     "bot.delivery",
     "bot.export",
     "bot.characters",
+    "bot.season",
 )
 
 

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 
 import sqlite_utils
 
-from storage import characters
+from storage import characters, episodes
 from storage.db import utc_now
 from storage.errors import InvalidInput, NotFound
 from storage.models import Beats, Season, SeasonEpisode
@@ -251,7 +251,9 @@ def season_summary(db: sqlite_utils.Database, season_id: int) -> str:
     season = get_season(db, season_id)
     lines = [f"Season {season.number}: {season.logline or season.premise[:200]}"]
     for entry in season_map(db, season_id):
-        written = "" if entry.episode_id else ", not written yet"
+        written = ", not written yet"
+        if entry.episode_id is not None:
+            written = f", {episodes.get_episode(db, entry.episode_id).status}"
         lines.append(
             f"  Episode {entry.number}: {entry.title} (hook: {entry.hook_type}{written})"
             f" - {entry.logline}"
