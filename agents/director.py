@@ -37,7 +37,7 @@ from agents.structured import ModelCaller
 from agents.tools import ToolContext, build_tools, run_tool, write_episode_plan
 from storage import characters, conversation, episodes, plan
 from storage.errors import NotAllowed, ShowrunnerError
-from storage.models import Episode, Season, Shot
+from storage.models import CanonFact, Episode, Season, Shot
 
 log = logging.getLogger(__name__)
 AgentMode = Literal["tools", "structured"]
@@ -136,6 +136,12 @@ class Director:
     async def write_next_episode(self, context: ToolContext, season: Season) -> Episode | None:
         """The next episode on the season map without a plan, written in steps and stored."""
         return await season_writer.write_next_episode(self.caller, context, season)
+
+    async def extend_canon(
+        self, context: ToolContext, season: Season, episode: Episode
+    ) -> list[CanonFact]:
+        """The facts an approved episode establishes, added to its season's canon."""
+        return await season_writer.extend_canon(self.caller, context, season, episode)
 
     async def _plan_draft(self, premise: str) -> EpisodeDraft:
         schema = CompactEpisodeDraft if self.compact_plans else EpisodeDraft

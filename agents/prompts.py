@@ -64,3 +64,8 @@ SCENE_SHOTS = """Episode {number}: "{title}", scene {scene} of {scenes}: {headin
 Write {fewest} to {most} shots for this scene, about {seconds:.0f} seconds in all: for each a \
 one-sentence description of what we see, its framing, its length in seconds, who is in it and \
 the line spoken, if any. Every line is new; no two shots show the same thing.{language}"""
+
+CANON_FACTS = """Episode {number}: "{title}" was approved. Its plan:
+{plan}
+List up to 6 facts from it that must stay true in later episodes: what someone wears, an \
+injury, a prop, a place, a relationship. Each about one of: {subjects}."""

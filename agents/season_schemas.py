@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field, create_model, field_validator
 
 from agents.plan_text import clean_name
 from agents.schemas import BoundedModel, CharacterDraft, EpisodeDraft, SceneDraft, ShotDraft
+from storage.canon import CANON_KINDS
 from storage.seasons import HOOK_TYPES
 
 HookType = Literal[HOOK_TYPES]  # type: ignore[valid-type]
@@ -105,6 +106,26 @@ class ScenesDraft(StepModel):
 
 class ShotsDraft(StepModel):
     shots: list[ShotDraft]
+
+
+class CanonFactDraft(StepModel):
+    kind: Literal[CANON_KINDS]  # type: ignore[valid-type]
+    subject: str = text(40, "The character, prop or place it is about", fewest=1)
+    fact: str = text(120, "What must stay true, in a short sentence")
+
+
+class CanonDraft(StepModel):
+    facts: list[CanonFactDraft] = Field(max_length=6)
+
+
+def canon_schema(subjects: tuple[str, ...]) -> type[CanonDraft]:
+    """Facts whose subject a constrained decoder can only pick from `subjects`."""
+    usable = [name for name in subjects if _GRAMMAR_SAFE.fullmatch(name)]
+    subject: Any = CanonFactDraft.model_fields["subject"]
+    if usable:
+        subject = Field(default="", max_length=40, json_schema_extra={"enum": usable})
+    fact = create_model("CanonFactDraft", __base__=CanonFactDraft, subject=(str, subject))
+    return create_model("CanonDraft", __base__=CanonDraft, facts=(list[fact], Field(max_length=6)))  # type: ignore[valid-type]
 
 
 def season_map_schema(episodes: int) -> type[SeasonMapDraft]:

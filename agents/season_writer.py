@@ -17,22 +17,23 @@ from langchain_core.messages import HumanMessage
 
 from agents.plan_writer import cast_the_named, name_problems, rewrite_repeats
 from agents.premise import premise_names
-from agents.prompts import EPISODE_BEATS, EPISODE_SCENES, SCENE_SHOTS, SEASON_MAP
+from agents.prompts import CANON_FACTS, EPISODE_BEATS, EPISODE_SCENES, SCENE_SHOTS, SEASON_MAP
 from agents.season_schemas import (
     BeatsDraft,
     CastDraft,
     MapEntryDraft,
     SeasonEpisodeDraft,
     SeasonMapDraft,
+    canon_schema,
     scenes_schema,
     season_map_schema,
     shots_schema,
 )
 from agents.structured import ModelCaller
 from agents.tools import ToolContext, to_episode_plan
-from storage import characters, plan, seasons
+from storage import canon, characters, plan, seasons
 from storage.errors import NotAllowed
-from storage.models import Beats, Episode, Season, SeasonEpisode
+from storage.models import Beats, CanonFact, Episode, Season, SeasonEpisode
 
 SECONDS_PER_SCENE = 20.0
 SECONDS_PER_SHOT = 3.5
@@ -148,10 +149,7 @@ async def write_next_episode(
         return None
     db = context.db
     cast = tuple(c.name for c in characters.list_characters(db, context.project_id))[:8]
-    cast_text = "; ".join(
-        f"{c.name} ({c.description or 'no description'})"
-        for c in characters.list_characters(db, context.project_id)[:8]
-    )
+    cast_text = cast_with_canon(context, season)
     language = language_hint(season.premise)
     beats = entry.beats or await _write_beats(caller, context, season, entry, language)
     own_seconds = seasons.shot_seconds(season, entry.number)  # the recap and teaser aside
@@ -244,3 +242,44 @@ async def _write_beats(
     )
     seasons.set_beats(context.db, entry.id, beats)
     return beats
+
+
+def cast_with_canon(context: ToolContext, season: Season) -> str:
+    """The cast as the writing steps see it: who each is, and what must stay true of them."""
+    facts = canon.canon(context.db, season.id)
+    parts = []
+    for member in characters.list_characters(context.db, context.project_id)[:8]:
+        held = [f.fact for f in facts if f.subject.lower() == member.name.lower()][:4]
+        known = "; ".join([member.description or "no description", *held])
+        parts.append(f"{member.name} ({known})")
+    return "; ".join(parts)
+
+
+async def extend_canon(
+    caller: ModelCaller, context: ToolContext, season: Season, episode: Episode
+) -> list[CanonFact]:
+    """After an episode is approved: the facts it establishes, added to the season's canon
+    (once: an episode whose facts are on record adds none)."""
+    db = context.db
+    if any(fact.episode_id == episode.id for fact in canon.canon(db, season.id)):
+        return []
+    cast = tuple(c.name for c in characters.list_characters(db, context.project_id))[:8]
+    places = tuple(dict.fromkeys(s.heading.split(",")[0] for s in plan.list_scenes(db, episode.id)))
+    subjects = (*cast, *places[:4])
+    request = CANON_FACTS.format(
+        number=episode.number,
+        title=episode.title,
+        plan=plan.plan_summary(db, episode.id, limit=2500),
+        subjects=", ".join(subjects),
+    )
+    answer = await caller.ask(canon_schema(subjects), [HumanMessage(request)])
+    added = []
+    with db.atomic():
+        for fact in answer.facts:
+            if fact.subject and fact.fact:
+                added.append(
+                    canon.add_fact(
+                        db, season.id, fact.kind, fact.subject, fact.fact, episode_id=episode.id
+                    )
+                )
+    return added

@@ -89,6 +89,15 @@ async def _make_season(
             paths.append(Path(episode.cut_path).resolve())  # made by an earlier run
             continue
         paths.append(await _finish(runtime, episode, say))
+        # approved: what it established holds in the episodes after it
+        try:
+            facts = await runtime.director.extend_canon(context, season, episode)
+        except ShowrunnerError as error:  # the episode is made; its canon can wait
+            say(f"No canon facts from episode {entry.number}: {error}")
+            continue
+        if facts:
+            listed = "; ".join(f"{fact.subject}: {fact.fact}" for fact in facts)
+            say(f"Canon from episode {entry.number}: {listed}")
     sheet = (
         runtime.settings.media_dir
         / "episodes"

@@ -8,7 +8,7 @@ import pytest
 
 from agents.director import Director
 from agents.model_errors import BadModelOutput
-from agents.season_schemas import shots_schema
+from agents.season_schemas import canon_schema, shots_schema
 from agents.season_writer import scene_count, shot_range
 from agents.tools import ToolContext
 from storage import characters, episodes, plan, projects, seasons
@@ -170,3 +170,40 @@ async def test_a_name_with_quotes_is_cleaned_and_never_reaches_a_grammar(context
     offered = schema["$defs"]["ShotDraft"]["properties"]["characters"]["items"]["enum"]
     assert offered == cast
     assert season.episode_count == 1
+
+
+async def test_an_approved_episode_extends_the_canon_the_next_one_is_written_with(context):
+    facts = {
+        "facts": [
+            {"kind": "injury", "subject": "Li Xingzhou", "fact": "a fresh scar on his left cheek"},
+            {"kind": "place", "subject": "Shore", "fact": "a broken red boat on the rocks"},
+            {"kind": "prop", "subject": "Gong Gong", "fact": "<p>"},  # says nothing: skipped
+        ]
+    }
+    model = scripted(
+        tool_call("SeasonMapDraft", season_map_answer(("question", "cold open"))),
+        *episode_answers(1, scenes=3, shots_per_scene=5),
+        tool_call("CanonDraft", facts),
+        *episode_answers(2, scenes=2, shots_per_scene=7),
+    )
+    director = Director(model, mode="structured")
+    season = await director.write_season(context, PREMISE, episodes=2, minutes=1)
+    first = await director.write_next_episode(context, season)
+    added = await director.extend_canon(context, season, first)
+    assert [(f.kind, f.subject, f.fact, f.episode_id) for f in added] == [
+        ("injury", "Li Xingzhou", "a fresh scar on his left cheek", first.id),
+        ("place", "Shore", "a broken red boat on the rocks", first.id),
+    ]
+    asked = model.prompts[6]
+    assert 'Episode 1: "Tide 1" was approved' in asked[-1].content
+    assert await director.extend_canon(context, season, first) == []  # once per episode
+    assert len(model.prompts) == 7
+
+    await director.write_next_episode(context, season)
+    scenes_request = model.prompts[8][-1].content
+    assert "Li Xingzhou (a fisherman; a fresh scar on his left cheek)" in scenes_request
+    subjects = canon_schema(("Li Xingzhou", "Shore")).model_json_schema()
+    assert subjects["$defs"]["CanonFactDraft"]["properties"]["subject"]["enum"] == [
+        "Li Xingzhou",
+        "Shore",
+    ]

@@ -46,6 +46,10 @@ async def test_produce_makes_a_season_and_the_same_command_again_finishes_it(tmp
     first_run = scripted(
         tool_call("SeasonMapDraft", season_map_answer(("cold open", "question"))),
         *episode_answers(1, scenes=2, shots_per_scene=4),
+        tool_call(
+            "CanonDraft",
+            {"facts": [{"kind": "prop", "subject": "Li Xingzhou", "fact": "a cracked oar"}]},
+        ),
         *episode_answers(2, scenes=2, shots_per_scene=2)[:3],  # beats, scenes, scene 1
         broken,
         broken,  # scene 2's shots, twice: the step fails
@@ -59,12 +63,16 @@ async def test_produce_makes_a_season_and_the_same_command_again_finishes_it(tmp
     assert first_cut.exists()
     made_at = first_cut.stat().st_mtime_ns
 
-    second_run = scripted(*episode_answers(2, scenes=2, shots_per_scene=2)[1:])  # beats kept
+    second_run = scripted(
+        *episode_answers(2, scenes=2, shots_per_scene=2)[1:],  # its beats were kept
+        tool_call("CanonDraft", {"facts": []}),
+    )
     paths = await produce(
         settings, PREMISE, episode_count=2, minutes=0.5, say=lines.append, chat_model=second_run
     )
     assert paths[0] == first_cut.resolve() and first_cut.stat().st_mtime_ns == made_at
     assert any(line.startswith("Continuing season 1") for line in lines)
+    assert "Canon from episode 1: Li Xingzhou: a cracked oar" in lines
     assert "Episode 2: Tide 2 (hook: question" in "\n".join(lines)
     # episode 2 opens on a recap of episode 1's last 3 shots; each ends on a teaser card
     recaps = (0, 3)
