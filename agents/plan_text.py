@@ -34,9 +34,14 @@ _WORD = re.compile(r"\w")
 _QUOTES = ('"', "'", "“", "”", "「", "」")
 
 
+def valid_unicode(value: str) -> str:
+    """`value` without lone surrogates ("\\ud8a4" in a model's JSON), which no text can hold."""
+    return value.encode("utf-8", "ignore").decode("utf-8")
+
+
 def clean_text(value: str) -> str:
     """`value` without markup, links and template tokens, on one line, outer quotes removed."""
-    text = html.unescape(value)
+    text = html.unescape(valid_unicode(value))
     text = _TEMPLATE.sub(" ", text)
     text = _MARKDOWN_IMAGE.sub(" ", text)
     text = _MARKDOWN_LINK.sub(r"\1", text)

@@ -28,7 +28,7 @@ from agents.camera import (
     parse_camera,
     read_terms,
 )
-from agents.plan_text import clean_name, clean_text
+from agents.plan_text import clean_name, clean_text, valid_unicode
 
 
 class BoundedModel(BaseModel):
@@ -54,6 +54,8 @@ class BoundedModel(BaseModel):
                     value = clean_name(value)
                 elif name not in cls.free_text:
                     value = clean_text(value)
+                else:
+                    value = valid_unicode(value)
                 trimmed[name] = value[: limits[0]] if limits else value
         return trimmed
 

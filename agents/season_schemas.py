@@ -138,7 +138,13 @@ def scenes_schema(count: int) -> type[ScenesDraft]:
     return create_model("ScenesDraft", __base__=ScenesDraft, scenes=scenes)
 
 
-def shots_schema(fewest: int, most: int, cast: tuple[str, ...]) -> type[ShotsDraft]:
+# a line in Chinese: Han characters and Chinese punctuation only, as a decoder's grammar
+CHINESE_LINE = "^[\u4e00-\u9fff，。！？、…：；“”]{2,40}$"
+
+
+def shots_schema(
+    fewest: int, most: int, cast: tuple[str, ...], *, chinese: bool = False
+) -> type[ShotsDraft]:
     """`fewest` to `most` shots, every field written; a constrained decoder can only name the
     cast's characters, while what a tool-calling model writes is still read leniently ("li"
     is "Li Xingzhou", by the episode's own rules)."""
@@ -153,6 +159,7 @@ def shots_schema(fewest: int, most: int, cast: tuple[str, ...]) -> type[ShotsDra
         __base__=ShotDraft,
         __config__=every_field,
         description=(str, text(300, "What we see, in one sentence")),
+        dialogue=(str, _line(chinese)),
         characters=(
             list[str],
             Field(default_factory=list, max_length=4, json_schema_extra=names),
@@ -161,6 +168,19 @@ def shots_schema(fewest: int, most: int, cast: tuple[str, ...]) -> type[ShotsDra
     count = Field(min_length=1, max_length=most, json_schema_extra={"minItems": fewest})
     shots = (list[shot], count)  # type: ignore[valid-type]
     return create_model("ShotsDraft", __base__=ShotsDraft, shots=shots)
+
+
+def _line(chinese: bool) -> Any:
+    """The spoken line: for a Chinese premise a constrained decoder can only write Chinese (a
+    small model otherwise answers a Chinese premise in English); read leniently either way."""
+    if not chinese:
+        return Field(default="", max_length=160, description="The line spoken, or empty")
+    return Field(
+        default="",
+        max_length=160,
+        description="The line spoken, in Chinese",
+        json_schema_extra={"pattern": CHINESE_LINE},
+    )
 
 
 class SeasonSceneDraft(SceneDraft):

@@ -189,7 +189,8 @@ async def write_next_episode(
             seconds=scene_seconds,
             language=language,
         )
-        written = await caller.ask(shots_schema(fewest, most, cast), [HumanMessage(request)])
+        schema = shots_schema(fewest, most, cast, chinese=bool(_CJK.search(season.premise)))
+        written = await caller.ask(schema, [HumanMessage(request)])
         for shot in written.shots:
             shot.description = shot.description or shot.dialogue or scene.summary
         shots = [shot.model_dump() for shot in written.shots]

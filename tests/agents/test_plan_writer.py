@@ -55,11 +55,12 @@ async def test_markup_links_and_template_tokens_never_reach_the_stored_plan(cont
     draft["title"] = "<h1>Defying Gong Gong</h1>"
     draft["scenes"][0]["heading"] = "<img src=' class="  # cut off: nothing but markup
     draft["scenes"][1]["heading"] = "[scene_heading] Storm, night"
+    draft["synopsis"] = "\ud8a4Li rows out"  # a lone surrogate, as a small model's JSON held
     model = scripted(tool_call("EpisodeDraft", {**draft}))
     await Director(model).write_plan(context, PREMISE)
 
     episode, shots = stored_shots(context)
-    assert episode.title == "Defying Gong Gong"
+    assert episode.title == "Defying Gong Gong" and episode.synopsis == "Li rows out"
     scenes = plan.list_scenes(context.db, episode.id)
     assert [scene.heading for scene in scenes] == ["Untitled scene", "Storm, night"]
     assert shots[0].description == "Li Xingzhou rows out"

@@ -207,3 +207,17 @@ async def test_an_approved_episode_extends_the_canon_the_next_one_is_written_wit
         "Li Xingzhou",
         "Shore",
     ]
+
+
+def test_a_chinese_premise_gets_a_grammar_that_only_writes_chinese_lines():
+    def line(chinese: bool) -> dict:
+        schema = shots_schema(2, 3, ("林晚",), chinese=chinese).model_json_schema()
+        return schema["$defs"]["ShotDraft"]["properties"]["dialogue"]
+
+    assert line(True)["pattern"] == "^[\u4e00-\u9fff，。！？、…：；“”]{2,40}$"
+    assert "pattern" not in line(False)
+    # the answer is still read leniently: a line the grammar would not allow is kept
+    lenient = shots_schema(2, 3, (), chinese=True).model_validate(
+        {"shots": [{"description": "林晚走进宴会厅", "shot_size": "wide", "dialogue": "Hi"}]}
+    )
+    assert lenient.shots[0].dialogue == "Hi"
