@@ -120,7 +120,9 @@ async def write_season(
         visual_style=draft.visual_style,
         cast=tuple(seasons.CastMember(c.name, c.description, c.look, c.arc) for c in draft.cast),
     )
-    return seasons.create_season(context.db, context.project_id, season_plan, author_id=None)
+    return seasons.create_season(
+        context.db, context.project_id, season_plan, author_id=context.user_id
+    )
 
 
 def fill_map_gaps(draft: SeasonMapDraft, premise: str) -> None:
@@ -210,7 +212,9 @@ async def write_next_episode(
     fit_durations(draft, own_seconds)
     episode_plan = replace(to_episode_plan(draft), teaser=entry.cliffhanger)
     with db.atomic():
-        episode = plan.save_episode_plan(db, context.project_id, episode_plan)
+        episode = plan.save_episode_plan(
+            db, context.project_id, episode_plan, author_id=context.user_id
+        )
         seasons.link_episode(db, entry.id, episode.id)
     return episode
 
