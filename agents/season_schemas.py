@@ -16,7 +16,6 @@ from storage.canon import CANON_KINDS
 from storage.seasons import HOOK_TYPES
 
 HookType = Literal[HOOK_TYPES]  # type: ignore[valid-type]
-BEATS = ("hook", "escalation", "twist", "cliffhanger")
 _GRAMMAR_SAFE = re.compile(r"[\w '’.·-]{1,40}")
 
 
