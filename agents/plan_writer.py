@@ -43,13 +43,18 @@ def repeated_shots(draft: EpisodeDraft) -> list[tuple[int, ShotDraft, str]]:
     description repeats an earlier shot's."""
     seen: dict[str, set[str]] = {"dialogue": set(), "description": set()}
     repeats = []
-    for number, shot in enumerate(_shots(draft), start=1):
+    for number, shot in enumerate(shots_of(draft), start=1):
         for field in ("dialogue", "description"):
             key = same_words(getattr(shot, field))
             if key and key in seen[field]:
                 repeats.append((number, shot, field))
             seen[field].add(key)
     return repeats
+
+
+def names_hint(names: PremiseNames) -> str:
+    """The line that asks a plan step to use the premise's names (none when it gives none)."""
+    return f"\nUse these names from the premise: {', '.join(names.all)}." if names.all else ""
 
 
 def name_problems(names: PremiseNames, text: str) -> list[str]:
@@ -64,8 +69,7 @@ async def draft_plan(
     caller: ModelCaller, premise: str, schema: type[EpisodeDraft] = EpisodeDraft
 ) -> EpisodeDraft:
     names = premise_names(premise)
-    hint = f"\nUse these names from the premise: {', '.join(names.all)}." if names.all else ""
-    prompt = PLAN_WRITER.format(premise=premise) + hint
+    prompt = PLAN_WRITER.format(premise=premise) + names_hint(names)
     draft = await caller.ask(
         schema, [HumanMessage(prompt)], check=lambda draft: name_problems(names, plan_text(draft))
     )
@@ -110,10 +114,10 @@ async def rewrite_repeats(caller: ModelCaller, draft: EpisodeDraft) -> None:
 async def _rewrite_each(caller: ModelCaller, draft: EpisodeDraft) -> None:
     """Each repeated line or description asked for again, with its scene around it (not
     "this repeats": a small model answers that with talk about repeating)."""
-    shots = _shots(draft)
+    shots = shots_of(draft)
     for rewrites, (number, shot, field) in enumerate(repeated_shots(draft)):
         if rewrites < MAX_REWRITES:
-            used = {same_words(getattr(s, field)) for s in _shots(draft) if s is not shot}
+            used = {same_words(getattr(s, field)) for s in shots if s is not shot}
             scene = next(s for s in draft.scenes if any(one is shot for one in s.shots))
             previous = shots[number - 2].description if number > 1 else "the episode's start"
             request = REWRITE[field].format(
@@ -132,5 +136,5 @@ async def _rewrite_each(caller: ModelCaller, draft: EpisodeDraft) -> None:
             shot.dialogue = ""  # silence rather than the same line twice
 
 
-def _shots(draft: EpisodeDraft) -> list[ShotDraft]:
+def shots_of(draft: EpisodeDraft) -> list[ShotDraft]:
     return [shot for scene in draft.scenes for shot in scene.shots]

@@ -160,11 +160,7 @@ class EpisodeDraft(BoundedModel):
 
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
-        cast = data.get("characters")
-        if isinstance(cast, list):  # a weak model may leave a name blank: drop, don't fail
-            data["characters"] = [
-                c for c in cast if not isinstance(c, dict) or clean_name(str(c.get("name") or ""))
-            ]
+        data["characters"] = named_members(data.get("characters"))
         return data
 
     @model_validator(mode="after")
@@ -188,6 +184,14 @@ class EpisodeDraft(BoundedModel):
                 named = [c.name for c in self.characters if c.name.lower() in text]
             shot.characters = named[:4]
         return self
+
+
+def named_members(cast: Any) -> Any:
+    """A cast as a model wrote it, without the members whose name cleans to nothing: a weak
+    model may leave a name blank; drop the member, don't fail the answer."""
+    if not isinstance(cast, list):
+        return cast
+    return [c for c in cast if not isinstance(c, dict) or clean_name(str(c.get("name") or ""))]
 
 
 def cast_name(name: str, cast: list[str]) -> str | None:

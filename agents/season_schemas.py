@@ -10,13 +10,25 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, create_model, field_validator
 
-from agents.plan_text import clean_name
-from agents.schemas import BoundedModel, CharacterDraft, EpisodeDraft, SceneDraft, ShotDraft
+from agents.schemas import (
+    BoundedModel,
+    CharacterDraft,
+    EpisodeDraft,
+    SceneDraft,
+    ShotDraft,
+    named_members,
+)
 from storage.canon import CANON_KINDS
 from storage.seasons import HOOK_TYPES
 
 HookType = Literal[HOOK_TYPES]  # type: ignore[valid-type]
 _GRAMMAR_SAFE = re.compile(r"[\w '’.·-]{1,40}")
+
+
+def grammar_safe(names: tuple[str, ...]) -> list[str]:
+    """The names a decoder's grammar can hold as literals (clean_name makes names so; a name
+    stored before, or typed by a person, may not be)."""
+    return [name for name in names if _GRAMMAR_SAFE.fullmatch(name)]
 
 
 def _every_field_required(schema: dict[str, Any]) -> None:
@@ -75,11 +87,7 @@ class SeasonMapDraft(StepModel):
 
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
-        cast = data.get("cast")
-        if isinstance(cast, list):  # a member without a name is no member
-            data["cast"] = [
-                c for c in cast if not isinstance(c, dict) or clean_name(str(c.get("name") or ""))
-            ]
+        data["cast"] = named_members(data.get("cast"))
         return data
 
     episodes: list[MapEntryDraft]
@@ -119,7 +127,7 @@ class CanonDraft(StepModel):
 
 def canon_schema(subjects: tuple[str, ...]) -> type[CanonDraft]:
     """Facts whose subject a constrained decoder can only pick from `subjects`."""
-    usable = [name for name in subjects if _GRAMMAR_SAFE.fullmatch(name)]
+    usable = grammar_safe(subjects)
     subject: Any = CanonFactDraft.model_fields["subject"]
     if usable:
         subject = Field(default="", max_length=40, json_schema_extra={"enum": usable})
@@ -147,8 +155,7 @@ def shots_schema(
     """`fewest` to `most` shots, every field written; a constrained decoder can only name the
     cast's characters, while what a tool-calling model writes is still read leniently ("li"
     is "Li Xingzhou", by the episode's own rules)."""
-    # only names a grammar can hold as literals (clean_name makes them so; this keeps it so)
-    usable = [name for name in cast if _GRAMMAR_SAFE.fullmatch(name)]
+    usable = grammar_safe(cast)
     names: dict[str, Any] = {"items": {"type": "string"}}
     if usable:  # and at least one of them in each shot
         names = {"items": {"type": "string", "enum": usable}, "minItems": 1}

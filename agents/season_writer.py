@@ -15,7 +15,13 @@ from dataclasses import replace
 
 from langchain_core.messages import HumanMessage
 
-from agents.plan_writer import cast_the_named, name_problems, rewrite_repeats
+from agents.plan_writer import (
+    cast_the_named,
+    name_problems,
+    names_hint,
+    rewrite_repeats,
+    shots_of,
+)
 from agents.premise import premise_names
 from agents.prompts import CANON_FACTS, EPISODE_BEATS, EPISODE_SCENES, SCENE_SHOTS, SEASON_MAP
 from agents.season_schemas import (
@@ -33,7 +39,7 @@ from agents.structured import ModelCaller
 from agents.tools import ToolContext, to_episode_plan
 from storage import canon, characters, plan, seasons
 from storage.errors import NotAllowed
-from storage.models import Beats, CanonFact, Episode, Season, SeasonEpisode
+from storage.models import Beats, CanonFact, Character, Episode, Season, SeasonEpisode
 
 SECONDS_PER_SCENE = 20.0
 SECONDS_PER_SHOT = 3.5
@@ -41,8 +47,12 @@ SHOT_SECONDS = (1.5, 10.0)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
+def in_chinese(premise: str) -> bool:
+    return bool(_CJK.search(premise))
+
+
 def language_hint(premise: str) -> str:
-    if _CJK.search(premise):
+    if in_chinese(premise):
         return "\nWrite every title, description and line of dialogue in Chinese (用中文写)."
     return ""
 
@@ -69,14 +79,14 @@ def rotate_hooks(entries: Sequence[MapEntryDraft]) -> None:
 
 def fit_durations(draft: SeasonEpisodeDraft, target_seconds: float) -> None:
     """Shot lengths scaled so the episode runs its target length, each within SHOT_SECONDS."""
-    shots = [shot for scene in draft.scenes for shot in scene.shots]
+    shots = shots_of(draft)
+    low, high = SHOT_SECONDS
     for _ in range(3):  # clamping moves the total: scale again from what it left
         total = sum(shot.duration for shot in shots)
         if not total or abs(total - target_seconds) <= 0.02 * target_seconds:
             return
         factor = target_seconds / total
         for shot in shots:
-            low, high = SHOT_SECONDS
             shot.duration = round(min(high, max(low, shot.duration * factor)), 2)
 
 
@@ -95,11 +105,10 @@ async def write_season(
         premise=premise,
         language=language_hint(premise),
     )
-    hint = f"\nUse these names from the premise: {', '.join(names.all)}." if names.all else ""
     schema = season_map_schema(episode_count)
     draft: SeasonMapDraft = await caller.ask(
         schema,
-        [HumanMessage(prompt + hint)],
+        [HumanMessage(prompt + names_hint(names))],
         check=lambda draft: name_problems(names, map_text(draft)),
     )
     fill_map_gaps(draft, premise)
@@ -150,8 +159,10 @@ async def write_next_episode(
     if entry is None:
         return None
     db = context.db
-    cast = tuple(c.name for c in characters.list_characters(db, context.project_id))[:8]
-    cast_text = cast_with_canon(context, season)
+    members = characters.list_characters(db, context.project_id)[:8]
+    cast = tuple(member.name for member in members)
+    cast_text = cast_with_canon(members, canon.canon(db, season.id))
+    chinese = in_chinese(season.premise)
     language = language_hint(season.premise)
     beats = entry.beats or await _write_beats(caller, context, season, entry, language)
     own_seconds = seasons.shot_seconds(season, entry.number)  # the recap and teaser aside
@@ -191,7 +202,7 @@ async def write_next_episode(
             seconds=scene_seconds,
             language=language,
         )
-        schema = shots_schema(fewest, most, cast, chinese=bool(_CJK.search(season.premise)))
+        schema = shots_schema(fewest, most, cast, chinese=chinese)
         written = await caller.ask(schema, [HumanMessage(request)])
         for shot in written.shots:
             shot.description = shot.description or shot.dialogue or scene.summary
@@ -202,7 +213,7 @@ async def write_next_episode(
         {
             "title": entry.title,
             "logline": "",
-            "synopsis": " ".join((beats.hook, beats.escalation, beats.twist, beats.cliffhanger)),
+            "synopsis": " ".join(spine),
             "characters": [{"name": name} for name in cast],
             "scenes": scenes,
         }
@@ -249,11 +260,10 @@ async def _write_beats(
     return beats
 
 
-def cast_with_canon(context: ToolContext, season: Season) -> str:
+def cast_with_canon(members: Sequence[Character], facts: Sequence[CanonFact]) -> str:
     """The cast as the writing steps see it: who each is, and what must stay true of them."""
-    facts = canon.canon(context.db, season.id)
     parts = []
-    for member in characters.list_characters(context.db, context.project_id)[:8]:
+    for member in members:
         held = [f.fact for f in facts if f.subject.lower() == member.name.lower()][:4]
         known = "; ".join([member.description or "no description", *held])
         parts.append(f"{member.name} ({known})")

@@ -68,12 +68,11 @@ class ModelCaller:
                 if not problems or attempt == 1:
                     return parsed
                 problem = "; ".join(problems)
+                repair = f"Your last answer had these problems: {problem}. Answer again."
             else:
                 problem = output_problem(result)
+                repair = f"Your last answer did not match the schema ({problem}). Answer again."
             log.info("structured output rejected (attempt %d): %s", attempt + 1, problem)
-            repair = f"Your last answer did not match the schema ({problem}). Answer again."
-            if parsed is not None:
-                repair = f"Your last answer had these problems: {problem}. Answer again."
             messages = [*messages, HumanMessage(repair)]
         raise BadModelOutput("The model's answer was not a valid plan; nothing was changed.")
 
