@@ -98,11 +98,8 @@ async def _make_season(
         if facts:
             listed = "; ".join(f"{fact.subject}: {fact.fact}" for fact in facts)
             say(f"Canon from episode {entry.number}: {listed}")
-    sheet = (
-        runtime.settings.media_dir
-        / "episodes"
-        / (f"project{context.project_id}_season{season.number}.png")
-    )
+    sheet_name = f"project{context.project_id}_season{season.number}.png"
+    sheet = runtime.settings.media_dir / "episodes" / sheet_name
     await asyncio.to_thread(draw_season_sheet, *load_season_sheet(db, season.id), sheet)
     say(f"Season contact sheet: {sheet.resolve()}")
     return paths
@@ -120,8 +117,8 @@ async def resume(
         project = _headless_project(db, settings)
         context = ToolContext(db, project.id, user_id=None, is_director=True)
         season = seasons.current_season(db, project.id)
-        if season is not None and not seasons.finished(db, season.id):
-            entry = seasons.first_unfinished(db, season.id)
+        entry = seasons.first_unfinished(db, season.id) if season is not None else None
+        if season is not None and entry is not None:
             say(f"Resuming episode {entry.number} of season {season.number}…")
             return await _make_season(runtime, context, season, say)
         episode = episodes.current_episode(db, project.id)
