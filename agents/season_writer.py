@@ -44,6 +44,7 @@ from storage.models import Beats, CanonFact, Character, Episode, Season, SeasonE
 SECONDS_PER_SCENE = 20.0
 SECONDS_PER_SHOT = 3.5
 SHOT_SECONDS = (1.5, 10.0)
+MAX_CAST = 8  # a step's prompt and grammar stay small
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
@@ -159,7 +160,7 @@ async def write_next_episode(
     if entry is None:
         return None
     db = context.db
-    members = characters.list_characters(db, context.project_id)[:8]
+    members = writing_cast(context)
     cast = tuple(member.name for member in members)
     cast_text = cast_with_canon(members, canon.canon(db, season.id))
     chinese = in_chinese(season.premise)
@@ -260,6 +261,11 @@ async def _write_beats(
     return beats
 
 
+def writing_cast(context: ToolContext) -> list[Character]:
+    """The characters a writing step is told of (and may name), the first MAX_CAST of them."""
+    return characters.list_characters(context.db, context.project_id)[:MAX_CAST]
+
+
 def cast_with_canon(members: Sequence[Character], facts: Sequence[CanonFact]) -> str:
     """The cast as the writing steps see it: who each is, and what must stay true of them."""
     parts = []
@@ -278,7 +284,7 @@ async def extend_canon(
     db = context.db
     if any(fact.episode_id == episode.id for fact in canon.canon(db, season.id)):
         return []
-    cast = tuple(c.name for c in characters.list_characters(db, context.project_id))[:8]
+    cast = tuple(member.name for member in writing_cast(context))
     places = tuple(dict.fromkeys(s.heading.split(",")[0] for s in plan.list_scenes(db, episode.id)))
     subjects = (*cast, *places[:4])
     request = CANON_FACTS.format(
