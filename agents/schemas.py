@@ -160,8 +160,7 @@ class EpisodeDraft(BoundedModel):
 
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
-        data["characters"] = named_members(data.get("characters"))
-        return data
+        return drop_nameless(data, "characters")
 
     @model_validator(mode="after")
     def _shots_name_the_cast(self) -> EpisodeDraft:
@@ -186,12 +185,16 @@ class EpisodeDraft(BoundedModel):
         return self
 
 
-def named_members(cast: Any) -> Any:
-    """A cast as a model wrote it, without the members whose name cleans to nothing: a weak
-    model may leave a name blank; drop the member, don't fail the answer."""
-    if not isinstance(cast, list):
-        return cast
-    return [c for c in cast if not isinstance(c, dict) or clean_name(str(c.get("name") or ""))]
+def drop_nameless(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """The cast under `key` without the members whose name cleans to nothing: a weak model may
+    leave a name blank; drop the member, don't fail the answer. A missing cast stays missing
+    (its default applies)."""
+    cast = data.get(key)
+    if isinstance(cast, list):
+        data[key] = [
+            c for c in cast if not isinstance(c, dict) or clean_name(str(c.get("name") or ""))
+        ]
+    return data
 
 
 def cast_name(name: str, cast: list[str]) -> str | None:

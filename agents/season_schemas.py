@@ -16,7 +16,7 @@ from agents.schemas import (
     EpisodeDraft,
     SceneDraft,
     ShotDraft,
-    named_members,
+    drop_nameless,
 )
 from storage.canon import CANON_KINDS
 from storage.seasons import HOOK_TYPES
@@ -83,12 +83,13 @@ class SeasonMapDraft(StepModel):
     world: str = text(300, "Where and when it happens")
     tone: str = text(100)
     visual_style: str = text(200, "For every image prompt")
-    cast: list[CastDraft] = Field(max_length=6, json_schema_extra={"minItems": 1})
+    cast: list[CastDraft] = Field(
+        default_factory=list, max_length=6, json_schema_extra={"minItems": 1}
+    )
 
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
-        data["cast"] = named_members(data.get("cast"))
-        return data
+        return drop_nameless(data, "cast")
 
     episodes: list[MapEntryDraft]
 
