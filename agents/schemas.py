@@ -160,6 +160,8 @@ class EpisodeDraft(BoundedModel):
 
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        if not clean_text(str(data.get("title") or "")):  # it was only markup
+            data["title"] = "Untitled episode"
         return drop_nameless(data, "characters")
 
     @model_validator(mode="after")

@@ -230,10 +230,14 @@ async def test_a_shot_that_repeats_the_one_before_and_says_nothing_new_joins_it(
     assert shots[1].dialogue == ""  # it only read out its own description
 
 
-async def test_a_plan_that_leaves_out_its_characters_is_stored_with_the_premise_cast(context):
+async def test_a_plan_without_characters_or_title_is_stored_not_sent_back(context):
     castless = plan_draft()
     del castless["characters"]  # the key itself missing, as the embedded model wrote it
-    await Director(scripted(tool_call("EpisodeDraft", castless))).write_plan(context, PREMISE)
+    castless["title"] = "<h1></h1>"  # and a title that was only markup
+    episode = await Director(scripted(tool_call("EpisodeDraft", castless))).write_plan(
+        context, PREMISE
+    )
+    assert episode.title == "Untitled episode"
     # the shots name Li Xingzhou (Gong Gong is in the title, so nobody is added for him)
     cast = [c.name for c in characters.list_characters(context.db, context.project_id)]
     assert cast == ["Li Xingzhou"]
