@@ -16,7 +16,13 @@ from langchain_core.messages import HumanMessage
 
 from agents.premise import PremiseNames, missing_names, premise_names
 from agents.prompts import PLAN_WRITER, REWRITE
-from agents.schemas import CharacterDraft, EpisodeDraft, ShotDraft, ShotRewrite
+from agents.schemas import (
+    CharacterDraft,
+    ChineseLineRewrite,
+    EpisodeDraft,
+    ShotDraft,
+    ShotRewrite,
+)
 from agents.structured import ModelCaller
 
 MAX_REWRITES = 12  # per plan: each is one small call
@@ -89,11 +95,14 @@ def cast_the_named(draft: EpisodeDraft, names: PremiseNames) -> None:
             draft.characters.append(CharacterDraft(name=person, description="from the premise"))
 
 
-async def rewrite_repeats(caller: ModelCaller, draft: EpisodeDraft) -> None:
-    """Each repeated line or description written again, one shot at a time; then a shot that
-    still shows what the shot before it showed, and says nothing new, joins that shot (one
-    longer shot), and a line that only reads out its own shot's description is dropped."""
-    await _rewrite_each(caller, draft)
+async def rewrite_repeats(
+    caller: ModelCaller, draft: EpisodeDraft, *, chinese: bool = False
+) -> None:
+    """Each repeated line or description written again, one shot at a time (a line in Chinese
+    when the premise is); then a shot that still shows what the shot before it showed, and
+    says nothing new, joins that shot (one longer shot), and a line that only reads out its
+    own shot's description is dropped."""
+    await rewrite_each_repeat(caller, draft, chinese=chinese)
     for scene in draft.scenes:
         kept: list[ShotDraft] = []
         for shot in scene.shots:
@@ -111,7 +120,9 @@ async def rewrite_repeats(caller: ModelCaller, draft: EpisodeDraft) -> None:
         scene.shots = kept
 
 
-async def _rewrite_each(caller: ModelCaller, draft: EpisodeDraft) -> None:
+async def rewrite_each_repeat(
+    caller: ModelCaller, draft: EpisodeDraft, *, chinese: bool = False
+) -> None:
     """Each repeated line or description asked for again, with its scene around it (not
     "this repeats": a small model answers that with talk about repeating)."""
     shots = shots_of(draft)
@@ -128,7 +139,8 @@ async def _rewrite_each(caller: ModelCaller, draft: EpisodeDraft) -> None:
                 previous=previous,
                 description=shot.description,
             )
-            answer = await caller.ask(ShotRewrite, [HumanMessage(request)])
+            schema = ChineseLineRewrite if chinese and field == "dialogue" else ShotRewrite
+            answer = await caller.ask(schema, [HumanMessage(request)])
             if same_words(answer.text) and same_words(answer.text) not in used:
                 setattr(shot, field, answer.text[: 160 if field == "dialogue" else 300])
                 continue

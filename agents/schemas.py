@@ -251,6 +251,21 @@ class ShotRewrite(BoundedModel):
     text: str = Field(default="", max_length=300, description="The new text, in one sentence")
 
 
+# a line in Chinese: Han characters and Chinese punctuation only, as a decoder's grammar
+CHINESE_LINE = "^[\u4e00-\u9fff，。！？、…：；“”]{2,40}$"
+
+
+class ChineseLineRewrite(ShotRewrite):
+    """A repeated line written again in Chinese (the grammar holds a small model to it)."""
+
+    text: str = Field(
+        default="",
+        max_length=160,
+        description="The new line, in Chinese",
+        json_schema_extra={"pattern": CHINESE_LINE},
+    )
+
+
 class PromptRevision(BoundedModel):
     """A shot's image prompt rewritten to follow a reviewer's retake note."""
 

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import ConfigDict, Field, create_model, field_validator
 
 from agents.schemas import (
+    CHINESE_LINE,
     BoundedModel,
     CharacterDraft,
     EpisodeDraft,
@@ -144,10 +145,6 @@ def season_map_schema(episodes: int) -> type[SeasonMapDraft]:
 def scenes_schema(count: int) -> type[ScenesDraft]:
     scenes = (list[SceneOutlineDraft], Field(min_length=count, max_length=count))
     return create_model("ScenesDraft", __base__=ScenesDraft, scenes=scenes)
-
-
-# a line in Chinese: Han characters and Chinese punctuation only, as a decoder's grammar
-CHINESE_LINE = "^[\u4e00-\u9fff，。！？、…：；“”]{2,40}$"
 
 
 def shots_schema(

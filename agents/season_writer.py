@@ -220,7 +220,7 @@ async def write_next_episode(
         }
     )
     cast_the_named(draft, premise_names(season.premise))
-    await rewrite_repeats(caller, draft)
+    await rewrite_repeats(caller, draft, chinese=chinese)
     fit_durations(draft, own_seconds)
     episode_plan = replace(to_episode_plan(draft), teaser=entry.cliffhanger)
     with db.atomic():

@@ -9,6 +9,9 @@ import pytest
 from agents.camera import in_vocabulary
 from agents.director import Director
 from agents.plan_text import has_markup
+from agents.plan_writer import rewrite_repeats, shots_of
+from agents.schemas import EpisodeDraft
+from agents.structured import ModelCaller
 from agents.tools import ToolContext
 from storage import characters, episodes, plan, projects
 from tests.fakes import gong_gong_plan, say, scripted, tool_call
@@ -241,3 +244,14 @@ async def test_a_plan_without_characters_or_title_is_stored_not_sent_back(contex
     # the shots name Li Xingzhou (Gong Gong is in the title, so nobody is added for him)
     cast = [c.name for c in characters.list_characters(context.db, context.project_id)]
     assert cast == ["Li Xingzhou"]
+
+
+async def test_a_repeated_line_of_a_chinese_premise_is_written_again_in_chinese():
+    draft = EpisodeDraft.model_validate(
+        plan_draft(**{"1": {"dialogue": "我不跪！"}, "2": {"dialogue": "我不跪!"}})
+    )
+    # only the Chinese rewrite's schema reads this answer: an English request would fail it
+    model = scripted(tool_call("ChineseLineRewrite", {"text": "共工，你吓不倒我。"}))
+    await rewrite_repeats(ModelCaller(model), draft, chinese=True)
+    assert [shot.dialogue for shot in shots_of(draft)][:2] == ["我不跪！", "共工，你吓不倒我。"]
+    assert "line a character says in shot 2" in model.prompts[0][-1].content
