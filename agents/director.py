@@ -20,12 +20,12 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel, ValidationError
 
-from agents import season_writer
+from agents import episode_rewrite, season_writer
 from agents.llm import ModelHost
 from agents.model_errors import BROKEN_ANSWER_ERRORS, MODEL_ERRORS, ModelFailed
 from agents.plan_writer import draft_plan
 from agents.prompts import DIRECTOR_SYSTEM, RETAKE_NOTE
-from agents.requests import asks_for_an_episode
+from agents.requests import asks_for_an_episode, beat_edit, rewrite_request
 from agents.schemas import (
     CompactDirectorTurn,
     CompactEpisodeDraft,
@@ -35,7 +35,7 @@ from agents.schemas import (
 )
 from agents.structured import ModelCaller
 from agents.tools import ToolContext, build_tools, run_tool, write_episode_plan
-from storage import characters, conversation, episodes, plan
+from storage import characters, conversation, episodes, plan, seasons
 from storage.errors import NotAllowed, ShowrunnerError
 from storage.models import CanonFact, Episode, Season, Shot
 
@@ -108,6 +108,7 @@ class TurnGuard(AgentMiddleware):
 class Turn:
     answer: str
     changed: bool  # a tool changed the plan: the bot then asks for a go-ahead
+    episode_id: int | None = None  # the episode changed, when not the current one
 
 
 @dataclass
@@ -160,8 +161,14 @@ class Director:
         """
         text = text.strip()[:MAX_INPUT_CHARS]
         messages = [*self._context_messages(context), HumanMessage(f"{author_name}: {text}")]
+        episode_id = None
         try:
-            if self.mode == "structured":
+            if seasons.current_season(context.db, context.project_id) and (
+                beat_edit(text) or rewrite_request(text)
+            ):
+                answer, episode_id = await self._season_edit(context, text)
+                changed = episode_id is not None
+            elif self.mode == "structured":
                 answer, changed = await self._structured_turn(context, messages, text)
             else:
                 answer, changed = await self._tool_turn(context, messages)
@@ -171,7 +178,24 @@ class Director:
             raise
         answer = answer.strip() or "Done."
         self._store_turn(context, text, author_name, answer)
-        return Turn(answer, changed)
+        return Turn(answer, changed, episode_id)
+
+    async def _season_edit(self, context: ToolContext, text: str) -> tuple[str, int | None]:
+        """A beat's new wording and/or a rewrite of an episode from its beats, read in code
+        (either mode): what to tell the team, and the rewritten episode."""
+        told, episode_id = [], None
+        edit = beat_edit(text)
+        if edit is not None:
+            arguments = {"episode_number": edit.episode_number, edit.beat: edit.text}
+            told.append(run_tool(context, "edit_beats", arguments))
+        rewrite = rewrite_request(text)
+        if rewrite is not None:
+            number = rewrite.episode_number or (edit.episode_number if edit else None)
+            episode_id, said = await episode_rewrite.rewrite_episode(
+                self.caller, context, number, rewrite.beats
+            )
+            told.append(said)
+        return "\n".join(told), episode_id
 
     @staticmethod
     def _store_turn(context: ToolContext, text: str, author_name: str, answer: str) -> None:

@@ -1,10 +1,12 @@
-"""What a writers'-room message asks for, read in code: a small model answers "let's make
-episode 1: ..." with small talk, so a request for an episode or a season is recognised here
-and goes straight to plan writing."""
+"""What a writers'-room message asks for, read in code where a small model would miss it: it
+answers "let's make episode 1: ..." with small talk, so a request for an episode or a season
+goes straight to plan writing; so do a beat's new wording ("episode 2's twist: ...") and a
+request to rewrite an episode from its beats."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 _EPISODE_REQUEST = re.compile(
     r"\b(?:new|next|first|another|an?)\s+episode\b"
@@ -21,3 +23,51 @@ _EPISODE_REQUEST = re.compile(
 def asks_for_an_episode(text: str) -> bool:
     """Whether `text` asks for an episode or a season to be written (not an edit of one)."""
     return bool(_EPISODE_REQUEST.search(text))
+
+
+BEATS = ("hook", "escalation", "twist", "cliffhanger")
+_BEAT_EDIT = re.compile(
+    r"\b(hook|escalation|twist|cliffhanger)\b[^:：\n]{0,60}[:：]\s*(\S[^\n]*)", re.IGNORECASE
+)
+_EPISODE_NUMBER = re.compile(r"\bepisode\s*(\d{1,3})\b|第\s*(\d{1,3})\s*集", re.IGNORECASE)
+_REWRITE = re.compile(
+    r"\b(?:re-?write|redo|write\s+again)\b(?:\s+(?:the|its|this|all|of|episode\s*\d+'?s?))*"
+    r"\s+(?:episode|scenes)\b|重写",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class BeatEdit:
+    """ "Episode 2's twist: Gong Gong is her father" read in code (a small model would not)."""
+
+    episode_number: int | None  # None: the current episode's
+    beat: str
+    text: str
+
+
+@dataclass(frozen=True)
+class RewriteRequest:
+    """ "Rewrite episode 2" (its scenes and shots, from its beats)."""
+
+    episode_number: int | None
+    beats: tuple[str, ...]  # the beats named; none named: those changed since it was written
+
+
+def episode_number(text: str) -> int | None:
+    match = _EPISODE_NUMBER.search(text)
+    return int(match.group(1) or match.group(2)) if match else None
+
+
+def beat_edit(text: str) -> BeatEdit | None:
+    match = _BEAT_EDIT.search(text)
+    if match is None:
+        return None
+    return BeatEdit(episode_number(text[: match.start(2)]), match.group(1).lower(), match.group(2))
+
+
+def rewrite_request(text: str) -> RewriteRequest | None:
+    if not _REWRITE.search(text):
+        return None
+    named = tuple(beat for beat in BEATS if re.search(rf"\b{beat}\b", text, re.IGNORECASE))
+    return RewriteRequest(episode_number(text), named)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from langchain_core.messages import HumanMessage
 
+from agents.beat_edits import beats_of_scene
 from agents.plan_writer import (
     cast_the_named,
     name_problems,
@@ -24,10 +25,12 @@ from agents.plan_writer import (
 )
 from agents.premise import premise_names
 from agents.prompts import CANON_FACTS, EPISODE_BEATS, EPISODE_SCENES, SCENE_SHOTS, SEASON_MAP
+from agents.schemas import ShotDraft
 from agents.season_schemas import (
     BeatsDraft,
     CastDraft,
     MapEntryDraft,
+    SceneOutlineDraft,
     SeasonEpisodeDraft,
     SeasonMapDraft,
     canon_schema,
@@ -151,6 +154,85 @@ def map_text(draft: SeasonMapDraft) -> str:
     return "\n".join(parts)
 
 
+@dataclass(frozen=True)
+class EpisodeBrief:
+    """What every writing step of one episode is told: its map entry, the cast it may name
+    (with their canon), and the language to write in."""
+
+    entry: SeasonEpisode
+    cast: tuple[str, ...]
+    cast_text: str
+    chinese: bool
+    language: str  # the line that asks for the premise's language ("" for English)
+
+
+def episode_brief(context: ToolContext, season: Season, entry: SeasonEpisode) -> EpisodeBrief:
+    members = writing_cast(context)
+    return EpisodeBrief(
+        entry,
+        tuple(member.name for member in members),
+        cast_with_canon(members, canon.canon(context.db, season.id)),
+        in_chinese(season.premise),
+        language_hint(season.premise),
+    )
+
+
+async def write_outline(
+    caller: ModelCaller, brief: EpisodeBrief, beats: Beats, count: int
+) -> list[SceneOutlineDraft]:
+    """The episode's `count` scenes, a heading and a summary each, from its beats."""
+    entry = brief.entry
+    request = EPISODE_SCENES.format(
+        number=entry.number,
+        title=entry.title,
+        hook=beats.hook,
+        escalation=beats.escalation,
+        twist=beats.twist,
+        cliffhanger=beats.cliffhanger,
+        cast=brief.cast_text,
+        scenes=count,
+        language=brief.language,
+    )
+    outline = await caller.ask(scenes_schema(count), [HumanMessage(request)])
+    spine = (beats.hook, beats.escalation, beats.twist, beats.cliffhanger)
+    for index, scene in enumerate(outline.scenes):
+        scene.heading = scene.heading or f"Scene {index + 1}"
+        scene.summary = scene.summary or spine[beats_of_scene(index, count)[0]]
+    return list(outline.scenes)
+
+
+async def write_scene_shots(
+    caller: ModelCaller,
+    brief: EpisodeBrief,
+    scene: SceneOutlineDraft,
+    position: tuple[int, int],
+    shots: tuple[int, int],
+    seconds: float,
+    before: str,
+) -> list[ShotDraft]:
+    """Scene `position` = (number, of how many)'s shots, `shots` = (fewest, most) of them."""
+    (number, count), (fewest, most) = position, shots
+    request = SCENE_SHOTS.format(
+        number=brief.entry.number,
+        title=brief.entry.title,
+        scene=number,
+        scenes=count,
+        heading=scene.heading,
+        summary=scene.summary,
+        before=f"The scene before ended on: {before}\n" if before else "",
+        cast=brief.cast_text,
+        fewest=fewest,
+        most=most,
+        seconds=seconds,
+        language=brief.language,
+    )
+    schema = shots_schema(fewest, most, brief.cast, chinese=brief.chinese)
+    written = await caller.ask(schema, [HumanMessage(request)])
+    for shot in written.shots:
+        shot.description = shot.description or shot.dialogue or scene.summary
+    return list(written.shots)
+
+
 async def write_next_episode(
     caller: ModelCaller, context: ToolContext, season: Season
 ) -> Episode | None:
@@ -160,67 +242,32 @@ async def write_next_episode(
     if entry is None:
         return None
     db = context.db
-    members = writing_cast(context)
-    cast = tuple(member.name for member in members)
-    cast_text = cast_with_canon(members, canon.canon(db, season.id))
-    chinese = in_chinese(season.premise)
-    language = language_hint(season.premise)
-    beats = entry.beats or await _write_beats(caller, context, season, entry, language)
+    brief = episode_brief(context, season, entry)
+    beats = entry.beats or await _write_beats(caller, context, season, entry, brief.language)
     own_seconds = seasons.shot_seconds(season, entry.number)  # the recap and teaser aside
     count = scene_count(own_seconds)
-    request = EPISODE_SCENES.format(
-        number=entry.number,
-        title=entry.title,
-        hook=beats.hook,
-        escalation=beats.escalation,
-        twist=beats.twist,
-        cliffhanger=beats.cliffhanger,
-        cast=cast_text,
-        scenes=count,
-        language=language,
-    )
-    outline = await caller.ask(scenes_schema(count), [HumanMessage(request)])
-    spine = (beats.hook, beats.escalation, beats.twist, beats.cliffhanger)
-    for index, scene in enumerate(outline.scenes):
-        scene.heading = scene.heading or f"Scene {index + 1}"
-        scene.summary = scene.summary or spine[min(3, index * 4 // len(outline.scenes))]
+    outline = await write_outline(caller, brief, beats, count)
     scene_seconds = own_seconds / count
-    fewest, most = shot_range(scene_seconds)
     scenes = []
     before = ""
-    for index, scene in enumerate(outline.scenes, start=1):
-        request = SCENE_SHOTS.format(
-            number=entry.number,
-            title=entry.title,
-            scene=index,
-            scenes=count,
-            heading=scene.heading,
-            summary=scene.summary,
-            before=before,
-            cast=cast_text,
-            fewest=fewest,
-            most=most,
-            seconds=scene_seconds,
-            language=language,
+    for index, scene in enumerate(outline, start=1):
+        shots = await write_scene_shots(
+            caller, brief, scene, (index, count), shot_range(scene_seconds), scene_seconds, before
         )
-        schema = shots_schema(fewest, most, cast, chinese=chinese)
-        written = await caller.ask(schema, [HumanMessage(request)])
-        for shot in written.shots:
-            shot.description = shot.description or shot.dialogue or scene.summary
-        shots = [shot.model_dump() for shot in written.shots]
-        scenes.append({"heading": scene.heading, "summary": scene.summary, "shots": shots})
-        before = f"The scene before ended on: {written.shots[-1].description}\n"
+        dumped = [shot.model_dump() for shot in shots]
+        scenes.append({"heading": scene.heading, "summary": scene.summary, "shots": dumped})
+        before = shots[-1].description
     draft = SeasonEpisodeDraft.model_validate(
         {
             "title": entry.title,
             "logline": "",
-            "synopsis": " ".join(spine),
-            "characters": [{"name": name} for name in cast],
+            "synopsis": " ".join((beats.hook, beats.escalation, beats.twist, beats.cliffhanger)),
+            "characters": [{"name": name} for name in brief.cast],
             "scenes": scenes,
         }
     )
     cast_the_named(draft, premise_names(season.premise))
-    await rewrite_repeats(caller, draft, chinese=chinese)
+    await rewrite_repeats(caller, draft, chinese=brief.chinese)
     fit_durations(draft, own_seconds)
     episode_plan = replace(to_episode_plan(draft), teaser=entry.cliffhanger)
     with db.atomic():

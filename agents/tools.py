@@ -7,30 +7,20 @@ tool call is one transaction: a call that fails half-way changes nothing.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field, field_validator
 
+from agents.beat_edits import edit_beats
 from agents.camera import camera_in_vocabulary, changed_camera
+from agents.context import ToolContext
 from agents.schemas import BoundedModel, CharacterDraft, EpisodeDraft
 from storage import characters, episodes, projects
 from storage import plan as plans
 from storage.errors import NotAllowed, NotFound
 from storage.models import Episode, Shot
 from storage.status import RENDERABLE, EpisodeStatus
-
-
-@dataclass(frozen=True)
-class ToolContext:
-    """Who is speaking, in which project: set by the caller, never by the model."""
-
-    db: sqlite_utils.Database
-    project_id: int
-    user_id: int | None
-    is_director: bool
 
 
 def to_episode_plan(draft: EpisodeDraft) -> plans.EpisodePlan:
@@ -229,6 +219,14 @@ class TeaserArgs(BoundedModel):
     teaser: str = Field(min_length=2, max_length=200, description="The cliffhanger line")
 
 
+class EditBeatsArgs(BoundedModel):
+    episode_number: int | None = Field(default=None, ge=1, le=1000, description="None: current")
+    hook: str | None = Field(default=None, max_length=300)
+    escalation: str | None = Field(default=None, max_length=300)
+    twist: str | None = Field(default=None, max_length=300)
+    cliffhanger: str | None = Field(default=None, max_length=300)
+
+
 class ContinuousArgs(BaseModel):
     shot_number: int = Field(ge=2, le=500)
     continuous: bool = True
@@ -286,6 +284,13 @@ TOOL_SPECS: tuple[tuple[str, str, type[BaseModel], Callable[..., str]], ...] = (
     ),
     ("edit_scene", "Change a scene's heading or summary, by number.", EditSceneArgs, edit_scene),
     ("set_teaser", "Set the episode's teaser / cliffhanger line.", TeaserArgs, set_teaser),
+    (
+        "edit_beats",
+        "Change a season episode's beats (hook, escalation, twist, cliffhanger); the scenes are "
+        "written again only when the team asks for a rewrite.",
+        EditBeatsArgs,
+        edit_beats,
+    ),
     (
         "mark_continuous",
         "Make a shot start from the previous shot's last frame (or stop doing so).",

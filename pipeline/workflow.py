@@ -274,6 +274,21 @@ async def _revised(
     return edited, fallback
 
 
+def shots_rewritten(db: sqlite_utils.Database, episode_id: int, shot_ids: list[int]) -> list[int]:
+    """Shots whose text was written again (from changed beats): one that was approved or in
+    review no longer matches its takes, so it is marked for a retake, and a delivered episode
+    is shooting again. The numbers of the shots re-opened (call in the rewrite's transaction)."""
+    reopened = []
+    for shot_id in shot_ids:
+        shot = plan.get_shot(db, shot_id)
+        if shot.status in (ShotStatus.APPROVED, ShotStatus.REVIEW):
+            takes.request_retake(db, shot.id)
+            reopened.append(shot.number)
+    if reopened and episodes.get_episode(db, episode_id).status == EpisodeStatus.DELIVERED:
+        episodes.set_episode_status(db, episode_id, EpisodeStatus.SHOOTING)
+    return reopened
+
+
 # --- the cut and the delivery ---------------------------------------------------------------
 
 

@@ -183,7 +183,16 @@ def shot_by_number(db: sqlite_utils.Database, episode_id: int, number: int) -> S
 
 
 SHOT_FIELDS = frozenset(
-    {"description", "prompt", "negative_prompt", "camera", "duration", "dialogue", "continuous"}
+    {
+        "description",
+        "prompt",
+        "negative_prompt",
+        "camera",
+        "duration",
+        "dialogue",
+        "continuous",
+        "characters",
+    }
 )
 
 
@@ -209,6 +218,8 @@ def edit_shot(
             values[key] = clamp_duration(float(value))  # type: ignore[arg-type]
         elif key == "continuous":
             values[key] = int(bool(value))
+        elif key == "characters":
+            values[key] = json.dumps([str(name) for name in value][:6])  # type: ignore[attr-defined]
         else:
             values[key] = str(value)[:1000]
     if values.get("continuous") and shot.number == 1:

@@ -139,3 +139,32 @@ def episode_answers(
         ]
         answers.append(tool_call("ShotsDraft", {"shots": shots}))
     return answers
+
+
+def rewrite_answers(
+    scenes: int, rewritten: tuple[int, ...], shots_per_scene: int
+) -> list[AIMessage]:
+    """The model's answers when scenes `rewritten` of an episode of `scenes` are written again
+    from new beats: the outline, then each rewritten scene's shots (Gong Gong, father)."""
+    outline = {
+        "scenes": [
+            {"heading": f"Cliff, night {n}", "summary": f"Li learns the truth, part {n}"}
+            for n in range(1, scenes + 1)
+        ]
+    }
+    answers = [tool_call("ScenesDraft", outline)]
+    for scene in rewritten:
+        shots = [
+            {
+                "description": f"Scene {scene} shot {n}: Gong Gong lowers his trident",
+                "shot_size": "wide",
+                "angle": "high angle",
+                "move": "static",
+                "duration": 4.0,
+                "dialogue": f"Father {scene}.{n}?",
+                "characters": ["Gong Gong"],
+            }
+            for n in range(1, shots_per_scene + 1)
+        ]
+        answers.append(tool_call("ShotsDraft", {"shots": shots}))
+    return answers

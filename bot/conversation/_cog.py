@@ -61,11 +61,11 @@ class ConversationCog(commands.Cog):
             is_director=is_director(message.author, project),
         )
         director = self.bot.runtime.director
-        changed = False
+        changed, episode_id = False, None
         async with self._locks[project.id]:
             try:
                 turn = await director.turn(context, text, author_name=message.author.display_name)
-                answer, changed = turn.answer, turn.changed
+                answer, changed, episode_id = turn.answer, turn.changed, turn.episode_id
             except ShowrunnerError as error:
                 answer = f"⚠️ {error}"
                 changed = bool(getattr(error, "changes_saved", False))
@@ -74,6 +74,8 @@ class ConversationCog(commands.Cog):
                 answer = "⚠️ Something went wrong on my side; it has been logged."
         for part in split_message("\n".join([answer, *notes])):
             await message.channel.send(part)
-        episode = episodes.current_episode(db, project.id)
-        if changed and episode is not None:
-            await plan_gate.post_for_go_ahead(message.channel, db, episode.id)
+        if episode_id is None:
+            current = episodes.current_episode(db, project.id)
+            episode_id = current.id if current else None
+        if changed and episode_id is not None:
+            await plan_gate.post_for_go_ahead(message.channel, db, episode_id)

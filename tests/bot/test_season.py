@@ -7,8 +7,16 @@ from pathlib import Path
 
 from storage import episodes, projects, seasons
 from storage.db import open_db
-from tests.fakes import episode_answers, scripted, season_map_answer, tool_call
-from tests.studio import Studio, buttons, gate_post, open_studio, running_bot, start_project
+from tests.fakes import episode_answers, rewrite_answers, scripted, season_map_answer, tool_call
+from tests.studio import (
+    Studio,
+    buttons,
+    gate_post,
+    open_studio,
+    running_bot,
+    say_in,
+    start_project,
+)
 
 PREMISE = "The fisherman Li Xingzhou defies the water god Gong Gong"
 
@@ -77,3 +85,37 @@ async def test_a_season_it_cannot_make_is_refused_before_the_model_is_asked(tmp_
         blank = await season_command(world, world.director, "new", premise="   ")
         assert blank.ephemeral and "needs a premise" in blank.response_data["content"]
     assert model.prompts == []
+
+
+async def test_a_beat_changed_in_chat_is_rewritten_on_request_and_waits_at_the_gate_again(
+    tmp_path: Path,
+):
+    model = scripted(
+        tool_call("SeasonMapDraft", season_map_answer(("question", "cold open"))),
+        *episode_answers(1, scenes=3, shots_per_scene=5),
+        *episode_answers(2, scenes=2, shots_per_scene=7),
+        *rewrite_answers(scenes=3, rewritten=(2, 3), shots_per_scene=5),
+    )
+    async with open_studio(tmp_path / "data") as world, running_bot(world, model):
+        await start_project(world)
+        started = await season_command(
+            world, world.director, "new", premise=PREMISE, episodes=2, minutes=1.0
+        )
+        await started.wait_followups(1, timeout=30)
+        second = await season_command(world, world.director, "next")
+        await second.wait_original_content(timeout=30)
+        first = await gate_post(world)
+        gate = await gate_post(world, after_id=first["id"])  # episode 2's: the current one
+        assert "Tide 2" in gate["content"]
+
+        edit = await say_in(
+            world, world.writers, world.director, "Episode 1's twist: Gong Gong is Li's father"
+        )
+        assert "Episode 1's twist changed. Scenes 2, 3 tell it." in edit["content"]
+        assert "None of their shots is approved yet" in edit["content"]
+        asked = len(model.prompts)
+        rewritten = await say_in(world, world.writers, world.director, "rewrite episode 1")
+        assert "Episode 1: scenes 2, 3 written again" in rewritten["content"]
+        assert len(model.prompts) == asked + 3  # the outline, then two scenes' shots
+        again = await gate_post(world, after_id=rewritten["id"])
+        assert "Tide 1" in again["content"]  # the rewritten episode, not the current one

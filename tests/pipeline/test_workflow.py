@@ -360,3 +360,25 @@ def test_a_prompt_written_in_code_starts_from_the_prompt_and_stays_bounded(
     assert workflow.fallback_prompt(described, "rain") == "a shore, rain"
     assert workflow.fallback_prompt(prompted, "rain") == "a shore at dusk, rain"
     assert workflow.fallback_prompt(long, "rain") == "p" * 995 + ", rai"  # 1000 characters
+
+
+def test_rewritten_shots_that_were_approved_are_retaken_and_the_delivered_episode_reopens(
+    fresh_db,
+):
+    episode = make_episode(fresh_db, make_project(fresh_db))
+    first, second, third = plan.list_shots(fresh_db, episode.id)
+    (take,) = takes_in_review(fresh_db, first.id)
+    takes.approve_take(fresh_db, take.id)
+    takes_in_review(fresh_db, second.id)
+    for status in ("shooting", "cutting", "delivered"):
+        episodes.set_episode_status(fresh_db, episode.id, status)
+
+    reopened = workflow.shots_rewritten(fresh_db, episode.id, [first.id, second.id, third.id])
+
+    assert reopened == [1, 2]  # shot 3 was never shot: nothing to re-open
+    assert [s.status for s in plan.list_shots(fresh_db, episode.id)] == [
+        "retake",
+        "retake",
+        "planned",
+    ]
+    assert episode_status(fresh_db, episode.id) == "shooting"
