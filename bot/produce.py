@@ -20,7 +20,7 @@ from bot.settings import Settings
 from pipeline import workflow
 from pipeline.pictures.season_sheet import draw_season_sheet, load_season_sheet
 from pipeline.render.scheduler import run_until_idle
-from storage import episodes, events, jobs, plan, projects, seasons, takes
+from storage import canon, episodes, events, jobs, plan, projects, seasons, takes
 from storage.errors import ShowrunnerError
 from storage.models import Episode, Job, Season
 from storage.status import RENDERABLE, EpisodeStatus, JobStatus
@@ -96,8 +96,7 @@ async def _make_season(
             say(f"No canon facts from episode {entry.number}: {error}")
             continue
         if facts:
-            listed = "; ".join(f"{fact.subject}: {fact.fact}" for fact in facts)
-            say(f"Canon from episode {entry.number}: {listed}")
+            say(f"Canon from episode {entry.number}: {canon.listed(facts)}")
     sheet_name = f"project{context.project_id}_season{season.number}.png"
     sheet = runtime.settings.media_dir / "episodes" / sheet_name
     await asyncio.to_thread(draw_season_sheet, *load_season_sheet(db, season.id), sheet)

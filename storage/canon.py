@@ -68,3 +68,8 @@ def facts_about(
 def retire_fact(db: sqlite_utils.Database, fact_id: int) -> None:
     """The fact no longer holds (the coat is burned); it stays on record."""
     db.table("canon_facts").update(fact_id, {"retired_at": utc_now()})
+
+
+def listed(facts: Iterable[CanonFact]) -> str:
+    """Facts as the team reads them: "Li: a scar on his cheek; the shore: flooded"."""
+    return "; ".join(f"{fact.subject}: {fact.fact}" for fact in facts)

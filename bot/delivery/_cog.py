@@ -90,6 +90,7 @@ class DeliveryCog(commands.Cog):
         )
         await self.open_feedback_thread(message, episode)
         workflow.delivered(db, episode.id)
+        self.bot.dispatch("episode_delivered", episode.id)  # for the features that follow it
 
     async def open_feedback_thread(self, message: discord.Message, episode: Episode) -> None:
         """A thread on the delivery post for notes; without the permission, no thread."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,12 +18,15 @@ from bot.channel_projects import project_here
 from bot.formatting import MESSAGE_LIMIT, clip, neutralise_mentions
 from bot.permissions import is_director, require_director
 from pipeline.pictures.season_sheet import draw_season_sheet, load_season_sheet
-from storage import plan, seasons
-from storage.errors import InvalidInput
+from storage import canon, episodes, plan, projects, seasons
+from storage.errors import InvalidInput, ShowrunnerError
 from storage.models import Project
 
 if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
+
+
+log = logging.getLogger(__name__)
 
 
 class SeasonCog(commands.Cog):
@@ -98,6 +102,30 @@ class SeasonCog(commands.Cog):
         channel = interaction.channel
         if isinstance(channel, discord.abc.Messageable):
             await plan_gate.post_for_go_ahead(channel, db, episode.id)
+
+    @commands.Cog.listener()
+    async def on_episode_delivered(self, episode_id: int) -> None:
+        """A season episode is approved and delivered: what it established joins the season's
+        canon, and the writers' room is told (the next episodes' steps and prompts hold it)."""
+        db = self.bot.runtime.db
+        entry = seasons.entry_for_episode(db, episode_id)
+        if entry is None:
+            return
+        episode = episodes.get_episode(db, episode_id)
+        project = projects.get_project(db, episode.project_id)
+        context = ToolContext(db, project.id, user_id=None, is_director=True)
+        season = seasons.get_season(db, entry.season_id)
+        try:
+            facts = await self.bot.runtime.director.extend_canon(context, season, episode)
+        except ShowrunnerError as error:  # the episode is out; its canon can wait
+            log.warning("no canon from episode %s: %s", episode_id, error)
+            return
+        if facts and project.writers_channel_id is not None:
+            text = f"📜 Canon after episode {episode.number}: {canon.listed(facts)}"
+            channel = self.bot.get_partial_messageable(
+                project.writers_channel_id, guild_id=project.guild_id
+            )
+            await channel.send(neutralise_mentions(clip(text, MESSAGE_LIMIT)))
 
     @season.command(name="status", description="The season map and its contact sheet")
     async def season_status(self, interaction: discord.Interaction) -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage import episodes, projects, seasons
+from storage import canon, episodes, projects, seasons
 from storage.db import open_db
 from tests.fakes import episode_answers, rewrite_answers, scripted, season_map_answer, tool_call
 from tests.studio import (
     Studio,
     buttons,
+    drafts,
     gate_post,
     open_studio,
     running_bot,
@@ -119,3 +120,43 @@ async def test_a_beat_changed_in_chat_is_rewritten_on_request_and_waits_at_the_g
         assert len(model.prompts) == asked + 3  # the outline, then two scenes' shots
         again = await gate_post(world, after_id=rewritten["id"])
         assert "Tide 1" in again["content"]  # the rewritten episode, not the current one
+
+
+async def test_a_delivered_season_episode_extends_the_canon_and_the_writers_are_told(
+    tmp_path: Path,
+):
+    facts = {"facts": [{"kind": "injury", "subject": "Li Xingzhou", "fact": "a scar on his cheek"}]}
+    model = scripted(
+        tool_call("SeasonMapDraft", season_map_answer(("question",))),
+        *episode_answers(1, scenes=2, shots_per_scene=2),
+        tool_call("CanonDraft", facts),
+    )
+    async with open_studio(tmp_path / "data") as world, running_bot(world, model):
+        await start_project(world)
+        started = await season_command(
+            world, world.director, "new", premise=PREMISE, episodes=1, minutes=0.5
+        )
+        await started.wait_followups(1, timeout=30)
+        gate = await gate_post(world)
+        go_ahead = await world.emulator.component_interaction(
+            world.writers, gate["id"], world.director, buttons(gate)["Go ahead"]
+        )
+        await go_ahead.wait_response()
+        render = await world.emulator.slash_command(world.writers, world.ana, "render")
+        await render.wait_response()
+        assert "Queued 4 shot(s)" in render.response_data["content"], render.response_data
+        await world.emulator.wait_until(lambda: len(drafts(world)) == 4, timeout=120)
+        for draft in drafts(world):
+            await world.emulator.user_react(world.review, draft["id"], world.ana, "👍")
+        await world.emulator.wait_for_message(
+            world.delivery, lambda m: bool(m["attachments"]), timeout=120
+        )
+        told = await world.emulator.wait_for_message(
+            world.writers, lambda m: "Canon after episode 1" in m["content"], timeout=30
+        )
+
+    assert "Li Xingzhou: a scar on his cheek" in told["content"]
+    db = open_db(world.settings.database_path)
+    [fact] = canon.canon(db, 1)
+    assert (fact.subject, fact.fact, fact.episode_id) == ("Li Xingzhou", "a scar on his cheek", 1)
+    assert "Episode 1: Tide 1" in model.prompts[-1][-1].content  # the canon step saw the plan
