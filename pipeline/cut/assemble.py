@@ -113,8 +113,10 @@ async def cut_episode(
     title: Card | None = None,
     end: Card | None = None,
     music: MusicBed | None = None,
+    poster_shot: int = 0,
 ) -> Path:
-    """Cut shots into one H.264/AAC MP4 at out_path (its SRT and poster PNG beside it);
+    """Cut shots into one H.264/AAC MP4 at out_path (its SRT and poster PNG beside it, the
+    poster a frame of shots[poster_shot]: a season episode's own first shot, not its recap);
     return out_path.
 
     Segments are kept in `cache` for the next cut (without one, in a folder removed after the
@@ -130,6 +132,8 @@ async def cut_episode(
         if not shot.duration > 0:
             name = _shot_name(index, shot)
             raise AssembleError(f"{name}: duration must be positive, got {shot.duration}")
+    if not 0 <= poster_shot < len(shots):
+        raise AssembleError(f"poster_shot must name one of the {len(shots)} shots: {poster_shot}")
     if music is not None and not Path(music.path).is_file():
         raise AssembleError(f"the music bed file {Path(music.path).name} is missing")
     fmt = VideoFormat.for_episode(width, height, fps, [shot.dialogue for shot in shots])
@@ -147,8 +151,9 @@ async def cut_episode(
         segments = await _segments(shots, fmt, cache, title, end)
         await _join(segments, shots, fmt, title, end, music, partial)
         bounds = frame_bounds([shot.duration for shot in shots], fps)
-        first = Path(shots[0].media_path).resolve()
-        await _write_poster(first, bounds[1], partial[".png"], fmt)
+        poster = Path(shots[poster_shot].media_path).resolve()
+        frames = bounds[poster_shot + 1] - bounds[poster_shot]
+        await _write_poster(poster, frames, partial[".png"], fmt)
         os.replace(partial[".srt"], out_path.with_suffix(".srt"))
         os.replace(partial[".png"], out_path.with_suffix(".png"))
         os.replace(partial[".mp4"], out_path)
@@ -279,10 +284,11 @@ def _out_of_space(error: Exception) -> bool:
     return isinstance(error, DiskFullError) or getattr(error, "errno", None) in _NO_SPACE_ERRNOS
 
 
-async def _write_poster(first_take: Path, frames: int, png: Path, fmt: VideoFormat) -> None:
-    """A PNG of the first shot, 0.5 s in (or its middle when shorter), without subtitles."""
+async def _write_poster(take: Path, frames: int, png: Path, fmt: VideoFormat) -> None:
+    """A PNG of a shot of `frames` frames, 0.5 s in (or its middle when shorter), without
+    subtitles."""
     frame = min(round(0.5 * fmt.fps), frames // 2)
-    source = take_input(first_take, frames, fmt.fps)
+    source = take_input(take, frames, fmt.fps)
     picture = normalised(source, frames, fmt).filter("trim", start_frame=frame)
     stream = ffmpeg.output(picture, str(png), vframes=1, update=1, f="image2", vcodec="png")
     await run_ffmpeg_async(ffmpeg.get_args(stream))

@@ -126,6 +126,7 @@ class CutJobs:
             title=title,
             end=end,
             music=music,
+            poster_shot=len(recap_shots) if cut_shots else 0,
         )
         with self.db.atomic():
             episodes.set_cut_path(self.db, episode.id, str(out))

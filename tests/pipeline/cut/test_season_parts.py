@@ -4,9 +4,11 @@ the season). Real takes, the real scheduler and ffmpeg; lengths probed, subtitle
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import sqlite_utils
+from PIL import Image
 
 from pipeline.cut.season_parts import recap, teaser_card
 from pipeline.ffmpeg import probe
@@ -14,7 +16,7 @@ from pipeline.render.queue import queue_episode_cut
 from pipeline.render.scheduler import Scheduler, run_until_idle
 from storage import episodes, plan, seasons
 from tests.builders import approved_episode, approved_season
-from tests.media import clips
+from tests.media import clips, make_take
 
 
 async def cut(db: sqlite_utils.Database, episode_id: int, media: Path) -> Path:
@@ -29,8 +31,9 @@ async def test_episode_two_opens_on_a_recap_of_episode_one_and_each_teases_the_n
     fresh_db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
     media = tmp_path / "media"
+    black = functools.partial(make_take, source="color")  # lavfi color is black by default
     season, (first, second) = approved_season(
-        fresh_db, [clips(media / "one", 4), clips(media / "two", 2)]
+        fresh_db, [clips(media / "one", 4), clips(media / "two", 2, black)]
     )
     first_cut = await cut(fresh_db, first.id, media)
     second_cut = await cut(fresh_db, second.id, media)
@@ -45,6 +48,10 @@ async def test_episode_two_opens_on_a_recap_of_episode_one_and_each_teases_the_n
     subtitles = second_cut.with_suffix(".srt").read_text()
     assert subtitles.index("Line 1.1") < subtitles.index("Line 1.3") < subtitles.index("Line 2.0")
     assert "Line 1.0" not in subtitles  # the recap is the episode's end, not all of it
+    # the poster shows the episode's own first shot (black), not episode 1's recap (testsrc)
+    with Image.open(second_cut.with_suffix(".png")) as poster:
+        r, g, b = poster.convert("RGB").resize((1, 1)).getpixel((0, 0))
+    assert max(r, g, b) < 30, (r, g, b)
 
     card, _ = recap(fresh_db, episodes.get_episode(fresh_db, second.id))
     assert card is not None and (card.heading, card.lines) == (
