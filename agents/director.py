@@ -25,7 +25,12 @@ from agents.llm import ModelHost
 from agents.model_errors import BROKEN_ANSWER_ERRORS, MODEL_ERRORS, ModelFailed
 from agents.plan_writer import draft_plan
 from agents.prompts import DIRECTOR_SYSTEM, RETAKE_NOTE
-from agents.requests import asks_for_an_episode, beat_edit, rewrite_request
+from agents.requests import (
+    asks_for_a_new_episode,
+    asks_for_an_episode,
+    beat_edit,
+    rewrite_request,
+)
 from agents.schemas import (
     CompactDirectorTurn,
     CompactEpisodeDraft,
@@ -259,11 +264,13 @@ class Director:
     async def _structured_turn(
         self, context: ToolContext, messages: list[BaseMessage], text: str
     ) -> tuple[str, bool]:
-        no_plan_yet = episodes.current_episode(context.db, context.project_id) is None
-        if (self.compact_plans and no_plan_yet) or asks_for_an_episode(text):
+        current = episodes.current_episode(context.db, context.project_id)
+        if (self.compact_plans and current is None) or asks_for_an_episode(text):
             # a small model rarely chooses to write a plan by itself: a request for an episode,
             # or any message in a project with no plan yet, is the premise, as in `produce`
-            episode, stored = self._store_plan(context, await self._plan_draft(text))
+            new = asks_for_a_new_episode(text, current.number if current else None)
+            draft = await self._plan_draft(text)
+            episode, stored = self._store_plan(context, draft, new=new)
             return f"Here is a first plan from your premise: {episode.title}.\n{stored}", True
         schema = CompactDirectorTurn if self.compact_plans else DirectorTurn
         turn = await self.caller.ask(schema, messages)
@@ -279,10 +286,12 @@ class Director:
         return turn.reply, False
 
     @staticmethod
-    def _store_plan(context: ToolContext, draft: EpisodeDraft) -> tuple[Episode, str]:
+    def _store_plan(
+        context: ToolContext, draft: EpisodeDraft, *, new: bool = False
+    ) -> tuple[Episode, str]:
         """The drafted plan stored in one transaction, and the line that tells the team."""
         with context.db.atomic():
-            episode = write_episode_plan(context, draft)
+            episode = write_episode_plan(context, draft, new=new)
         shots = len(plan.list_shots(context.db, episode.id))
         return episode, f"(Plan stored: episode {episode.number}, {shots} shots.)"
 

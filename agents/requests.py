@@ -59,6 +59,18 @@ def episode_number(text: str) -> int | None:
     return int(match.group(1) or match.group(2)) if match else None
 
 
+_NEXT_EPISODE = re.compile(r"\b(?:new|next|another)\s+episode\b|下一集|新的一集", re.IGNORECASE)
+
+
+def asks_for_a_new_episode(text: str, current_number: int | None) -> bool:
+    """Whether a request for an episode means one after the current one ("next episode",
+    "episode 2: ..." while episode 1 is the current one), not the current one again."""
+    if current_number is None:
+        return False
+    number = episode_number(text)
+    return bool(_NEXT_EPISODE.search(text)) or (number is not None and number > current_number)
+
+
 def beat_edit(text: str) -> BeatEdit | None:
     match = _BEAT_EDIT.search(text)
     if match is None:

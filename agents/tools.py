@@ -51,10 +51,11 @@ def to_episode_plan(draft: EpisodeDraft) -> plans.EpisodePlan:
     )
 
 
-def write_episode_plan(context: ToolContext, draft: EpisodeDraft) -> Episode:
-    """A new episode, or a rewrite of the current one while it is still being written."""
+def write_episode_plan(context: ToolContext, draft: EpisodeDraft, *, new: bool = False) -> Episode:
+    """A rewrite of the current episode while it is still being written, else (or when `new`:
+    the team asked for the next episode) a new episode."""
     current = episodes.current_episode(context.db, context.project_id)
-    rewrite = current is not None and current.status == EpisodeStatus.WRITING
+    rewrite = not new and current is not None and current.status == EpisodeStatus.WRITING
     if current is not None and not rewrite and not context.is_director:
         raise NotAllowed(
             f"Episode {current.number} is already {current.status}; "
@@ -195,6 +196,9 @@ def add_character(context: ToolContext, name: str, description: str = "", look: 
 
 class WritePlanArgs(BaseModel):
     plan: EpisodeDraft
+    new_episode: bool = Field(
+        default=False, description="True for the next episode; false rewrites the current one"
+    )
 
 
 class EditShotArgs(ShotEdit):
@@ -232,9 +236,9 @@ class ContinuousArgs(BaseModel):
     continuous: bool = True
 
 
-def _write_plan(context: ToolContext, plan: EpisodeDraft | dict) -> str:
+def _write_plan(context: ToolContext, plan: EpisodeDraft | dict, new_episode: bool = False) -> str:
     draft = plan if isinstance(plan, EpisodeDraft) else EpisodeDraft.model_validate(plan)
-    episode = write_episode_plan(context, draft)
+    episode = write_episode_plan(context, draft, new=new_episode)
     shots = len(plans.list_shots(context.db, episode.id))
     return f"Stored episode {episode.number} '{episode.title}' with {shots} shots."
 
@@ -247,7 +251,7 @@ def _edit_shots(context: ToolContext, edits: list[ShotEdit | dict]) -> str:
 TOOL_SPECS: tuple[tuple[str, str, type[BaseModel], Callable[..., str]], ...] = (
     (
         "write_episode_plan",
-        "Write or rewrite the whole plan of the current episode.",
+        "Write the whole plan of the current episode again, or of a new (next) episode.",
         WritePlanArgs,
         _write_plan,
     ),

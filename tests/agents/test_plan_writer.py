@@ -181,25 +181,29 @@ async def test_a_camera_edit_changes_what_it_names_and_a_wordless_one_is_refused
 
 
 @pytest.mark.parametrize(
-    "request_text",
+    ("request_text", "number"),
     [
-        "Let's make episode 1: the mortal Li Xingzhou defies the water god Gong Gong",
-        "第一集：凡人李星舟对抗水神共工",
-        "Write a new episode about Li Xingzhou and Gong Gong",
+        ("Let's make episode 1: the mortal Li Xingzhou defies the water god Gong Gong", 1),
+        ("第一集：凡人李星舟对抗水神共工", 1),
+        ("Let's make episode 2: Li Xingzhou and Gong Gong meet again", 2),
+        ("Write a new episode about Li Xingzhou and Gong Gong", 2),
     ],
 )
 async def test_a_message_asking_for_an_episode_stores_a_plan_in_structured_mode(
-    context, request_text: str
+    context, request_text: str, number: int
 ):
     # a plan exists, so only the request itself can lead to plan writing
     await Director(scripted(tool_call("EpisodeDraft", plan_draft()))).write_plan(context, PREMISE)
     model = scripted(tool_call("EpisodeDraft", plan_draft(**{"1": {"dialogue": "New line"}})))
     turn = await Director(model, mode="structured").turn(context, request_text, "ana")
 
-    assert turn.changed and "(Plan stored: episode 1, 4 shots.)" in turn.answer
+    assert turn.changed and f"(Plan stored: episode {number}, 4 shots.)" in turn.answer
     assert f"Premise: {request_text}" in model.prompts[0][-1].content
-    _, shots = stored_shots(context)
-    assert shots[0].dialogue == "New line"
+    episode, shots = stored_shots(context)
+    assert episode.number == number and shots[0].dialogue == "New line"
+    # the episode asked for is written (again), the other one stays as it was
+    first = plan.list_shots(context.db, 1)  # episode 1's id
+    assert first[0].dialogue == ("New line" if number == 1 else "Line 1: I will not kneel!")
 
 
 async def test_a_message_asking_for_an_edit_is_a_turn_not_a_new_plan(context):
