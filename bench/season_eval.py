@@ -9,7 +9,10 @@ Each premise of agent_eval's list is one season through `Director.write_season` 
 valid stored seasons (every episode written), markup left in fields, camera fields in the
 vocabulary, unique spoken lines, episodes using every name the premise gives, shots naming
 their characters, episodes within 10% of their length, consecutive episodes opening differently,
-Chinese lines for Chinese premises, repairs per step, and seconds per episode plan.
+Chinese lines for Chinese premises, the canon (facts each episode adds, as produce adds them,
+and the later shots whose render prompts carry the facts about them), repairs per step, and
+seconds per episode plan. Whether a later episode's words contradict the canon is not judged:
+that needs a reader (or a judge model).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlite_utils
 from agent_eval import (
     CJK,
     PREMISES,
@@ -47,7 +51,8 @@ from agents.llm import ModelHost
 from agents.premise import missing_names, premise_names
 from agents.tools import ToolContext
 from bot.settings import Settings
-from storage import projects, seasons
+from pipeline.render.queue import build_prompt
+from storage import canon, plan, projects, seasons
 from storage.db import open_db
 
 
@@ -57,6 +62,11 @@ class EpisodeCheck:
     target: float
     shots: tuple[ShotCheck, ...]
     names_missing: tuple[str, ...]
+    # the canon: facts from earlier episodes about this episode's shots (their characters and
+    # places), how many of those shots' render prompts carry all of them, facts it added
+    canon_shots: int = 0
+    canon_in_prompt: int = 0
+    facts_added: int = 0
 
     @property
     def screen_seconds(self) -> float:
@@ -103,9 +113,12 @@ async def run_season(
                         assert episode is not None
                         entry = seasons.entry_for_episode(db, episode.id)
                         assert entry is not None
+                        written = time.perf_counter() - begun
+                        held, carried = canon_in_prompts(db, project.id, season.id, episode.id)
+                        added = await director.extend_canon(context, season, episode)
                         checks.append(
                             EpisodeCheck(
-                                time.perf_counter() - begun,
+                                written,
                                 # its own shots' length: the recap and teaser card aside
                                 seasons.shot_seconds(season, entry.number),
                                 tuple(check_shots(db, project.id, episode.id)),
@@ -113,6 +126,9 @@ async def run_season(
                                     premise_names(premise.text),
                                     plan_text(db, project.id, episode.id),
                                 ),
+                                held,
+                                carried,
+                                len(added),
                             )
                         )
             except Exception as error:  # a benchmark records every failure and goes on
@@ -121,6 +137,22 @@ async def run_season(
             hooks = tuple(entry.hook_type for entry in seasons.season_map(db, season.id))
         db.close()
         return SeasonOutcome(premise, "", tuple(checks), hooks, _kinds(problems), map_seconds)
+
+
+def canon_in_prompts(
+    db: sqlite_utils.Database, project_id: int, season_id: int, episode_id: int
+) -> tuple[int, int]:
+    """(shots with canon facts about their characters or place, of those the shots whose
+    render prompt carries every such fact)."""
+    held = carried = 0
+    for shot in plan.list_shots(db, episode_id):
+        place = plan.get_scene(db, shot.scene_id).heading.split(",")[0]
+        facts = canon.facts_about(db, season_id, (*shot.characters, place))
+        if facts:
+            held += 1
+            prompt = build_prompt(db, project_id, shot.id)
+            carried += all(fact.fact in prompt for fact in facts)
+    return held, carried
 
 
 def _kinds(problems: ProblemLog) -> tuple[str, ...]:
@@ -180,6 +212,15 @@ def print_summary(label: str, outcomes: Sequence[SeasonOutcome]) -> None:
             f"  {'Chinese lines, Chinese premises':<36} "
             f"{fmt_share(sum(s.line_cjk for s in spoken), len(spoken))} of their lines"
         )
+    held = sum(e.canon_shots for e in episodes)
+    print(
+        f"  {'canon facts added per episode':<36} "
+        f"{mean_median([e.facts_added for e in episodes]) if episodes else '-'}"
+    )
+    print(
+        f"  {'canon carried into render prompts':<36} "
+        f"{fmt_share(sum(e.canon_in_prompt for e in episodes), held)} of shots the canon concerns"
+    )
     repairs = Counter(kind for o in outcomes for kind in o.repairs)
     print(f"  answers sent back, by step           {dict(repairs) or 'none'}")
     per_episode = [len(e.shots) for e in episodes]
