@@ -26,10 +26,12 @@ from agents.model_errors import BROKEN_ANSWER_ERRORS, MODEL_ERRORS, ModelFailed
 from agents.plan_writer import draft_plan
 from agents.prompts import DIRECTOR_SYSTEM, RETAKE_NOTE
 from agents.requests import (
+    SeasonRequest,
     asks_for_a_new_episode,
     asks_for_an_episode,
     beat_edit,
     rewrite_request,
+    season_request,
 )
 from agents.schemas import (
     CompactDirectorTurn,
@@ -168,7 +170,11 @@ class Director:
         messages = [*self._context_messages(context), HumanMessage(f"{author_name}: {text}")]
         episode_id = None
         try:
-            if seasons.current_season(context.db, context.project_id) and (
+            wanted = season_request(text)
+            if wanted is not None:
+                answer, episode_id = await self._new_season(context, text, wanted)
+                changed = True
+            elif seasons.current_season(context.db, context.project_id) and (
                 beat_edit(text) or rewrite_request(text)
             ):
                 answer, episode_id = await self._season_edit(context, text)
@@ -184,6 +190,17 @@ class Director:
         answer = answer.strip() or "Done."
         self._store_turn(context, text, author_name, answer)
         return Turn(answer, changed, episode_id)
+
+    async def _new_season(
+        self, context: ToolContext, premise: str, wanted: SeasonRequest
+    ) -> tuple[str, int]:
+        """A season asked for in chat, as /season new: the map, then its first episode."""
+        season = await self.write_season(context, premise, wanted.episodes, wanted.minutes)
+        episode = await self.write_next_episode(context, season)
+        assert episode is not None  # a new season's first episode has no plan yet
+        shots = len(plan.list_shots(context.db, episode.id))
+        summary = seasons.season_summary(context.db, season.id)
+        return f"{summary}\n(Plan stored: episode {episode.number}, {shots} shots.)", episode.id
 
     async def _season_edit(self, context: ToolContext, text: str) -> tuple[str, int | None]:
         """A beat's new wording and/or a rewrite of an episode from its beats, read in code

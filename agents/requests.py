@@ -25,6 +25,35 @@ def asks_for_an_episode(text: str) -> bool:
     return bool(_EPISODE_REQUEST.search(text))
 
 
+_SEASON_REQUEST = re.compile(
+    r"\b(?:write|plan|start|create|make|begin)\s+(?:us\s+|me\s+)?"
+    r"(?:(?:a|an|another|new|whole|short|first|\d+[\s-]*episodes?)\s+)*(?:season|series)\b"
+    r"|(?:写|做|拍|开始)[^。\n]{0,10}?(?:一季|季)",
+    re.IGNORECASE,
+)
+_EPISODE_COUNT = re.compile(r"(\d{1,4})[\s-]*(?:episodes?\b|集)", re.IGNORECASE)
+_MINUTES = re.compile(r"(\d{1,4}(?:\.\d+)?)[\s-]*(?:minutes?\b|mins?\b|分钟)", re.IGNORECASE)
+SEASON_EPISODES, SEASON_MINUTES = 5, 3.0  # as /season new
+
+
+@dataclass(frozen=True)
+class SeasonRequest:
+    """ "Let's make a season of 3 episodes of 2 minutes: ..." (the message is the premise)."""
+
+    episodes: int
+    minutes: float
+
+
+def season_request(text: str) -> SeasonRequest | None:
+    if not _SEASON_REQUEST.search(text):
+        return None
+    count, minutes = _EPISODE_COUNT.search(text), _MINUTES.search(text)
+    return SeasonRequest(
+        int(count.group(1)) if count else SEASON_EPISODES,
+        float(minutes.group(1)) if minutes else SEASON_MINUTES,
+    )
+
+
 BEATS = ("hook", "escalation", "twist", "cliffhanger")
 _BEAT_EDIT = re.compile(
     r"\b(hook|escalation|twist|cliffhanger)\b[^:：\n]{0,60}[:：]\s*(\S[^\n]*)", re.IGNORECASE

@@ -249,3 +249,32 @@ async def test_a_map_without_a_cast_casts_the_people_the_premise_names(context):
     await Director(scripted(answer, answer)).write_season(context, PREMISE, 1, 1)
     cast = [c.name for c in characters.list_characters(context.db, context.project_id)]
     assert cast == ["Li Xingzhou", "Gong Gong"]
+
+
+async def test_a_season_asked_for_in_chat_is_written_as_season_new_writes_it(context):
+    model = scripted(
+        tool_call("SeasonMapDraft", season_map_answer(("question", "cold open"))),
+        *episode_answers(1, scenes=3, shots_per_scene=5),
+    )
+    text = f"Let's make a season of 2 episodes of 1 minute: {PREMISE}"
+    turn = await Director(model, mode="structured").turn(context, text, "dana")
+
+    season = seasons.current_season(context.db, context.project_id)
+    assert season is not None and (season.episode_count, season.episode_seconds) == (2, 60.0)
+    first = episodes.current_episode(context.db, context.project_id)
+    assert first is not None and turn.changed and turn.episode_id == first.id
+    assert "Episode 2: Tide 2 (hook: cold open, not written yet)" in turn.answer
+    assert "(Plan stored: episode 1, 15 shots.)" in turn.answer
+    assert f"Premise: {text}" in model.prompts[0][-1].content
+
+
+async def test_a_season_asked_for_in_chat_that_cannot_be_made_is_refused_unasked(context):
+    model = scripted()
+    director = Director(model, mode="structured")
+    with pytest.raises(InvalidInput, match="500"):
+        await director.turn(context, f"Start a season of 500 episodes: {PREMISE}", "dana")
+    writer = ToolContext(context.db, context.project_id, user_id=9, is_director=False)
+    with pytest.raises(NotAllowed):
+        await director.turn(writer, f"Make a season of 2 episodes: {PREMISE}", "ana")
+    assert model.prompts == []
+    assert seasons.current_season(context.db, context.project_id) is None
