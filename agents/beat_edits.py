@@ -72,17 +72,21 @@ def edit_beats(
     if entry.episode_id is None:
         return f"{said} The episode is not written yet: it will be written from these beats."
     scenes = told_by(plan.list_scenes(context.db, entry.episode_id), changed)
-    shots = [
-        s for s in plan.list_shots(context.db, entry.episode_id) if s.scene_id in scene_ids(scenes)
-    ]
-    approved = [s.number for s in shots if s.status == ShotStatus.APPROVED]
+    told = scene_ids(scenes)
+    shots = plan.list_shots(context.db, entry.episode_id)
+    approved = [s.number for s in shots if s.scene_id in told and s.status == ShotStatus.APPROVED]
     invalid = (
         f"It invalidates approved shots {listed(approved)}."
         if approved
         else "None of their shots is approved yet."
     )
+    which = (
+        f"Scenes {listed([s.number for s in scenes])} tell"
+        if len(scenes) > 1
+        else f"Scene {scenes[0].number} tells"
+    )
     return (
-        f"{said} Scenes {listed([s.number for s in scenes])} tell it. {invalid} "
+        f"{said} {which} it. {invalid} "
         f'Say "rewrite episode {entry.number}" to write those scenes and their shots again.'
     )
 

@@ -132,7 +132,7 @@ async def test_a_tool_calling_model_edits_beats_through_the_tool(season_shooting
     [entry] = seasons.season_map(context.db, 1)
     assert entry.beats is not None and entry.beats.cliffhanger == "Li dives after him"
     tool_answer = model.prompts[1][-1].content
-    assert "Scenes 3 tell it" in tool_answer and "approved shots 12" in tool_answer
+    assert "Scene 3 tells it" in tool_answer and "approved shots 12" in tool_answer
 
 
 @pytest.mark.parametrize(
