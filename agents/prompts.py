@@ -57,7 +57,7 @@ EPISODE_SCENES = """Episode {number}: "{title}". Beats: hook: {hook} Escalation:
 Twist: {twist} Cliffhanger: {cliffhanger}
 Cast: {cast}
 Write {scenes} scenes in order, from the hook to the cliffhanger: for each a heading (place, \
-time) and a one-sentence summary of what happens.{language}"""
+time), a one-sentence summary of what happens, and its mood.{language}"""
 
 SCENE_SHOTS = """Episode {number}: "{title}", scene {scene} of {scenes}: {heading}. {summary}
 {before}Cast: {cast}

@@ -131,6 +131,7 @@ class SceneDraft(BoundedModel):
     )
     summary: str = Field(default="", max_length=300)
     shots: list[ShotDraft] = Field(min_length=1, max_length=8)
+    mood: str = Field(default="", max_length=40, description="The scene's mood, for its music")
 
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:

@@ -19,10 +19,12 @@ from agents.schemas import (
     ShotDraft,
     drop_nameless,
 )
+from pipeline.sound.score import DEFAULT_MOOD, MOODS, mood_of
 from storage.canon import CANON_KINDS
 from storage.seasons import HOOK_TYPES
 
 HookType = Literal[HOOK_TYPES]  # type: ignore[valid-type]
+Mood = Literal[tuple(MOODS)]  # type: ignore[valid-type]
 _GRAMMAR_SAFE = re.compile(r"[\w '’.·-]{1,40}")
 
 
@@ -107,6 +109,12 @@ class BeatsDraft(StepModel):
 class SceneOutlineDraft(StepModel):
     heading: str = text(80, "Place and time, 'Shore, dusk'", fewest=2)
     summary: str = text(300, "What happens, in a sentence")
+    mood: Mood = Field(default=DEFAULT_MOOD, description="The scene's mood, for its music")  # type: ignore[valid-type]
+
+    @field_validator("mood", mode="before")
+    @classmethod
+    def _mood(cls, value: Any) -> Any:
+        return mood_of(str(value or ""))  # a word outside the vocabulary: the default mood
 
 
 class ScenesDraft(StepModel):

@@ -255,7 +255,14 @@ async def write_next_episode(
             caller, brief, scene, (index, count), shot_range(scene_seconds), scene_seconds, before
         )
         dumped = [shot.model_dump() for shot in shots]
-        scenes.append({"heading": scene.heading, "summary": scene.summary, "shots": dumped})
+        scenes.append(
+            {
+                "heading": scene.heading,
+                "summary": scene.summary,
+                "mood": scene.mood,
+                "shots": dumped,
+            }
+        )
         before = shots[-1].description
     draft = SeasonEpisodeDraft.model_validate(
         {

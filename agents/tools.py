@@ -45,6 +45,7 @@ def to_episode_plan(draft: EpisodeDraft) -> plans.EpisodePlan:
                     )
                     for shot in scene.shots
                 ),
+                mood=scene.mood,
             )
             for scene in draft.scenes
         ),

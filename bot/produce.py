@@ -20,6 +20,7 @@ from bot.settings import Settings
 from pipeline import workflow
 from pipeline.pictures.season_sheet import draw_season_sheet, load_season_sheet
 from pipeline.render.scheduler import run_until_idle
+from pipeline.sound.score import why_no_score
 from storage import canon, episodes, events, jobs, plan, projects, seasons, takes
 from storage.errors import ShowrunnerError
 from storage.models import Episode, Job, Season
@@ -56,6 +57,9 @@ async def produce(
     if not premise.strip():
         raise ShowrunnerError('Give a premise, e.g. showrunner produce "A mortal defies a god".')
     seasons.check_season_shape(premise, episode_count, minutes)  # before anything starts
+    silent = why_no_score()
+    if silent:
+        say(f"The episodes will be silent unless the project has a music bed: no score, {silent}.")
     async with open_runtime(settings, chat_model=chat_model) as runtime:
         db = runtime.db
         project = _headless_project(db, settings)

@@ -299,3 +299,9 @@ def m003_season(db: sqlite_utils.Database) -> None:
         """
     )
     db.execute("ALTER TABLE characters ADD COLUMN arc TEXT NOT NULL DEFAULT ''")
+
+
+@migrations(name="m004_scene_mood")
+def m004_scene_mood(db: sqlite_utils.Database) -> None:
+    """A scene's mood: the score's cue for it (pipeline.sound.score.MOODS; '' the default)."""
+    db.execute("ALTER TABLE scenes ADD COLUMN mood TEXT NOT NULL DEFAULT ''")

@@ -93,6 +93,7 @@ class Scene:
     number: int
     heading: str
     summary: str
+    mood: str = ""
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:

@@ -34,6 +34,7 @@ class ScenePlan:
     heading: str
     summary: str
     shots: tuple[ShotPlan, ...]
+    mood: str = ""  # the score's cue for the scene
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ def save_episode_plan(
                         "number": scene_number,
                         "heading": scene.heading[:200],
                         "summary": scene.summary[:1000],
+                        "mood": scene.mood[:40],
                     }
                 )
                 .last_pk

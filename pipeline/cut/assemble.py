@@ -17,6 +17,7 @@ import secrets
 import shutil
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import TypeVar
 
@@ -46,6 +47,13 @@ from pipeline.cut.subtitles import (
 )
 from pipeline.errors import AssembleError, DiskFullError
 from pipeline.ffmpeg import run_ffmpeg_async
+from pipeline.sound.mix import (
+    SCORE_VOLUME,
+    cues_on_timeline,
+    replace_if_written,
+    to_platform_loudness,
+)
+from pipeline.sound.score import render_score, why_no_score
 
 __all__ = [
     "AssembleError",
@@ -74,6 +82,7 @@ class CutShot:
     duration: float
     dialogue: str = ""
     label: str = ""  # how errors name the shot, e.g. "Ep 1 · Scene 2 · Shot 3"
+    mood: str = ""  # its scene's mood: the score's cue (pipeline.sound.score.MOODS)
 
 
 def build_srt(
@@ -114,10 +123,12 @@ async def cut_episode(
     end: Card | None = None,
     music: MusicBed | None = None,
     poster_shot: int = 0,
+    score: bool = False,
 ) -> Path:
     """Cut shots into one H.264/AAC MP4 at out_path (its SRT and poster PNG beside it, the
     poster a frame of shots[poster_shot]: a season episode's own first shot, not its recap);
-    return out_path.
+    return out_path. With `score` and no music bed, a score is composed from the shots' moods
+    (when fluidsynth can render it). Audio that is not silent ends at the platforms' loudness.
 
     Segments are kept in `cache` for the next cut (without one, in a folder removed after the
     cut). The previous files at out_path stay untouched unless the new cut succeeds.
@@ -142,14 +153,18 @@ async def cut_episode(
     token = f"{os.getpid()}-{secrets.token_hex(4)}"
     partial = {
         suffix: out_path.with_name(f".{out_path.stem}.{token}.partial{suffix}")
-        for suffix in (".mp4", ".srt", ".png", ".txt")
+        for suffix in (".mp4", ".srt", ".png", ".txt", ".wav", ".loud.mp4")
     }
     own_cache = cache is None
     if cache is None:
         cache = SegmentCache(out_path.with_name(f".{out_path.stem}.{token}.segments"))
     try:
         segments = await _segments(shots, fmt, cache, title, end)
+        if score and music is None and not why_no_score():
+            music = await _score(shots, fmt, title, end, partial[".wav"])
         await _join(segments, shots, fmt, title, end, music, partial)
+        await to_platform_loudness(partial[".mp4"], partial[".loud.mp4"])
+        replace_if_written(partial[".loud.mp4"], partial[".mp4"])
         bounds = frame_bounds([shot.duration for shot in shots], fps)
         poster = Path(shots[poster_shot].media_path).resolve()
         frames = bounds[poster_shot + 1] - bounds[poster_shot]
@@ -169,6 +184,19 @@ async def cut_episode(
         if own_cache:
             shutil.rmtree(cache.root, ignore_errors=True)
     return out_path
+
+
+async def _score(
+    shots: Sequence[CutShot], fmt: VideoFormat, title: Card | None, end: Card | None, wav: Path
+) -> MusicBed:
+    """The episode's score from its shots' moods, as the music bed."""
+    opening = card_frames(title, fmt.fps) / fmt.fps if title is not None else 0.0
+    closing = card_frames(end, fmt.fps) / fmt.fps if end is not None else 0.0
+    bounds = frame_bounds([shot.duration for shot in shots], fmt.fps)
+    seconds = [(after - before) / fmt.fps for before, after in pairwise(bounds)]
+    cues, stingers = cues_on_timeline([s.mood for s in shots], seconds, opening, closing)
+    total = sum(cue.seconds for cue in cues)
+    return MusicBed(await render_score(cues, total, wav, stingers), SCORE_VOLUME)
 
 
 async def _segments(

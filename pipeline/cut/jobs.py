@@ -92,12 +92,19 @@ class CutJobs:
         episode = episodes.get_episode(self.db, job.episode_id)
         project = projects.get_project(self.db, episode.project_id)
         cut_shots = []
+        moods = {scene.id: scene.mood for scene in plan.list_scenes(self.db, episode.id)}
         for shot in plan.list_shots(self.db, episode.id):
             if shot.approved_take_id is None:
                 raise AssembleError(f"Shot {shot.number} has no approved take.")
             take = takes.get_take(self.db, shot.approved_take_id)
             cut_shots.append(
-                CutShot(Path(take.media_path), shot.duration, shot.dialogue, f"Shot {shot.number}")
+                CutShot(
+                    Path(take.media_path),
+                    shot.duration,
+                    shot.dialogue,
+                    f"Shot {shot.number}",
+                    moods.get(shot.scene_id, ""),
+                )
             )
         out = self.media_dir / "episodes" / f"project{project.id}_episode{episode.number}.mp4"
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -127,6 +134,7 @@ class CutJobs:
             end=end,
             music=music,
             poster_shot=len(recap_shots) if cut_shots else 0,
+            score=True,  # when the team uploaded no music bed
         )
         with self.db.atomic():
             episodes.set_cut_path(self.db, episode.id, str(out))

@@ -12,6 +12,7 @@ from agents.model_errors import BadModelOutput
 from bot.produce import produce
 from bot.settings import Settings
 from pipeline.ffmpeg import probe
+from pipeline.sound.loudness import TARGET_LUFS, measure
 from storage import events, plan
 from storage.db import open_db
 from storage.seasons import TEASER_SECONDS
@@ -81,6 +82,9 @@ async def test_produce_makes_a_season_and_the_same_command_again_finishes_it(tmp
         assert abs(info.duration - 30) <= 3  # the asked length, within 10%
         assert (info.width, info.height) == (180, 320)
         assert path.with_suffix(".srt").read_text().count("kneel") == len(shots) + recap
+        # scored from its scenes' moods, at the platforms' loudness
+        loudness = await measure(path)
+        assert abs(loudness.integrated - TARGET_LUFS) <= 1.0 and loudness.true_peak <= -1.0
     # headless, the terminal was the delivery: nothing is left for a bot to post later
     assert events.pending_events(open_db(settings.database_path)) == []
 
