@@ -7,6 +7,7 @@ import zlib
 
 import sqlite_utils
 
+from storage import voices
 from storage.episodes import bump_plan_revision, current_episode
 from storage.errors import InvalidInput, NotFound
 from storage.models import Character
@@ -106,20 +107,22 @@ def upsert_character(
                     if episode is not None:
                         bump_plan_revision(db, episode.id)
     else:
-        character_id = (
-            db.table("characters")
-            .insert(
-                {
-                    "project_id": project_id,
-                    "name": name,
-                    "description": description[:1000],
-                    "look": look[:500],
-                    "arc": arc[:500],
-                    "seed": character_seed(project_id, name),
-                }
+        with db.atomic():  # cast with a voice, or not at all
+            character_id = (
+                db.table("characters")
+                .insert(
+                    {
+                        "project_id": project_id,
+                        "name": name,
+                        "description": description[:1000],
+                        "look": look[:500],
+                        "arc": arc[:500],
+                        "seed": character_seed(project_id, name),
+                    }
+                )
+                .last_pk
             )
-            .last_pk
-        )
+            voices.cast_voice(db, character_id)  # bound at casting, distinct within the cast
         episode = current_episode(db, project_id) if bump_plan else None
         if episode is not None:
             bump_plan_revision(db, episode.id)

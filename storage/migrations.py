@@ -305,3 +305,11 @@ def m003_season(db: sqlite_utils.Database) -> None:
 def m004_scene_mood(db: sqlite_utils.Database) -> None:
     """A scene's mood: the score's cue for it (pipeline.sound.score.MOODS; '' the default)."""
     db.execute("ALTER TABLE scenes ADD COLUMN mood TEXT NOT NULL DEFAULT ''")
+
+
+@migrations(name="m005_voices")
+def m005_voices(db: sqlite_utils.Database) -> None:
+    """The voice bible: each character's voice, the project's narrator (JSON of
+    storage.models.Voice; '' until cast, or the default narrator)."""
+    db.execute("ALTER TABLE characters ADD COLUMN voice TEXT NOT NULL DEFAULT ''")
+    db.execute("ALTER TABLE projects ADD COLUMN narrator_voice TEXT NOT NULL DEFAULT ''")

@@ -43,6 +43,27 @@ class Project:
 
 
 @dataclass(frozen=True)
+class Voice:
+    """How a character (or the narrator) speaks: a speech engine and its voice, told apart
+    from the rest of the cast by variant, pitch and rate; a reference clip for engines that
+    clone. The engine picks its language's base voice per line (Mandarin for a Chinese line)."""
+
+    engine: str  # "espeak" (Debian espeak-ng), "piper" (English), or a Hugging Face model id
+    name: str  # the engine's voice: an espeak variant ("m3", "f2"), "joe" for piper
+    pitch: int = 50  # 0-99
+    rate: int = 160  # words per minute
+    clip: str = ""  # a reference recording, for engines that clone from one
+
+    def describe(self) -> str:
+        clip = ", cloned from a clip" if self.clip else ""
+        return f"{self.engine} {self.name}, pitch {self.pitch}, {self.rate} wpm{clip}"
+
+    @classmethod
+    def from_json(cls, text: str) -> Voice | None:
+        return cls(**json.loads(text)) if text else None
+
+
+@dataclass(frozen=True)
 class Character:
     id: int
     project_id: int
@@ -53,10 +74,13 @@ class Character:
     reference_path: str = ""
     revision: int = 1
     arc: str = ""
+    voice: Voice | None = None  # bound at casting (storage.voices)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Self:
-        return cls(**_pick(cls, row))
+        values = _pick(cls, row)
+        values["voice"] = Voice.from_json(row.get("voice") or "")
+        return cls(**values)
 
 
 @dataclass(frozen=True)

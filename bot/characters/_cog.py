@@ -1,4 +1,5 @@
-"""The cast: /character list, and /character reference (the image a character renders from)."""
+"""The cast: /character list, /character voice (how a character speaks), and /character
+reference (the image a character renders from)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,17 @@ from discord.ext import commands
 from PIL import Image
 
 from bot.channel_projects import project_of_channel
-from bot.characters.cast import approved_take_of_shot, cast_lines, take_of_project
+from bot.characters.cast import (
+    VOICE_CHOICES,
+    approved_take_of_shot,
+    cast_lines,
+    take_of_project,
+)
 from bot.formatting import neutralise_mentions
 from bot.permissions import require_director
 from pipeline.pictures.contact_sheet import take_picture
 from pipeline.pictures.references import MAX_UPLOAD_BYTES, read_upload, store_reference
-from storage import characters, plan
+from storage import characters, plan, voices
 from storage.errors import InvalidInput
 from storage.models import Take
 
@@ -41,6 +47,33 @@ class CharactersCog(commands.Cog):
         else:
             text = neutralise_mentions(cast_lines(cast))
         await interaction.response.send_message(text)
+
+    @character.command(name="voice", description="A character's voice (directors choose one)")
+    @app_commands.describe(name="The character", voice="The voice to speak in from now on")
+    @app_commands.choices(
+        voice=[app_commands.Choice(name=label, value=label) for label in VOICE_CHOICES]
+    )
+    async def character_voice(
+        self,
+        interaction: discord.Interaction,
+        name: app_commands.Range[str, 1, 80],
+        voice: app_commands.Choice[str] | None = None,
+    ) -> None:
+        db = self.bot.runtime.db
+        project = project_of_channel(db, interaction.channel_id)
+        character = characters.get_character(db, project.id, name)
+        if voice is None:
+            current = character.voice or voices.cast_voice(db, character.id)
+            await interaction.response.send_message(
+                neutralise_mentions(f"🗣️ **{character.name}** speaks in {current.describe()}.")
+            )
+            return
+        require_director(interaction.user, project)
+        chosen = VOICE_CHOICES[voice.value]
+        voices.set_voice(db, character, chosen, author_id=interaction.user.id)
+        await interaction.response.send_message(
+            neutralise_mentions(f"🗣️ **{character.name}** now speaks in {chosen.describe()}.")
+        )
 
     @character.command(name="reference", description="Set a character's reference image")
     @app_commands.describe(

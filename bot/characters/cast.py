@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.formatting import MESSAGE_LIMIT, clip
-from storage import episodes, plan, takes
+from storage import episodes, plan, takes, voices
 from storage.errors import InvalidInput, NotFound
 from storage.models import Character, Project, Take
 
@@ -13,10 +13,20 @@ if TYPE_CHECKING:
     from bot.client import ShowrunnerBot
 
 
+# /character voice's choices: the casting palette, by what a listener hears
+VOICE_CHOICES = {
+    f"{'high' if voice.name.startswith('f') else 'low'} {voice.name}, pitch {voice.pitch}, "
+    f"{voice.rate} wpm": voice
+    for voice in voices.PALETTE
+}
+
+
 def cast_lines(cast: list[Character]) -> str:
-    """One line per character (name, seed, reference or not, look), cut to fit one message."""
+    """One line per character (name, seed, reference or not, voice, look), cut to fit one
+    message."""
     lines = [
         f"**{c.name}** · seed {c.seed} · {'🖼️ reference' if c.reference_path else 'no reference'}"
+        + (f" · 🗣️ {c.voice.describe()}" if c.voice else "")
         + (f" — {clip(c.look, 150)}" if c.look else "")
         for c in cast
     ]

@@ -234,3 +234,24 @@ async def test_the_agent_cuts_and_deletes_only_for_a_director(tmp_path: Path):
         answer = await say_in(world, world.writers, world.director, "delete episode 1")
         assert "Only the project's director" not in answer["content"]
         assert model.calls == 8 and shots() == []
+
+
+async def test_anyone_hears_which_voice_a_character_has_and_a_director_changes_it(room: Room):
+    world = room.world
+    project_id = await project_by(world, world.director)
+    planned_and_queued(world, project_id, world.director)
+    label = "low m7, pitch 50, 176 wpm"
+    heard = await command(
+        world, world.ben, "character", {"name": "li xingzhou"}, subcommand="voice"
+    )
+    assert "**Li Xingzhou** speaks in espeak m3, pitch 38, 160 wpm." in heard["content"]
+    options = {"name": "Li Xingzhou", "voice": label}
+    refused = await command(world, world.ben, "character", options, subcommand="voice")
+    assert refused["ephemeral"] and CREATOR_REFUSAL in refused["content"]
+    changed = await command(world, room.manager, "character", options, subcommand="voice")
+    assert "now speaks in espeak m7, pitch 50, 176 wpm" in changed["content"]
+    (character,) = characters.list_characters(open_db(world.settings.database_path), project_id)
+    assert character.voice is not None and (character.voice.name, character.voice.rate) == (
+        "m7",
+        176,
+    )

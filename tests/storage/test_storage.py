@@ -59,7 +59,13 @@ def test_migrations_create_every_table_once(tmp_path):
     } <= set(db.table_names())
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = [row[0] for row in db.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
-    assert applied == ["m001_initial", "m002_depth", "m003_season", "m004_scene_mood"]
+    assert applied == [
+        "m001_initial",
+        "m002_depth",
+        "m003_season",
+        "m004_scene_mood",
+        "m005_voices",
+    ]
 
 
 def test_plan_is_stored_whole_and_a_second_plan_is_a_second_episode(fresh_db):
