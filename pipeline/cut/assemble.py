@@ -161,7 +161,10 @@ async def cut_episode(
     try:
         segments = await _segments(shots, fmt, cache, title, end)
         if score and music is None and not why_no_score():
-            music = await _score(shots, fmt, title, end, partial[".wav"])
+            try:
+                music = await _score(shots, fmt, title, end, partial[".wav"])
+            except AssembleError as error:  # the episode is cut silent rather than not at all
+                log.warning("no score for %s: %s", out_path.name, error)
         await _join(segments, shots, fmt, title, end, music, partial)
         await to_platform_loudness(partial[".mp4"], partial[".loud.mp4"])
         replace_if_written(partial[".loud.mp4"], partial[".mp4"])

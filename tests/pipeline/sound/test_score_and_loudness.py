@@ -85,3 +85,21 @@ async def test_without_fluidsynth_the_cut_is_silent_and_says_why(
     )  # fmt: skip
     assert (await measure(out)).silent
     assert os.environ["PATH"] == str(tmp_path)
+
+
+@needs_fluidsynth
+async def test_a_score_fluidsynth_cannot_render_leaves_the_cut_silent_not_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    broken = tmp_path / "bin" / "fluidsynth"  # a fluidsynth that crashes
+    broken.parent.mkdir()
+    broken.write_text("#!/bin/sh\necho 'segmentation fault' >&2\nexit 139\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{broken.parent}{os.pathsep}{os.environ['PATH']}")
+    takes = clips(tmp_path / "takes", 2)
+    out = await cut_episode(
+        [CutShot(path, 1.5, mood="tense") for path in takes], tmp_path / "ep.mp4",
+        width=180, height=320, fps=12, score=True,
+    )  # fmt: skip
+    assert out.is_file() and (await measure(out)).silent
+    assert "no score for ep.mp4: fluidsynth failed (139)" in caplog.text
