@@ -359,7 +359,10 @@ async def test_character_reference_from_an_upload_or_a_take_and_the_cast_list(
                 world.writers, world.ana, "character", {}, subcommand="list"
             )
         )
-        assert listed["content"] == (f"**Lin Yue** · seed {lin.seed} · 🖼️ reference — red raincoat")
+        assert listed["content"] == (
+            f"**Lin Yue** · seed {lin.seed} · 🖼️ reference · 🗣️ espeak m3, pitch 38, 160 wpm"
+            " — red raincoat"
+        )
 
 
 def test_where_the_ip_adapter_comes_from(models: dict[str, Path], tmp_path: Path) -> None:
