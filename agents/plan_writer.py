@@ -141,11 +141,20 @@ async def rewrite_each_repeat(
             )
             schema = ChineseLineRewrite if chinese and field == "dialogue" else ShotRewrite
             answer = await caller.ask(schema, [HumanMessage(request)])
-            if same_words(answer.text) and same_words(answer.text) not in used:
+            new = same_words(answer.text)
+            if new and new not in used and not echoes(answer.text, request.splitlines()[-1]):
                 setattr(shot, field, answer.text[: 160 if field == "dialogue" else 300])
                 continue
         if field == "dialogue":
             shot.dialogue = ""  # silence rather than the same line twice
+
+
+def echoes(answer: str, instruction: str, run: int = 4) -> bool:
+    """Whether `answer` repeats `run` words in a row of the instruction it was given: a small
+    model copies its orders ("a short sentence, in the language of the scene") into the line."""
+    said = f" {same_words(answer)} "
+    words = same_words(instruction).split()
+    return any(f" {' '.join(words[i : i + run])} " in said for i in range(len(words) - run + 1))
 
 
 def shots_of(draft: EpisodeDraft) -> list[ShotDraft]:

@@ -259,3 +259,14 @@ async def test_a_repeated_line_of_a_chinese_premise_is_written_again_in_chinese(
     await rewrite_repeats(ModelCaller(model), draft, chinese=True)
     assert [shot.dialogue for shot in shots_of(draft)][:2] == ["我不跪！", "共工，你吓不倒我。"]
     assert "line a character says in shot 2" in model.prompts[0][-1].content
+
+
+async def test_a_rewrite_that_copies_its_instructions_is_not_a_line():
+    draft = EpisodeDraft.model_validate(
+        plan_draft(**{"2": {"dialogue": "Line 1: I will not kneel!"}})
+    )
+    # what the embedded model answered in a clean-clone produce run, subtitled as dialogue
+    echo = "A short sentence, in the language of the scene. A rugged shore."
+    model = scripted(tool_call("ShotRewrite", {"text": echo}))
+    await rewrite_repeats(ModelCaller(model), draft)
+    assert [shot.dialogue for shot in shots_of(draft)][:2] == ["Line 1: I will not kneel!", ""]
