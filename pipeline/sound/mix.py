@@ -8,12 +8,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.ffmpeg import run_ffmpeg_async
-from pipeline.sound.loudness import TARGET_LUFS, Loudness, measure, normalising_filter
+from pipeline.sound.loudness import (
+    LIMITER_CEILING,
+    MAX_TRUE_PEAK,
+    TARGET_LUFS,
+    Loudness,
+    measure,
+    normalising_filter,
+)
 from pipeline.sound.score import Cue, mood_of
 
 SCORE_VOLUME = 0.5  # the score's gain under the takes' own sound, before the loudness pass
-MAX_PASSES = 3
+MAX_PASSES = 4
 CLOSE_ENOUGH = 0.4  # LU from the target: the platforms' tolerance is 1
+PEAK_MARGIN = 0.3  # dB under the true-peak limit when the encode overshot it
 
 
 def cues_on_timeline(
@@ -46,17 +54,21 @@ async def to_platform_loudness(media: Path, out: Path) -> Loudness:
     before = await measure(media)
     if before.silent:
         return before
-    gain = TARGET_LUFS - before.integrated
+    gain, ceiling = TARGET_LUFS - before.integrated, LIMITER_CEILING
     for _ in range(MAX_PASSES):
         await run_ffmpeg_async(
             ["-i", str(media), "-map", "0:v:0", "-map", "0:a:0", "-c:v", "copy",
-             "-af", normalising_filter(gain), "-c:a", "aac", "-b:a", "160k", "-ar", "48000",
-             "-ac", "2", "-movflags", "+faststart", "-f", "mp4", str(out)]
+             "-af", normalising_filter(gain, ceiling), "-c:a", "aac", "-b:a", "160k",
+             "-ar", "48000", "-ac", "2", "-movflags", "+faststart", "-f", "mp4", str(out)]
         )  # fmt: skip
         after = await measure(out)
-        if abs(after.integrated - TARGET_LUFS) <= CLOSE_ENOUGH:
+        loud_enough = abs(after.integrated - TARGET_LUFS) <= CLOSE_ENOUGH
+        if loud_enough and after.true_peak <= MAX_TRUE_PEAK:
             break
-        gain += TARGET_LUFS - after.integrated  # what the limiter took away
+        if not loud_enough:
+            gain += TARGET_LUFS - after.integrated  # what the limiter took away
+        if after.true_peak > MAX_TRUE_PEAK:
+            ceiling -= after.true_peak - MAX_TRUE_PEAK + PEAK_MARGIN  # what the encode added
     return before
 
 
