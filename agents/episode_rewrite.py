@@ -65,7 +65,8 @@ async def rewrite_episode(
     for shot in plan.list_shots(db, episode.id):
         shots.setdefault(shot.scene_id, []).append(shot)
     scenes = [scene for scene in scenes if shots.get(scene.id)]  # a scene all cut has none
-    busy = [s.number for scene in scenes for s in shots[scene.id] if s.status in IN_FLIGHT]
+    rewritten = [s for scene in scenes for s in shots[scene.id]]
+    busy = [s.number for s in rewritten if s.status in IN_FLIGHT]
     if busy:
         raise InvalidState(
             f"Shots {listed(busy)} are queued or rendering: rewrite when they are done."
@@ -94,9 +95,7 @@ async def rewrite_episode(
                     characters=new.characters,
                     prompt="",
                 )
-        edited = [s.id for scene in scenes for s in shots[scene.id]]
-        reopened = workflow.shots_rewritten(db, episode.id, edited)
-    rewritten = [s.number for scene in scenes for s in shots[scene.id]]
+        reopened = workflow.shots_rewritten(db, episode.id, [s.id for s in rewritten])
     told = (
         f"approved or in review before, now marked for a retake: {listed(reopened)}"
         if reopened
@@ -104,7 +103,7 @@ async def rewrite_episode(
     )
     return episode.id, (
         f"Episode {entry.number}: scenes {listed([s.number for s in scenes])} written again "
-        f"from the beats (shots {listed(rewritten)}; {told})."
+        f"from the beats (shots {listed([s.number for s in rewritten])}; {told})."
     )
 
 
