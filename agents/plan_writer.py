@@ -17,9 +17,11 @@ from langchain_core.messages import HumanMessage
 from agents.premise import PremiseNames, missing_names, premise_names
 from agents.prompts import PLAN_WRITER, REWRITE
 from agents.schemas import (
+    LINE_CHARS,
     CharacterDraft,
     ChineseLineRewrite,
     EpisodeDraft,
+    LineRewrite,
     ShotDraft,
     ShotRewrite,
 )
@@ -139,11 +141,13 @@ async def rewrite_each_repeat(
                 previous=previous,
                 description=shot.description,
             )
-            schema = ChineseLineRewrite if chinese and field == "dialogue" else ShotRewrite
+            schema = ShotRewrite
+            if field == "dialogue":
+                schema = ChineseLineRewrite if chinese else LineRewrite
             answer = await caller.ask(schema, [HumanMessage(request)])
             new = same_words(answer.text)
             if new and new not in used and not echoes(answer.text, request.splitlines()[-1]):
-                setattr(shot, field, answer.text[: 160 if field == "dialogue" else 300])
+                setattr(shot, field, answer.text[: LINE_CHARS if field == "dialogue" else 300])
                 continue
         if field == "dialogue":
             shot.dialogue = ""  # silence rather than the same line twice

@@ -30,6 +30,10 @@ from agents.camera import (
 )
 from agents.plan_text import clean_name, clean_text, valid_unicode
 
+# a line short enough to be spoken within a shot of the usual length (about 6 seconds): the
+# shot is lengthened to hold its spoken line, and the episode's other shots give the time back
+LINE_CHARS, CHINESE_LINE_CHARS = 90, 28
+
 
 class BoundedModel(BaseModel):
     """Cleans every string field (but those in `free_text`) and trims it to its max_length
@@ -94,7 +98,7 @@ class ShotDraft(BoundedModel):
     move: Move = DEFAULT_MOVE
     duration: float = Field(default=4.0, description="Seconds on screen, 1 to 15")
     dialogue: str = Field(
-        default="", max_length=160, description="The one line spoken (subtitled), or empty"
+        default="", max_length=LINE_CHARS, description="The one line spoken (subtitled), or empty"
     )
     characters: list[str] = Field(
         default_factory=list, max_length=4, description="Names of the characters in the shot"
@@ -252,6 +256,12 @@ class ShotRewrite(BoundedModel):
     text: str = Field(default="", max_length=300, description="The new text, in one sentence")
 
 
+class LineRewrite(ShotRewrite):
+    """A repeated line written again."""
+
+    text: str = Field(default="", max_length=LINE_CHARS, description="The new line, one sentence")
+
+
 # a line in Chinese: Han characters and Chinese punctuation only, as a decoder's grammar
 CHINESE_LINE = "^[\u4e00-\u9fff，。！？、…：；“”]{2,40}$"
 
@@ -261,7 +271,7 @@ class ChineseLineRewrite(ShotRewrite):
 
     text: str = Field(
         default="",
-        max_length=160,
+        max_length=CHINESE_LINE_CHARS,
         description="The new line, in Chinese",
         json_schema_extra={"pattern": CHINESE_LINE},
     )

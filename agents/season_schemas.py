@@ -12,6 +12,8 @@ from pydantic import ConfigDict, Field, create_model, field_validator
 
 from agents.schemas import (
     CHINESE_LINE,
+    CHINESE_LINE_CHARS,
+    LINE_CHARS,
     BoundedModel,
     CharacterDraft,
     EpisodeDraft,
@@ -186,10 +188,10 @@ def _line(chinese: bool) -> Any:
     """The spoken line: for a Chinese premise a constrained decoder can only write Chinese (a
     small model otherwise answers a Chinese premise in English); read leniently either way."""
     if not chinese:
-        return Field(default="", max_length=160, description="The line spoken, or empty")
+        return Field(default="", max_length=LINE_CHARS, description="The line spoken, or empty")
     return Field(
         default="",
-        max_length=160,
+        max_length=CHINESE_LINE_CHARS,
         description="The line spoken, in Chinese",
         json_schema_extra={"pattern": CHINESE_LINE},
     )

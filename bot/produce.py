@@ -21,9 +21,10 @@ from pipeline import workflow
 from pipeline.pictures.season_sheet import draw_season_sheet, load_season_sheet
 from pipeline.render.scheduler import run_until_idle
 from pipeline.sound.score import why_no_score
-from storage import canon, episodes, events, jobs, plan, projects, seasons, takes
+from pipeline.sound.speech_jobs import SPEECH
+from storage import canon, episodes, events, jobs, lines, plan, projects, seasons, takes
 from storage.errors import ShowrunnerError
-from storage.models import Episode, Job, Season
+from storage.models import Episode, Job, Season, Shot
 from storage.status import RENDERABLE, EpisodeStatus, JobStatus
 
 HEADLESS_TITLE = "Headless productions"
@@ -142,6 +143,7 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
     def show_progress(job: Job) -> None:
         shot = next((s for s in shots if s.id == job.shot_id), None)
         label = f"shot {shot.number}/{len(shots)}" if shot else "cut"
+        label += " line" if job.kind == SPEECH else ""
         if job.status == JobStatus.RUNNING:
             line = f"  {label}: {job.stage or 'starting'} {job.progress:.0%}"
         elif job.status == JobStatus.FAILED:
@@ -158,6 +160,7 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
         workflow.render_episode(db, episode.id, runtime.engine)
     await run_until_idle(runtime.scheduler)  # also what a stopped run left queued or running
     shots = plan.list_shots(db, episode.id)
+    say(_lines_spoken(db, shots))
     shot_takes = {shot.id: takes.takes_for_shot(db, shot.id) for shot in shots}
     unrendered = [shot for shot in shots if not shot_takes[shot.id]]
     if unrendered:
@@ -180,6 +183,19 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
     cut_path = episodes.get_episode(db, episode.id).cut_path
     assert cut_path
     return Path(cut_path).resolve()
+
+
+def _lines_spoken(db: sqlite_utils.Database, shots: list[Shot]) -> str:
+    """How many lines were spoken, by which engines, and which were not (and why)."""
+    read = [(shot, lines.current_line(db, shot)) for shot in shots if shot.dialogue.strip()]
+    spoken = [line for _, line in read if line is not None and line.spoken]
+    engines = ", ".join(sorted({line.engine for line in spoken})) or "none"
+    text = f"Lines spoken: {len(spoken)} of {len(read)} (engines: {engines})."
+    for shot, line in read:
+        if line is None or not line.spoken:
+            why = line.error if line is not None else "no speech job ran"
+            text += f"\n  shot {shot.number}'s line is silent, subtitled only: {why[:200]}"
+    return text
 
 
 def _about(

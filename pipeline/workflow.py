@@ -28,6 +28,8 @@ from pipeline.render.queue import (
     queue_episode_render,
     queue_shot_retake,
 )
+from pipeline.sound.readings import reading_of
+from pipeline.sound.speech_jobs import queue_line, queue_lines, speaking
 from storage import episodes, events, jobs, plan, projects, takes
 from storage.errors import InvalidInput, ShowrunnerError
 from storage.models import Job, Render, Shot
@@ -51,9 +53,11 @@ def render_episode(
     channel_id: int | None = None,
     max_queued_per_user: int = MAX_QUEUED_PER_USER,
 ) -> tuple[Render, list[Job]]:
-    """Queue every shot that needs rendering (render_queue.queue_episode_render's limits);
-    an episode still being written is now shooting."""
+    """Queue every shot that needs rendering (render_queue.queue_episode_render's limits),
+    and before them every line not spoken yet (a shot's length waits on its line); an episode
+    still being written is now shooting."""
     with db.atomic():
+        queue_lines(db, plan.list_shots(db, episode_id), requester)
         render, queued = queue_episode_render(
             db,
             episode_id,
@@ -174,6 +178,15 @@ class NoteKept:
 
 
 @dataclass(frozen=True)
+class ReadingQueued:
+    """Only the line is spoken again, read as the note asked; the picture stays."""
+
+    shot_number: int
+    reading: str  # the directions, e.g. "angrier, slower"
+    job: Job
+
+
+@dataclass(frozen=True)
 class RetakeQueued:
     shot: Shot  # with its revised prompt
     render: Render
@@ -220,11 +233,13 @@ async def retake_with_note(
     choice: EngineChoice,
     revise: Revise,
     max_queued_per_user: int = MAX_QUEUED_PER_USER,
-) -> NoteKept | RetakeQueued:
-    """A note on a draft post: stored on the post's takes; unless the shot cannot be retaken
-    now, the shot is marked for a retake, its prompt revised with the note (by `revise`, the
-    model; in code when it cannot) and the retake queued within the member's queue limit
-    (a ShowrunnerError says why it was not). One note at a time per shot."""
+) -> NoteKept | RetakeQueued | ReadingQueued:
+    """A note on a draft post: stored on the post's takes. A note about the line's reading
+    ("angrier", "read it slower") has only the line spoken again. Otherwise, unless the shot
+    cannot be retaken now, the shot is marked for a retake, its prompt revised with the note
+    (by `revise`, the model; in code when it cannot) and the retake queued within the
+    member's queue limit (a ShowrunnerError says why it was not). One note at a time per
+    shot."""
     post_takes = takes.takes_for_message(db, post_id)
     if not post_takes:
         return NoteKept("That post has no takes.")
@@ -232,6 +247,9 @@ async def retake_with_note(
         shot = plan.get_shot(db, post_takes[0].shot_id)
         episode = episodes.get_episode(db, shot.episode_id)
         takes.set_note(db, post_id, note)
+        reading = reading_of(note) if shot.dialogue.strip() else ""
+        if reading:
+            return _read_again(db, shot, episode.status, reading, requester)
         reason = why_no_retake(shot, episode.status, director)
         if reason:
             return NoteKept(reason)
@@ -240,6 +258,7 @@ async def retake_with_note(
             shot = plan.get_shot(db, shot.id)
         revised, fallback = await _revised(db, shot, note, requester, revise)
         with db.atomic():
+            queue_lines(db, [shot], requester)  # a line edited since it was spoken
             render, job = queue_shot_retake(
                 db,
                 shot.id,
@@ -252,6 +271,17 @@ async def retake_with_note(
             episodes.set_episode_status(db, episode.id, EpisodeStatus.SHOOTING)
         position = jobs.queue_positions(db).get(job.id)
         return RetakeQueued(revised, render, job, position, fallback)
+
+
+def _read_again(
+    db: sqlite_utils.Database, shot: Shot, episode_status: str, reading: str, requester: int
+) -> NoteKept | ReadingQueued:
+    if episode_status == EpisodeStatus.CUTTING:
+        return NoteKept(f"The episode is being cut; shot {shot.number}'s line stays as it is.")
+    if speaking(db, shot.id):
+        return NoteKept(f"Shot {shot.number}'s line is being spoken already.")
+    job = queue_line(db, shot, reading=reading, requester=requester)
+    return ReadingQueued(shot.number, reading, job)
 
 
 async def _revised(

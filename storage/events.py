@@ -67,9 +67,19 @@ class DeliveryReady:
     problem: str
 
 
-OutboxEvent = ShotReady | ClipApproved | EpisodeCut | DeliveryReady | JobFailed
+@dataclass(frozen=True)
+class LineSpoken:
+    """A shot's line was read again (a retake note asked for another reading): post it."""
+
+    kind: ClassVar[str] = "line_spoken"
+    shot_id: int
+    line_id: int
+
+
+OutboxEvent = ShotReady | ClipApproved | EpisodeCut | DeliveryReady | JobFailed | LineSpoken
 KINDS: dict[str, type[OutboxEvent]] = {
-    cls.kind: cls for cls in (ShotReady, ClipApproved, EpisodeCut, DeliveryReady, JobFailed)
+    cls.kind: cls
+    for cls in (ShotReady, ClipApproved, EpisodeCut, DeliveryReady, JobFailed, LineSpoken)
 }
 
 

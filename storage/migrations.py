@@ -313,3 +313,28 @@ def m005_voices(db: sqlite_utils.Database) -> None:
     storage.models.Voice; '' until cast, or the default narrator)."""
     db.execute("ALTER TABLE characters ADD COLUMN voice TEXT NOT NULL DEFAULT ''")
     db.execute("ALTER TABLE projects ADD COLUMN narrator_voice TEXT NOT NULL DEFAULT ''")
+
+
+@migrations(name="m006_lines")
+def m006_lines(db: sqlite_utils.Database) -> None:
+    """Lines spoken: each reading of a shot's dialogue, in the voice it was spoken in (JSON of
+    storage.models.Voice), with its WAV and length; a reading that failed keeps its error."""
+    db.execute(
+        """
+        CREATE TABLE lines (
+            id INTEGER PRIMARY KEY,
+            shot_id INTEGER NOT NULL REFERENCES shots(id),
+            job_id TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL,
+            speaker TEXT NOT NULL DEFAULT '',
+            voice TEXT NOT NULL,
+            reading TEXT NOT NULL DEFAULT '',
+            media_path TEXT NOT NULL DEFAULT '',
+            seconds REAL NOT NULL DEFAULT 0,
+            engine TEXT NOT NULL DEFAULT '',
+            error TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX lines_by_shot ON lines(shot_id)")

@@ -64,6 +64,34 @@ class Voice:
 
 
 @dataclass(frozen=True)
+class Line:
+    """One reading of a shot's dialogue: who spoke it, in which voice, how long it runs."""
+
+    id: int
+    shot_id: int
+    job_id: str
+    text: str
+    speaker: str  # the character's name; "" for the narrator
+    voice: Voice
+    reading: str  # the direction it was read with ("angrier"); "" for the first reading
+    media_path: str
+    seconds: float
+    engine: str
+    error: str  # why it could not be spoken; "" when it was
+    created_at: str
+
+    @property
+    def spoken(self) -> bool:
+        return not self.error and bool(self.media_path)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        values = _pick(cls, row)
+        values["voice"] = Voice.from_json(row["voice"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Character:
     id: int
     project_id: int

@@ -17,6 +17,8 @@ from storage.status import SHOT_TRANSITIONS, EpisodeStatus, ShotStatus, check_tr
 
 MIN_SHOT_SECONDS = 1.0
 MAX_SHOT_SECONDS = 15.0
+# a line spoken within the longest shot: at 160 words (or ~4 Chinese characters a second)
+MAX_LINE_WORDS, MAX_UNSPACED_CHARS, MAX_LINE_CHARS = 34, 56, 300
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,20 @@ class EpisodePlan:
     characters: tuple[CharacterPlan, ...] = ()
     logline: str = ""
     teaser: str = ""  # the cliffhanger line; kept as it is when empty
+
+
+def fit_line(text: str) -> str:
+    """A line short enough to be spoken within the longest shot (MAX_LINE_WORDS, or
+    MAX_LINE_CHARS for a line written without spaces, as Chinese is): a longer one ends at
+    its last sentence that fits, or is cut with an ellipsis."""
+    text = " ".join(text.split())
+    kept = " ".join(text.split()[:MAX_LINE_WORDS])[:MAX_LINE_CHARS]
+    if " " not in kept:
+        kept = kept[:MAX_UNSPACED_CHARS]
+    if kept == text:
+        return text
+    end = max(kept.rfind(mark) for mark in ".!?。！？")
+    return kept[: end + 1] if end > len(kept) // 3 else kept.rstrip(",;:，、 ") + "…"
 
 
 def clamp_duration(seconds: float) -> float:
@@ -148,7 +164,7 @@ def save_episode_plan(
                         "prompt": shot.prompt[:1000],
                         "camera": shot.camera[:200],
                         "duration": clamp_duration(shot.duration),
-                        "dialogue": shot.dialogue[:500],
+                        "dialogue": fit_line(shot.dialogue),
                         "characters": json.dumps(list(shot.characters)[:6]),
                         "status": ShotStatus.PLANNED,
                     }
@@ -220,6 +236,8 @@ def edit_shot(
             values[key] = clamp_duration(float(value))  # type: ignore[arg-type]
         elif key == "continuous":
             values[key] = int(bool(value))
+        elif key == "dialogue":
+            values[key] = fit_line(str(value))
         elif key == "characters":
             values[key] = json.dumps([str(name) for name in value][:6])  # type: ignore[attr-defined]
         else:
@@ -234,6 +252,13 @@ def edit_shot(
         values["revision"] = shot.revision + 1
         db.table("shots").update(shot_id, values)
         episodes.bump_plan_revision(db, shot.episode_id)
+    return get_shot(db, shot_id)
+
+
+def fit_duration(db: sqlite_utils.Database, shot_id: int, seconds: float) -> Shot:
+    """Set a shot's length to hold its spoken line (or to give time to one that needs it).
+    Not an edit of the plan: its revision and the plan gate's stay as they are."""
+    db.table("shots").update(shot_id, {"duration": clamp_duration(seconds)})
     return get_shot(db, shot_id)
 
 

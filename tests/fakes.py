@@ -132,7 +132,9 @@ def episode_answers(
                 "angle": "low angle",
                 "move": "push in",
                 "duration": seconds,
-                "dialogue": f"Line {episode}.{scene}.{n}: I will not kneel",
+                # short enough to be spoken within a half-minute episode's 3.4-second shots
+                # ("Line 1.1.1: ..." takes 3.4 s in espeak: the line would make the shot longer)
+                "dialogue": f"{episode}{chr(64 + scene)}{n}: I will not kneel",
                 "characters": ["li"] if n % 2 else ["Gong Gong"],
             }
             for n in range(1, shots_per_scene + 1)

@@ -42,6 +42,16 @@ def mean_volume(media: Path, start: float, seconds: float) -> float:
     return float(re.search(r"mean_volume: (-?[\d.]+) dB", text).group(1))
 
 
+def band_volume(media: Path, start: float, seconds: float, hz: int) -> float:
+    """Mean level in dB of one narrow band around `hz` (a tone, told apart from the rest)."""
+    text = ffmpeg_log(
+        "-ss", str(start), "-t", str(seconds), "-i", str(media), "-map", "0:a:0",
+        "-af", f"bandpass=f={hz}:width_type=q:w=8,bandpass=f={hz}:width_type=q:w=8,volumedetect",
+        "-f", "null", "-",
+    )  # fmt: skip
+    return float(re.search(r"mean_volume: (-?[\d.]+) dB", text).group(1))
+
+
 def tiny_clip(path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(

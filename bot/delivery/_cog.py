@@ -14,6 +14,7 @@ from bot.formatting import clip
 from bot.upload_limits import UPLOAD_MARGIN, upload_limit
 from pipeline import workflow
 from pipeline.delivery.jobs import DELIVER, DeliveryPayload
+from pipeline.sound.speech_jobs import SPEECH
 from storage import episodes, events, jobs, plan, projects
 from storage.models import Episode
 
@@ -115,6 +116,7 @@ class DeliveryCog(commands.Cog):
             return
         if job.shot_id is not None:
             what = f"Shot {plan.get_shot(db, job.shot_id).number}"
+            what += "'s line" if job.kind == SPEECH else ""
         else:
             what = "The delivery copy" if job.kind == DELIVER else "The cut"
         reason = clip(job.error or "unknown error", 300)

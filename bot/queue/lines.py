@@ -2,31 +2,28 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import discord
 import sqlite_utils
 
 from bot.formatting import MESSAGE_LIMIT
 from bot.permissions import is_director, require_director
 from pipeline.delivery.jobs import DELIVER
+from pipeline.sound.speech_jobs import SPEECH
 from storage import episodes, jobs, plan
 from storage.errors import InvalidInput, NotAllowed
 from storage.models import Episode, Job, Project
 from storage.status import JobStatus
 
-if TYPE_CHECKING:
-    pass
-
-
 FOOTER_ROOM = 40  # room kept for "… and N more"
 
 
 def job_target(db: sqlite_utils.Database, job: Job) -> str:
-    """'episode 1, shot 3' (or 'episode 1, cut', 'episode 1, delivery copy')."""
+    """'episode 1, shot 3' (or 'episode 1, shot 3's line', 'episode 1, cut', 'episode 1,
+    delivery copy')."""
     episode = episodes.get_episode(db, job.episode_id)
     if job.shot_id is not None:
         target = f"shot {plan.get_shot(db, job.shot_id).number}"
+        target += "'s line" if job.kind == SPEECH else ""
     else:
         target = "delivery copy" if job.kind == DELIVER else "cut"
     return f"episode {episode.number}, {target}"
@@ -81,12 +78,17 @@ def job_to_cancel(
 def episode_jobs_to_cancel(
     db: sqlite_utils.Database, project: Project, member: discord.Member | discord.User
 ) -> tuple[Episode, list[Job]]:
-    """The current episode's queued and running renders; cancelling them all needs a director."""
+    """The current episode's queued and running renders and lines to speak; cancelling them all
+    needs a director."""
     require_director(member, project)
     episode = episodes.current_episode(db, project.id)
     if episode is None:
         raise InvalidInput("This project has no episode yet, so nothing to cancel.")
-    active = jobs.active_jobs_for_episode(db, episode.id, "render")
+    active = [
+        job
+        for kind in ("render", SPEECH)
+        for job in jobs.active_jobs_for_episode(db, episode.id, kind)
+    ]
     if not active:
         raise InvalidInput(f"Episode {episode.number} has no queued or running renders.")
     return episode, active

@@ -12,11 +12,11 @@ from discord.ext import commands
 
 from bot.formatting import clip, neutralise_mentions
 from bot.review import retakes
-from bot.review.drafts import NUMBERS, draft_attachments, vote_for
+from bot.review.drafts import NUMBERS, draft_attachments, line_caption, line_file, vote_for
 from bot.upload_limits import MIB, UPLOAD_MARGIN, upload_limit
 from pipeline import workflow
 from pipeline.pictures.contact_sheet import contact_sheet_for_takes
-from storage import episodes, events, plan, projects, takes
+from storage import episodes, events, lines, plan, projects, takes
 from storage.status import TakeStatus
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ class ReviewCog(commands.Cog):
         self.bot.outbox.on(events.ShotReady, lambda event: self.post_draft(event.shot_id))
         self.bot.outbox.on(
             events.ClipApproved, lambda event: self.post_clip(event.shot_id, event.take_id)
+        )
+        self.bot.outbox.on(
+            events.LineSpoken, lambda event: self.post_reading(event.shot_id, event.line_id)
         )
 
     @commands.Cog.listener()
@@ -54,26 +57,29 @@ class ReviewCog(commands.Cog):
             return
         if all(take.message_id for take in shot_takes):
             return  # already posted before a restart
-        lines = [
+        text = [
             f"**Episode {episode.number} · Shot {shot.number}** — {clip(shot.description, 300)}"
         ]
         if shot.camera:
-            lines.append(f"Camera: {clip(shot.camera, 100)}")
+            text.append(f"Camera: {clip(shot.camera, 100)}")
+        line = lines.current_line(db, shot)
         if shot.dialogue:
-            lines.append(f"> {clip(shot.dialogue, 300)}")
+            text.append(f"> {clip(shot.dialogue, 300)}")
+            if line is not None:
+                text.append(line_caption(line))
         if shot_takes[0].kind == "keyframe":
-            lines.append("Keyframes: vote on the look; the approved one is animated into the clip.")
+            text.append("Keyframes: vote on the look; the approved one is animated into the clip.")
         if len(shot_takes) > 1:
-            lines.append("Pick a take with 1️⃣-4️⃣, 👎 to vote down, 🔁 for a retake.")
+            text.append("Pick a take with 1️⃣-4️⃣, 👎 to vote down, 🔁 for a retake.")
         else:
-            lines.append("Vote 👍 / 👎, or 🔁 for a retake.")
+            text.append("Vote 👍 / 👎, or 🔁 for a retake.")
         shown = shot_takes[: len(NUMBERS)]
         # ids let a take's picture become a character's reference (/character reference take:)
         if len(shown) > 1:
             ids = " · ".join(f"{NUMBERS[i]} {take.id}" for i, take in enumerate(shown))
-            lines.append(f"Take ids: {ids}")
+            text.append(f"Take ids: {ids}")
         else:
-            lines.append(f"Take id: {shown[0].id}")
+            text.append(f"Take id: {shown[0].id}")
         sheet = None
         if len(shown) > 1:
             sheet_path = self.bot.runtime.settings.media_dir / "sheets" / f"shot{shot.id}.png"
@@ -83,23 +89,23 @@ class ReviewCog(commands.Cog):
                 sheet_path,
             )
         limit = upload_limit(self.bot, project)
-        attached, left_out = draft_attachments(
-            [Path(take.media_path) for take in shown], sheet, limit - UPLOAD_MARGIN
-        )
+        spoken = line_file(line, shot.number)
+        room = limit - UPLOAD_MARGIN - (Path(line.media_path).stat().st_size if spoken else 0)
+        attached, left_out = draft_attachments([Path(t.media_path) for t in shown], sheet, room)
         if left_out:
             numbers = ", ".join(str(number) for number in left_out)
             label = "Takes" if len(left_out) > 1 else "Take"
             shows = "; the contact sheet shows them." if sheet else "."
-            lines.append(
+            text.append(
                 f"{label} {numbers} not attached: over this server's upload limit "
                 f"({limit / MIB:.0f} MiB){shows}"
             )
         files = [
             discord.File(path, filename=f"shot{shot.number}_{label}{path.suffix}")
             for path, label in attached
-        ]
+        ] + ([spoken] if spoken else [])
         channel = self.bot.get_partial_messageable(project.review_channel_id)
-        message = await channel.send(neutralise_mentions("\n".join(lines)), files=files)
+        message = await channel.send(neutralise_mentions("\n".join(text)), files=files)
         for take in shot_takes:
             takes.set_take_post(db, take.id, project.review_channel_id, message.id)
         legend = NUMBERS[: len(shot_takes)] if len(shot_takes) > 1 else (takes.THUMBS_UP,)
@@ -127,6 +133,35 @@ class ReviewCog(commands.Cog):
             text += " (The clip is over this server's upload limit; it will be in the cut.)"
         channel = self.bot.get_partial_messageable(project.review_channel_id)
         await channel.send(text, files=files)
+
+    async def post_reading(self, shot_id: int, line_id: int) -> None:
+        """Another reading of a shot's line, asked for in a note: posted with its audio, in
+        reply to the shot's draft."""
+        db = self.bot.runtime.db
+        shot = plan.get_shot(db, shot_id)
+        episode = episodes.get_episode(db, shot.episode_id)
+        project = projects.get_project(db, episode.project_id)
+        line = next((ln for ln in lines.readings(db, shot_id) if ln.id == line_id), None)
+        if project.review_channel_id is None or line is None:
+            return
+        text = f"🎙️ **Episode {episode.number} · Shot {shot.number}**, read again. " + line_caption(
+            line
+        )
+        posts = [t.message_id for t in takes.takes_for_shot(db, shot_id) if t.message_id]
+        channel = self.bot.get_partial_messageable(project.review_channel_id)
+        reference = (
+            discord.MessageReference(
+                message_id=posts[-1], channel_id=project.review_channel_id, fail_if_not_exists=False
+            )
+            if posts
+            else None
+        )
+        spoken = line_file(line, shot.number)
+        await channel.send(
+            neutralise_mentions(text),
+            files=[spoken] if spoken else [],
+            reference=reference,  # type: ignore[arg-type]
+        )
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:

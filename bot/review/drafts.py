@@ -1,16 +1,15 @@
-"""Which take a vote reaction is for, and the files a draft post attaches."""
+"""Which take a vote reaction is for, and the files a draft post attaches (its takes, and its
+line's audio)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import discord
+
+from bot.formatting import clip
 from storage import takes
-from storage.models import Take
-
-if TYPE_CHECKING:
-    pass
-
+from storage.models import Line, Take
 
 NUMBERS = ("1️⃣", "2️⃣", "3️⃣", "4️⃣")
 MAX_ATTACHMENTS = 10  # Discord's limit per message
@@ -46,3 +45,21 @@ def draft_attachments(
         attached.append((path, f"take{number}"))
         used += size
     return attached, left_out
+
+
+def line_caption(line: Line | None) -> str:
+    """What a draft says of its line's audio: who speaks it and how long, or why it is silent."""
+    if line is None:
+        return ""
+    if not line.spoken:
+        return f"🔇 The line was not spoken ({clip(line.error, 200)}); it is subtitled."
+    who = line.speaker or "the narrator"
+    reading = f", read {line.reading}" if line.reading else ""
+    return f"🔊 Spoken by {who} ({line.voice.describe()}{reading}): {line.seconds:.1f} s"
+
+
+def line_file(line: Line | None, shot_number: int) -> discord.File | None:
+    """The line's WAV as an attachment, when it was spoken and its file is there."""
+    if line is None or not line.spoken or not Path(line.media_path).is_file():
+        return None
+    return discord.File(line.media_path, filename=f"shot{shot_number}_line.wav")

@@ -53,6 +53,14 @@ async def take_note(
     if isinstance(outcome, workflow.NoteKept):
         await message.reply(f"📝 Note stored. {outcome.reason}", mention_author=False)
         return
+    if isinstance(outcome, workflow.ReadingQueued):
+        bot.runtime.scheduler.wake()
+        await message.reply(
+            f"🎙️ Shot {outcome.shot_number}'s line will be read again ({outcome.reading}); "
+            "the picture stays. The new reading is posted here.",
+            mention_author=False,
+        )
+        return
     bot.runtime.scheduler.wake()
     number = outcome.shot.number
     lines = [

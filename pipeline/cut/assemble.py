@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import ffmpeg
 
-from pipeline.cut.audio_bed import MusicBed, with_music_bed
+from pipeline.cut.audio_bed import MusicBed, music_bed
 from pipeline.cut.cards import Card, card_frames, prepare_card
 from pipeline.cut.segment_cache import Segment, SegmentCache
 from pipeline.cut.segments import (
@@ -50,6 +50,9 @@ from pipeline.ffmpeg import run_ffmpeg_async
 from pipeline.sound.mix import (
     SCORE_VOLUME,
     cues_on_timeline,
+    dialogue_track,
+    line_window,
+    mix_under_dialogue,
     replace_if_written,
     to_platform_loudness,
 )
@@ -83,6 +86,12 @@ class CutShot:
     dialogue: str = ""
     label: str = ""  # how errors name the shot, e.g. "Ep 1 · Scene 2 · Shot 3"
     mood: str = ""  # its scene's mood: the score's cue (pipeline.sound.score.MOODS)
+    line: Path | None = None  # the dialogue spoken (a WAV), when it was
+    line_seconds: float = 0.0
+
+    def window(self, seconds: float) -> tuple[float, float] | None:
+        """When its line is heard (and subtitled) in a shot of `seconds` as cut."""
+        return line_window(self.line_seconds, seconds) if self.line is not None else None
 
 
 def build_srt(
@@ -103,6 +112,9 @@ def build_srt(
         if not text:
             continue
         begin, end = start + bounds[index] / fps, start + bounds[index + 1] / fps
+        heard = shot.window(end - begin)
+        if heard is not None:
+            begin, end = begin + heard[0], begin + heard[1]
         cues.append(f"{len(cues) + 1}\n{srt_timestamp(begin)} --> {srt_timestamp(end)}\n{text}\n")
     return "\n".join(cues)
 
@@ -220,7 +232,8 @@ async def _segments(
         if not path.is_file():
             raise AssembleError(f"{name}: take file {path.name} is missing")
         frames = bounds[index + 1] - bounds[index]
-        if not cache.has(take_key(path, frames, shot.dialogue, fmt)):
+        shown = shot.window(frames / fmt.fps)
+        if not cache.has(take_key(path, frames, shot.dialogue, fmt, shown)):
             checks.append((name, path, shot.duration))
     await _all_or_first_error(_bounded([check_take(*c) for c in checks], CHECKS_AT_ONCE))
     jobs = [
@@ -232,6 +245,7 @@ async def _segments(
             fmt,
             label=_shot_name(index, shot),
             check=False,
+            shown=shot.window((bounds[index + 1] - bounds[index]) / fmt.fps),
         )
         for index, shot in enumerate(shots)
     ]
@@ -284,17 +298,20 @@ async def _join(
     partial[".srt"].write_text(srt, encoding="utf-8")
     partial[".txt"].write_text(_concat_listing(segments), encoding="utf-8")
     joined = ffmpeg.input(str(partial[".txt"]), f="concat", safe=0)
-    audio = joined.audio
+    bounds = frame_bounds([shot.duration for shot in shots], fmt.fps)
+    spoken, unspoken = [], []
+    for index, shot in enumerate(shots):
+        begin, finish = start + bounds[index] / fmt.fps, start + bounds[index + 1] / fmt.fps
+        heard = shot.window(finish - begin)
+        if heard is not None and shot.line is not None:
+            spoken.append((shot.line, begin + heard[0]))
+        elif shot.dialogue.strip():
+            unspoken.append((begin, finish))
+    bed = None
     if music is not None:
-        bounds = frame_bounds([shot.duration for shot in shots], fmt.fps)
-        lines = [
-            (start + bounds[i] / fmt.fps, start + bounds[i + 1] / fmt.fps)
-            for i, shot in enumerate(shots)
-            if shot.dialogue.strip()
-        ]
         tail = card_frames(end, fmt.fps) if end is not None else 0
-        total = start + (bounds[-1] + tail) / fmt.fps
-        audio = with_music_bed(audio, music, total, lines)
+        bed = music_bed(music, start + (bounds[-1] + tail) / fmt.fps, unspoken)
+    audio = mix_under_dialogue(joined.audio, dialogue_track(spoken), bed)
     copy = len({segment.signature for segment in segments}) == 1
     if not copy:
         log.info("segments differ in codec parameters: the cut re-encodes the video")

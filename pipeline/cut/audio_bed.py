@@ -1,5 +1,6 @@
-"""The music bed: a file the team uploaded, looped or trimmed to the episode, faded in and out,
-mixed under the takes' own sound and lowered while a dialogue line is on screen.
+"""The music bed: a file the team uploaded (or the score), looped or trimmed to the episode,
+faded in and out, and lowered while a line that was not spoken is on screen (a spoken line
+ducks it by itself: pipeline.sound.mix.mix_under_dialogue).
 """
 
 from __future__ import annotations
@@ -27,13 +28,10 @@ def duck_expression(lines: Sequence[tuple[float, float]]) -> str:
     return "+".join(f"between(t,{start:.3f},{end:.3f})" for start, end in lines)
 
 
-def with_music_bed(
-    takes_audio: ffmpeg.Stream,
-    music: MusicBed,
-    total: float,
-    lines: Sequence[tuple[float, float]],
+def music_bed(
+    music: MusicBed, total: float, unspoken: Sequence[tuple[float, float]]
 ) -> ffmpeg.Stream:
-    """takes_audio with the music bed mixed in, `total` seconds long."""
+    """The bed, `total` seconds long, lowered while the `unspoken` lines are on screen."""
     fade = min(MAX_FADE, total / 4)
     bed = (
         ffmpeg.input(str(music.path), stream_loop=-1)
@@ -45,6 +43,6 @@ def with_music_bed(
         .filter("afade", t="out", st=f"{total - fade:.3f}", d=f"{fade:.3f}")
         .filter("volume", f"{max(0.0, music.volume):.3f}")
     )
-    if lines:
-        bed = bed.filter("volume", DUCK, enable=duck_expression(lines))
-    return ffmpeg.filter([takes_audio, bed], "amix", inputs=2, duration="first", normalize=0)
+    if unspoken:
+        bed = bed.filter("volume", DUCK, enable=duck_expression(unspoken))
+    return bed

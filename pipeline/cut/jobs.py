@@ -21,9 +21,9 @@ from pipeline.cut.segments import VideoFormat, frame_bounds, prepare_segment
 from pipeline.delivery.jobs import DELIVER, make_delivery_copy
 from pipeline.errors import AssembleError
 from pipeline.workflow import cut_failed
-from storage import episodes, events, jobs, plan, projects, takes
+from storage import episodes, events, jobs, lines, plan, projects, takes
 from storage.errors import ShowrunnerError
-from storage.models import Job
+from storage.models import Job, Shot, Take
 from storage.status import JobStatus
 
 log = logging.getLogger(__name__)
@@ -97,15 +97,7 @@ class CutJobs:
             if shot.approved_take_id is None:
                 raise AssembleError(f"Shot {shot.number} has no approved take.")
             take = takes.get_take(self.db, shot.approved_take_id)
-            cut_shots.append(
-                CutShot(
-                    Path(take.media_path),
-                    shot.duration,
-                    shot.dialogue,
-                    f"Shot {shot.number}",
-                    moods.get(shot.scene_id, ""),
-                )
-            )
+            cut_shots.append(cut_shot(self.db, shot, take, moods.get(shot.scene_id, "")))
         out = self.media_dir / "episodes" / f"project{project.id}_episode{episode.number}.mp4"
         out.parent.mkdir(parents=True, exist_ok=True)
         music = None
@@ -162,7 +154,8 @@ class CutJobs:
                 if shot.approved_take_id is None or shot.duration <= 0:
                     continue
                 frames = bounds[index + 1] - bounds[index]
-                marker = (shot.approved_take_id, frames, shot.dialogue, fmt)
+                line = lines.current_line(self.db, shot)
+                marker = (shot.approved_take_id, frames, shot.dialogue, fmt, line)
                 if marker in self._warmed:
                     continue
                 if self.cutting or self._stopped():
@@ -171,14 +164,16 @@ class CutJobs:
                 take = takes.get_take(self.db, shot.approved_take_id)
                 if take.kind == "keyframe":
                     continue  # its clip is coming: that is what the cut will show
+                cut = cut_shot(self.db, shot, take)
                 try:
                     await prepare_segment(
                         self.segments,
-                        Path(take.media_path),
+                        cut.media_path,
                         frames,
                         shot.dialogue,
                         fmt,
-                        label=f"Shot {shot.number}",
+                        label=cut.label,
+                        shown=cut.window(frames / fmt.fps),
                     )
                 except (ShowrunnerError, OSError) as error:
                     log.info("could not prepare shot %s for the cut: %s", shot.id, error)
@@ -189,3 +184,19 @@ class CutJobs:
             if after.status == JobStatus.FAILED:
                 cut_failed(self.db, job.episode_id)
                 events.emit(self.db, events.JobFailed(job.id))
+
+
+def cut_shot(db: sqlite_utils.Database, shot: Shot, take: Take, mood: str = "") -> CutShot:
+    """What the cut needs of a shot: its approved take, its length, its line (spoken, when its
+    WAV is there) and its scene's mood."""
+    line = lines.current_line(db, shot)
+    spoken = line is not None and line.spoken and Path(line.media_path).is_file()
+    return CutShot(
+        Path(take.media_path),
+        shot.duration,
+        shot.dialogue,
+        f"Shot {shot.number}",
+        mood,
+        Path(line.media_path) if spoken and line is not None else None,
+        line.seconds if spoken and line is not None else 0.0,
+    )

@@ -52,6 +52,7 @@ X264 = {
     "pix_fmt": "yuv420p",
 }
 AUDIO_RATE = 48_000
+Window = tuple[float, float] | None  # when a line is on screen, seconds into its shot
 PCM = {"c:a": "pcm_s16le", "ar": AUDIO_RATE, "ac": 2}
 STILL_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 # Takes disagree on colour tags (one says bt470bg, the next nothing) and x264 writes the tags
@@ -192,7 +193,7 @@ def segment_args(
     return ffmpeg.get_args(stream)
 
 
-def take_key(take: Path, frames: int, dialogue: str, fmt: VideoFormat) -> str:
+def take_key(take: Path, frames: int, dialogue: str, fmt: VideoFormat, shown: Window = None) -> str:
     """The cache key of a take's segment; stats the take file (OSError when it is gone)."""
     stat = take.stat()
     text = dialogue.strip()
@@ -202,6 +203,7 @@ def take_key(take: Path, frames: int, dialogue: str, fmt: VideoFormat) -> str:
         take=[str(take), stat.st_size, stat.st_mtime_ns],
         frames=frames,
         dialogue=text,
+        shown=[round(t, 3) for t in shown] if shown and text else None,
         format=[fmt.width, fmt.height, fmt.fps],
         font=[str(font.path), font.index, font.family, font.bold] if font else None,
     )
@@ -216,8 +218,10 @@ async def prepare_segment(
     *,
     label: str = "",
     check: bool = True,
+    shown: Window = None,
 ) -> Segment:
-    """The take normalised to the episode format with its dialogue burned in (cached).
+    """The take normalised to the episode format with its dialogue burned in (cached), shown
+    while it is spoken (`shown`, seconds into the shot) or, unspoken, the whole shot.
 
     The scheduler calls this as soon as a take is approved, so the cut finds it ready.
     Raises AssembleError (naming `label`) when the take is missing or damaged.
@@ -225,19 +229,21 @@ async def prepare_segment(
     take = Path(take).resolve()
     name = label or take.name
     try:
-        key = take_key(take, frames, dialogue, fmt)
+        key = take_key(take, frames, dialogue, fmt, shown)
     except FileNotFoundError:
         raise AssembleError(f"{name}: take file {take.name} is missing") from None
 
     async def make(out: Path) -> None:
         if check:
             await check_take(name, take, frames / fmt.fps)
-        await encode_take(take, frames, dialogue, fmt, out)
+        await encode_take(take, frames, dialogue, fmt, out, shown)
 
     return await cache.get(key, make)
 
 
-async def encode_take(take: Path, frames: int, dialogue: str, fmt: VideoFormat, out: Path) -> None:
+async def encode_take(
+    take: Path, frames: int, dialogue: str, fmt: VideoFormat, out: Path, shown: Window = None
+) -> None:
     source = take_input(take, frames, fmt.fps)
     video = normalised(source, frames, fmt)
     is_still = take.suffix.lower() in STILL_SUFFIXES
@@ -273,7 +279,8 @@ async def encode_take(take: Path, frames: int, dialogue: str, fmt: VideoFormat, 
                 )
                 .filter("trim", end_frame=1)
             )
+            timing = {"enable": f"between(t,{shown[0]:.3f},{shown[1]:.3f})"} if shown else {}
             video = ffmpeg.filter(
-                [video, line], "overlay", eof_action="repeat", format="yuv420"
+                [video, line], "overlay", eof_action="repeat", format="yuv420", **timing
             ).filter("setparams", **BT601_TAGS)
         await run_ffmpeg_async(segment_args(video, audio, out, fmt))

@@ -19,11 +19,13 @@ import sqlite_utils
 
 from pipeline.cut.jobs import CutJobs
 from pipeline.errors import BadRequest, WorkerError
-from pipeline.render.payload import CLIP, KEYFRAME, RenderPayload
+from pipeline.render.payload import RenderPayload
 from pipeline.render.queue import prepare_render_request
+from pipeline.render.results import record_spoken_line, record_takes
 from pipeline.render.worker_client import WorkerClient
-from pipeline.workflow import queue_waiting_clips, takes_recorded
-from storage import events, jobs, plan, takes
+from pipeline.sound.speech_jobs import SPEECH, line_failed, speech_request, waits_for_line
+from pipeline.workflow import queue_waiting_clips
+from storage import events, jobs, plan
 from storage.errors import ShowrunnerError
 from storage.models import Job
 from storage.status import JobStatus, ShotStatus
@@ -143,12 +145,14 @@ class Scheduler:
         # job cannot take that worker and leave the recovered one to be rendered twice
         queued = jobs.jobs_with_status(self.db, JobStatus.QUEUED)
         queued.sort(key=lambda job: job.id not in self._reattach)
-        wanted = {models_of(job) for job in queued if job.kind == "render"}
+        wanted = {models_of(job) for job in queued if job.kind in ON_WORKERS}
         for job in queued:
-            if job.kind != "render":  # a cut or a delivery copy, made here
+            if job.kind not in ON_WORKERS:  # a cut or a delivery copy, made here
                 cut = self.cuts.start(job)
                 if cut is not None:
                     self._spawn(cut)
+            elif job.kind == "render" and waits_for_line(self.db, job):
+                continue  # its shot's length is known once its line is spoken
             else:
                 worker = self._free_worker(self._reattach.get(job.id), models_of(job), wanted)
                 if worker is None:
@@ -240,9 +244,12 @@ class Scheduler:
                 return  # cancelled between dispatch and start
             job = jobs.start_job(self.db, job.id, worker.base_url)
             assert job.shot_id is not None
-            plan.set_shot_status(self.db, job.shot_id, ShotStatus.RENDERING)
+            if job.kind == SPEECH:
+                request, note = speech_request(self.db, job), ""
+            else:
+                plan.set_shot_status(self.db, job.shot_id, ShotStatus.RENDERING)
+                request, note = await prepare_render_request(self.db, job)
             self._notify(job.id)
-            request, note = await prepare_render_request(self.db, job)
             if note:
                 jobs.report_progress(self.db, job.id, 0.0, note)
                 self._notify(job.id)
@@ -269,7 +276,11 @@ class Scheduler:
                     raise BadRequest(reason)
                 raise WorkerError(reason)
             self._warm[worker.base_url] = models_of(job)
-            await self._record_takes(job, worker, request.engine, request.model, final, note)
+            if job.kind == SPEECH:
+                await record_spoken_line(self.db, self.media_dir, job, worker, final)
+            else:
+                await record_takes(self.db, self.media_dir, job, worker, request, final, note)
+            self._notify(job.id)
         except BadRequest as error:
             # a value the engine cannot render: the same request would fail again anywhere
             self._render_failed(job, str(error), retry=False)
@@ -291,56 +302,6 @@ class Scheduler:
             self._renders.pop(job.id, None)
             self._busy.discard(worker.base_url)
 
-    async def _record_takes(
-        self, job: Job, worker: WorkerClient, engine: str, model: str, state: dict, note: str = ""
-    ) -> None:
-        assert job.shot_id is not None
-        payload = RenderPayload.of(job)
-        kind = KEYFRAME if payload.output == KEYFRAME else CLIP
-        # a clip rendered from an approved keyframe: the team already approved its look
-        source_take_id = payload.source_take_id
-        folder = self.media_dir / "takes" / f"shot{job.shot_id}"
-        downloaded = []
-        for index, take in enumerate(state.get("takes") or []):
-            seed = int(take["seed"])
-            media = await worker.download(take["media"], folder / f"{job.id}_{index}.mp4")
-            preview = ""
-            if take.get("preview"):
-                preview = str(
-                    await worker.download(take["preview"], folder / f"{job.id}_{index}.png")
-                )
-            # what the engine reports per take (e.g. references it could not use) is kept too
-            reported = take.get("parameters")
-            downloaded.append(
-                (seed, str(media), preview, reported if isinstance(reported, dict) else {})
-            )
-        if not downloaded:
-            raise WorkerError("the worker finished without any take")
-        with self.db.atomic():
-            recorded = []
-            for seed, media, preview, reported in downloaded:
-                take = takes.add_take(
-                    self.db,
-                    shot_id=job.shot_id,
-                    job_id=job.id,
-                    seed=seed,
-                    engine=engine,
-                    model=model,
-                    media_path=media,
-                    preview_path=preview,
-                    parameters={
-                        **{k: v for k, v in payload.to_json().items() if k != "seeds"},
-                        **reported,
-                        **({"continuity": note} if note else {}),
-                    },
-                    kind=kind,
-                    source_take_id=source_take_id,
-                )
-                recorded.append(take)
-            jobs.finish_job(self.db, job.id)
-            takes_recorded(self.db, job, [take.id for take in recorded])
-        self._notify(job.id)
-
     def _render_failed(self, job: Job, reason: str, *, retry: bool = True) -> None:
         log.warning("render job %s failed: %s", job.id, reason)
         current = jobs.get_job(self.db, job.id)
@@ -348,7 +309,9 @@ class Scheduler:
             return
         with self.db.atomic():
             after = jobs.fail_job(self.db, job.id, reason, retry=retry)
-            if job.shot_id is not None:
+            if job.kind == SPEECH and after.status == JobStatus.FAILED:
+                line_failed(self.db, job, reason)  # the shot renders, its line marked unspoken
+            elif job.shot_id is not None and job.kind != SPEECH:
                 shot = plan.get_shot(self.db, job.shot_id)
                 queued = after.status == JobStatus.QUEUED
                 target = ShotStatus.QUEUED if queued else ShotStatus.PLANNED
@@ -360,9 +323,12 @@ class Scheduler:
         self._notify(job.id)
 
 
+ON_WORKERS = ("render", SPEECH)  # the kinds of job workers do; cuts and copies are made here
+
+
 def models_of(job: Job) -> tuple[str, ...]:
-    """The engine and models a render job loads on its worker."""
-    return RenderPayload.of(job).models()
+    """The engine and models a job loads on its worker."""
+    return (SPEECH,) if job.kind == SPEECH else RenderPayload.of(job).models()
 
 
 async def run_until_idle(scheduler: Scheduler, timeout: float | None = None) -> None:

@@ -129,9 +129,9 @@ async def test_a_repeated_line_is_written_again_for_that_shot_alone(context):
     )
     model = scripted(
         tool_call("EpisodeDraft", repeats),
-        tool_call("ShotRewrite", {"text": "Gong Gong, I am not afraid of you."}),
-        tool_call("ShotRewrite", {"text": "The man smiles, his eyes widen."}),  # the same again
-        tool_call("ShotRewrite", {"text": "Then drown me, if you can!"}),
+        tool_call("LineRewrite", {"text": "Gong Gong, I am not afraid of you."}),
+        tool_call("LineRewrite", {"text": "The man smiles, his eyes widen."}),  # the same again
+        tool_call("LineRewrite", {"text": "Then drown me, if you can!"}),
         tool_call("ShotRewrite", {"text": "The storm answers him."}),
     )
     await Director(model).write_plan(context, PREMISE)
@@ -267,6 +267,6 @@ async def test_a_rewrite_that_copies_its_instructions_is_not_a_line():
     )
     # what the embedded model answered in a clean-clone produce run, subtitled as dialogue
     echo = "A short sentence, in the language of the scene. A rugged shore."
-    model = scripted(tool_call("ShotRewrite", {"text": echo}))
+    model = scripted(tool_call("LineRewrite", {"text": echo}))
     await rewrite_repeats(ModelCaller(model), draft)
     assert [shot.dialogue for shot in shots_of(draft)][:2] == ["Line 1: I will not kneel!", ""]

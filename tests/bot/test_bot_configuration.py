@@ -28,12 +28,14 @@ def accepted_plan(world: Studio, project_id: int, shots: int) -> None:
     episodes.accept_plan(db, episode.id, episode.plan_revision, world.director)
 
 
-def payloads(world: Studio, project_id: int) -> list[dict]:
+def payloads(world: Studio, project_id: int, kind: str = "%") -> list[dict]:
+    """The payloads of the project's jobs (of every kind: a refused render stores no line to
+    speak either)."""
     db = open_db(world.settings.database_path)
     rows = db.query(
         "SELECT jobs.payload FROM jobs JOIN episodes ON episodes.id = jobs.episode_id "
-        "WHERE episodes.project_id = ?",
-        [project_id],
+        "WHERE episodes.project_id = ? AND jobs.kind LIKE ?",
+        [project_id, kind],
     )
     return [json.loads(row["payload"]) for row in rows]
 
@@ -69,7 +71,9 @@ async def test_the_queue_limit_and_draft_cap_come_from_the_environment(
         assert queued["content"] == "Queued 1 shot(s) of episode 1."
 
     caps = [
-        payload["max_draft_bytes"] for project_id in ids for payload in payloads(world, project_id)
+        payload["max_draft_bytes"]
+        for project_id in ids
+        for payload in payloads(world, project_id, "render")
     ]
     assert caps == [512 * 1024] * 3  # 0.5 MiB, in every job the running bot queued
 

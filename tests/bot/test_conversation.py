@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from storage import episodes, plan, projects, revisions, takes
+from storage import episodes, lines, plan, projects, revisions, takes
 from storage.db import open_db
 from tests.fakes import DownChatModel, ScriptedChatModel, gong_gong_plan, say, scripted, tool_call
 from tests.studio import (
@@ -113,7 +113,7 @@ async def test_a_changed_plan_waits_for_a_go_ahead_and_render_asks_first(tmp_pat
         assert asked["content"] == "Queued 4 shot(s) of episode 1." and not buttons(asked)
         episode = current(db, world)
         assert episode.plan_accepted and episode.accepted_revision == 3
-        assert db.table("jobs").count == 4
+        assert render_jobs(db) == 4
     assert model.calls == 6
 
 
@@ -141,7 +141,7 @@ async def test_the_plan_gates_buttons_still_work_after_a_restart(tmp_path: Path)
             assert current(db, world).plan_accepted and not buttons(notice)
             anyway = await click(world, asked, world.director, "Render anyway")
             assert anyway.response_data["content"] == "Queued 2 shot(s) of episode 1."
-            assert db.table("jobs").count == 2
+            assert render_jobs(db) == 2
 
 
 async def test_an_accepted_plan_renders_at_once(tmp_path: Path):
@@ -240,6 +240,14 @@ async def test_odd_and_hostile_messages_cost_no_needless_model_calls(tmp_path: P
             assert not message["mention_everyone"] and not message["mention_ids"]
 
 
+def render_jobs(db, shot_id: int | None = None) -> int:
+    """How many render jobs were queued (of one shot, or of all)."""
+    where, values = ("AND shot_id = ?", [shot_id]) if shot_id else ("", [])
+    return db.execute(
+        f"SELECT COUNT(*) FROM jobs WHERE kind = 'render' {where}", values
+    ).fetchone()[0]
+
+
 async def draft_ready(world: Studio, model: ScriptedChatModel) -> tuple[dict, object]:
     """A project whose one-shot plan was accepted and rendered: the draft post and the db."""
     await start_project(world)
@@ -284,12 +292,46 @@ async def test_a_reply_to_a_draft_is_a_retake_note(tmp_path: Path):
         priorities = db.execute(
             "SELECT priority FROM jobs WHERE shot_id = ? ORDER BY rowid", [shot.id]
         ).fetchall()
-        assert priorities == [(0,), (1,)]  # the first render, then the retake ahead of others
+        # its line, spoken first; the first render; the retake, ahead of others (the line is
+        # not spoken again: it did not change)
+        assert priorities == [(3,), (0,), (1,)]
         assert model.calls == 4
         # the writers' room never saw the note as a chat message
         assert not [
             m for m in bot_messages(world, world.writers) if "Prompt revised" in m["content"]
         ]
+
+
+async def test_a_draft_carries_its_spoken_line_and_a_reading_note_reads_it_again(tmp_path: Path):
+    model = scripted(tool_call("write_episode_plan", {"plan": gong_gong_plan((1,))}), say("Ok."))
+    async with open_studio(tmp_path / "data") as world, running_bot(world, model):
+        draft, db = await draft_ready(world, model)
+        names = [attachment["filename"] for attachment in draft["attachments"]]
+        assert names == ["shot1_take1.mp4", "shot1_line.wav"]
+        await world.emulator.wait_until(lambda: takes.takes_for_message(db, draft["id"]))
+        [take] = takes.takes_for_message(db, draft["id"])
+        first = lines.current_line(db, plan.get_shot(db, take.shot_id))
+        assert first is not None and first.spoken
+        assert f"🔊 Spoken by Li Xingzhou ({first.voice.describe()}): " in draft["content"]
+        assert world.emulator.attachment_bytes(draft["attachments"][1])[:4] == b"RIFF"
+
+        reply = await say_in(world, world.review, world.ben, "read it slower", reply_to=draft["id"])
+        assert reply["content"].startswith("🎙️ Shot 1's line will be read again (slower)")
+        again = await world.emulator.wait_for_message(
+            world.review,
+            lambda m: m["content"].startswith("🎙️ **Episode 1 · Shot 1**, read again."),
+            timeout=60,
+        )
+        assert again["message_reference"]["message_id"] == draft["id"]
+        assert [a["filename"] for a in again["attachments"]] == ["shot1_line.wav"]
+        second = lines.current_line(db, plan.get_shot(db, take.shot_id))
+        assert second is not None and second.reading == "slower"
+        assert second.seconds > first.seconds * 1.1  # read slower, it runs longer
+        assert f"read slower): {second.seconds:.1f} s" in again["content"]
+        # only the line: the take is still in review, nothing rendered again
+        assert takes.get_take(db, take.id).status == "review"
+        renders = "SELECT COUNT(*) FROM jobs WHERE shot_id = ? AND kind = 'render'"
+        assert db.execute(renders, [take.shot_id]).fetchone()[0] == 1
 
 
 async def test_a_retake_note_is_queued_even_when_the_model_is_down(tmp_path: Path):
@@ -307,9 +349,7 @@ async def test_a_retake_note_is_queued_even_when_the_model_is_down(tmp_path: Pat
         [take] = takes.takes_for_message(db, draft["id"])
         shot = plan.get_shot(db, take.shot_id)
         assert shot.prompt.endswith(", darker sky") and take.note == "darker sky"
-        assert (
-            db.execute("SELECT COUNT(*) FROM jobs WHERE shot_id = ?", [shot.id]).fetchone()[0] == 2
-        )
+        assert render_jobs(db, shot.id) == 2
 
 
 async def test_a_members_reply_to_an_approved_draft_is_stored_but_reopens_nothing(tmp_path: Path):
@@ -326,9 +366,7 @@ async def test_a_members_reply_to_an_approved_draft_is_stored_but_reopens_nothin
         shot = plan.get_shot(db, take.shot_id)
         assert (shot.status, shot.approved_take_id) == ("approved", take.id)
         assert takes.get_take(db, take.id).note == "love it"
-        assert (
-            db.execute("SELECT COUNT(*) FROM jobs WHERE shot_id = ?", [shot.id]).fetchone()[0] == 1
-        )
+        assert render_jobs(db, shot.id) == 1
         assert model.calls == calls  # the model was not asked to revise anything
         # the episode is still delivered, with the approved take
         await world.emulator.wait_for_message(

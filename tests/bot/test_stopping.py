@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -60,12 +61,12 @@ def start_produce(data_dir: Path, *args: str) -> subprocess.Popen[str]:
 
 
 def read_until(process: subprocess.Popen[str], text: str) -> list[str]:
-    """Its printed lines, up to the first one holding `text`."""
+    """Its printed lines, up to the first one matching `text` (a regular expression)."""
     assert process.stdout is not None
     lines = []
     for line in process.stdout:
         lines.append(line)
-        if text in line:
+        if re.search(text, line):
             return lines
     raise AssertionError(f"exited before printing {text!r}: {process.stderr.read()[-2000:]}")
 
@@ -74,7 +75,8 @@ def test_ctrl_c_stops_produce_in_seconds_and_resume_finishes_the_episode(
     tmp_path: Path, embedded_model
 ):
     process = start_produce(tmp_path, PREMISE)
-    read_until(process, ": done")  # a shot is rendered, the others are not yet
+    # a shot is rendered (not only its line spoken), the others are not yet
+    read_until(process, r"shot \d+/\d+: done")
     children = children_of(process.pid)
     assert len(children) == 2  # the local worker and the embedded model server
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends

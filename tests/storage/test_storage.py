@@ -65,6 +65,7 @@ def test_migrations_create_every_table_once(tmp_path):
         "m003_season",
         "m004_scene_mood",
         "m005_voices",
+        "m006_lines",
     ]
 
 

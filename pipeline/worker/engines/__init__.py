@@ -28,6 +28,7 @@ _ENGINES: dict[str, tuple[str, str]] = {
     "animatic": ("pipeline.worker.engines.animatic", "AnimaticEngine"),
     "diffusers": ("pipeline.worker.engines.diffusers_keyframe", "DiffusersKeyframeEngine"),
     "video": ("pipeline.worker.engines.diffusers_video", "DiffusersVideoEngine"),
+    "speech": ("pipeline.worker.engines.speech", "SpeechEngine"),
 }
 
 ENGINE_NAMES: tuple[str, ...] = tuple(_ENGINES)

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.worker.engines import ProgressCallback, check_request_basics
+from pipeline.worker.requests import RenderedTake, RenderRequest
+from pipeline.worker.settings import WorkerSettings
 from storage.models import Voice
 
 MAX_LINE_CHARS = 600  # a longer line is the caller's to fit or split
@@ -52,6 +55,48 @@ def speak(text: str, voice: Voice, out: Path) -> SpokenLine:
     with wave.open(str(out)) as spoken:
         seconds = spoken.getnframes() / spoken.getframerate()
     return SpokenLine(out, seconds, engine)
+
+
+class SpeechEngine:
+    """The worker's speech engine: a request's prompt is the line, its `extra["voice"]` the
+    voice (storage.models.Voice's fields); the one "take" is the WAV."""
+
+    name = "speech"
+
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+
+    def check_inputs(self, request: RenderRequest) -> None:
+        check_request_basics(request)
+        voice_of(request)
+        if not " ".join(request.prompt.split()):
+            raise ValueError("prompt is empty: there is no line to speak")
+        if len(request.prompt) > MAX_LINE_CHARS:
+            size = len(request.prompt)
+            raise ValueError(f"prompt is {size} characters; a line is at most {MAX_LINE_CHARS}")
+
+    def render(
+        self, request: RenderRequest, out_dir: Path, progress: ProgressCallback
+    ) -> list[RenderedTake]:
+        progress(0.0, "speech")
+        spoken = speak(request.prompt, voice_of(request), out_dir / f"{request.job_id}_line.wav")
+        progress(1.0, "speech")
+        reported = {"seconds": round(spoken.seconds, 3), "speech_engine": spoken.engine}
+        return [RenderedTake(request.seeds[0], str(spoken.path), "", reported)]
+
+
+def voice_of(request: RenderRequest) -> Voice:
+    """The voice a speech request names; ValueError naming what is wrong with it."""
+    fields = request.extra.get("voice")
+    if not isinstance(fields, dict):
+        raise ValueError("extra.voice is missing: a speech request names its voice")
+    try:
+        voice = Voice(**fields)
+    except TypeError as error:
+        raise ValueError(f"extra.voice {fields!r} is not a voice: {error}") from None
+    if not (0 <= voice.pitch <= 99 and 80 <= voice.rate <= 400):
+        raise ValueError(f"extra.voice pitch {voice.pitch} / rate {voice.rate} out of range")
+    return voice
 
 
 def why_no_speech() -> str:

@@ -1,0 +1,84 @@
+"""What a worker hands back is downloaded and stored: a render job's takes, a speech job's
+line. The job finishes in the same transaction that stores its result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from pipeline.errors import WorkerError
+from pipeline.render.payload import CLIP, KEYFRAME, RenderPayload
+from pipeline.render.worker_client import WorkerClient
+from pipeline.sound.speech_jobs import record_line
+from pipeline.worker.requests import RenderRequest
+from pipeline.workflow import takes_recorded
+from storage import jobs, takes
+from storage.models import Job
+
+
+async def record_takes(
+    db: sqlite_utils.Database,
+    media_dir: Path,
+    job: Job,
+    worker: WorkerClient,
+    request: RenderRequest,
+    state: dict[str, Any],
+    note: str = "",
+) -> None:
+    assert job.shot_id is not None
+    payload = RenderPayload.of(job)
+    kind = KEYFRAME if payload.output == KEYFRAME else CLIP
+    # a clip rendered from an approved keyframe: the team already approved its look
+    source_take_id = payload.source_take_id
+    folder = media_dir / "takes" / f"shot{job.shot_id}"
+    downloaded = []
+    for index, take in enumerate(state.get("takes") or []):
+        seed = int(take["seed"])
+        media = await worker.download(take["media"], folder / f"{job.id}_{index}.mp4")
+        preview = ""
+        if take.get("preview"):
+            preview = str(await worker.download(take["preview"], folder / f"{job.id}_{index}.png"))
+        # what the engine reports per take (e.g. references it could not use) is kept too
+        reported = take.get("parameters")
+        reported = reported if isinstance(reported, dict) else {}
+        downloaded.append((seed, str(media), preview, reported))
+    if not downloaded:
+        raise WorkerError("the worker finished without any take")
+    with db.atomic():
+        recorded = []
+        for seed, media, preview, reported in downloaded:
+            take = takes.add_take(
+                db,
+                shot_id=job.shot_id,
+                job_id=job.id,
+                seed=seed,
+                engine=request.engine,
+                model=request.model,
+                media_path=media,
+                preview_path=preview,
+                parameters={
+                    **{k: v for k, v in payload.to_json().items() if k != "seeds"},
+                    **reported,
+                    **({"continuity": note} if note else {}),
+                },
+                kind=kind,
+                source_take_id=source_take_id,
+            )
+            recorded.append(take)
+        jobs.finish_job(db, job.id)
+        takes_recorded(db, job, [take.id for take in recorded])
+
+
+async def record_spoken_line(
+    db: sqlite_utils.Database, media_dir: Path, job: Job, worker: WorkerClient, state: dict
+) -> None:
+    spoken = (state.get("takes") or [None])[0]
+    if not spoken:
+        raise WorkerError("the worker finished without the spoken line")
+    folder = media_dir / "lines" / f"shot{job.shot_id}"
+    wav = await worker.download(spoken["media"], folder / f"{job.id}.wav")
+    with db.atomic():
+        jobs.finish_job(db, job.id)
+        record_line(db, job, str(wav), spoken.get("parameters") or {})
