@@ -30,9 +30,9 @@ from pipeline.render.queue import (
 )
 from pipeline.sound.readings import reading_of
 from pipeline.sound.speech_jobs import queue_line, queue_lines, speaking
-from storage import episodes, events, jobs, plan, projects, takes
+from storage import auditions, characters, episodes, events, jobs, plan, projects, takes, voices
 from storage.errors import InvalidInput, ShowrunnerError
-from storage.models import Job, Render, Shot
+from storage.models import Audition, Job, Render, Shot, Voice
 from storage.status import IN_FLIGHT, EpisodeStatus, ShotStatus, TakeStatus
 
 log = logging.getLogger(__name__)
@@ -317,6 +317,21 @@ def shots_rewritten(db: sqlite_utils.Database, episode_id: int, shot_ids: list[i
     if reopened and episodes.get_episode(db, episode_id).status == EpisodeStatus.DELIVERED:
         episodes.set_episode_status(db, episode_id, EpisodeStatus.SHOOTING)
     return reopened
+
+
+def audition_vote(db: sqlite_utils.Database, audition: Audition, author_id: int) -> Voice | None:
+    """After a vote on an audition: the pick, once a candidate has the project's quorum, is
+    the character's voice from now on (the old one on record). None while no candidate has
+    it, or when the audition was decided before."""
+    character = characters.get_character_by_id(db, audition.character_id)
+    quorum = projects.get_project(db, character.project_id).quorum
+    with db.atomic():
+        choice = auditions.decide(db, audition.id, quorum)
+        if choice is None:
+            return None
+        voice = audition.voices[choice]
+        voices.set_voice(db, character, voice, author_id=author_id, reason="audition")
+    return voice
 
 
 # --- the cut and the delivery ---------------------------------------------------------------

@@ -76,11 +76,23 @@ class LineSpoken:
     line_id: int
 
 
-OutboxEvent = ShotReady | ClipApproved | EpisodeCut | DeliveryReady | JobFailed | LineSpoken
+@dataclass(frozen=True)
+class AuditionReady:
+    """Every candidate voice of an audition has read its line: post it for the team's pick."""
+
+    kind: ClassVar[str] = "audition_ready"
+    audition_id: int
+
+
+OutboxEvent = (
+    ShotReady | ClipApproved | EpisodeCut | DeliveryReady | JobFailed | LineSpoken | AuditionReady
+)
 KINDS: dict[str, type[OutboxEvent]] = {
     cls.kind: cls
-    for cls in (ShotReady, ClipApproved, EpisodeCut, DeliveryReady, JobFailed, LineSpoken)
-}
+    for cls in (
+        ShotReady, ClipApproved, EpisodeCut, DeliveryReady, JobFailed, LineSpoken, AuditionReady
+    )
+}  # fmt: skip
 
 
 def emit(db: sqlite_utils.Database, event: OutboxEvent) -> Event:

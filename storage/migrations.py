@@ -338,3 +338,34 @@ def m006_lines(db: sqlite_utils.Database) -> None:
         """
     )
     db.execute("CREATE INDEX lines_by_shot ON lines(shot_id)")
+
+
+@migrations(name="m007_auditions")
+def m007_auditions(db: sqlite_utils.Database) -> None:
+    """Auditions: candidate voices (JSON: each voice and its reading's WAV) reading one line, the
+    post the team votes on, and its pick; the votes, one row per member and candidate."""
+    db.execute(
+        """
+        CREATE TABLE auditions (
+            id INTEGER PRIMARY KEY,
+            character_id INTEGER NOT NULL REFERENCES characters(id),
+            channel_id INTEGER NOT NULL,
+            line TEXT NOT NULL,
+            candidates TEXT NOT NULL,
+            message_id INTEGER UNIQUE,
+            chosen INTEGER,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE audition_votes (
+            audition_id INTEGER NOT NULL REFERENCES auditions(id),
+            user_id INTEGER NOT NULL,
+            choice INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (audition_id, user_id, choice)
+        )
+        """
+    )

@@ -55,7 +55,7 @@ class Voice:
     clip: str = ""  # a reference recording, for engines that clone from one
 
     def describe(self) -> str:
-        clip = ", cloned from a clip" if self.clip else ""
+        clip = ", with a reference clip" if self.clip else ""
         return f"{self.engine} {self.name}, pitch {self.pitch}, {self.rate} wpm{clip}"
 
     @classmethod
@@ -89,6 +89,34 @@ class Line:
         values = _pick(cls, row)
         values["voice"] = Voice.from_json(row["voice"])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class Audition:
+    """Candidate voices reading one of a character's line; `chosen` once the team picked."""
+
+    id: int
+    character_id: int
+    channel_id: int
+    line: str
+    voices: tuple[Voice, ...]
+    readings: tuple[str, ...]  # each candidate's WAV ("" until spoken)
+    message_id: int | None
+    chosen: int | None  # the picked candidate, 0-based
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Self:
+        candidates = json.loads(row["candidates"])
+        return cls(
+            id=row["id"],
+            character_id=row["character_id"],
+            channel_id=row["channel_id"],
+            line=row["line"],
+            voices=tuple(Voice(**c["voice"]) for c in candidates),
+            readings=tuple(c["media_path"] for c in candidates),
+            message_id=row["message_id"],
+            chosen=row["chosen"],
+        )
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,7 @@ class DeliveryCog(commands.Cog):
             what = f"Shot {plan.get_shot(db, job.shot_id).number}"
             what += "'s line" if job.kind == SPEECH else ""
         else:
-            what = "The delivery copy" if job.kind == DELIVER else "The cut"
+            kinds = {DELIVER: "The delivery copy", SPEECH: "A voice in the audition"}
+            what = kinds.get(job.kind, "The cut")
         reason = clip(job.error or "unknown error", 300)
         await self.bot.get_partial_messageable(channel_id).send(f"❌ {what} failed: {reason}")

@@ -21,6 +21,8 @@ def job_target(db: sqlite_utils.Database, job: Job) -> str:
     """'episode 1, shot 3' (or 'episode 1, shot 3's line', 'episode 1, cut', 'episode 1,
     delivery copy')."""
     episode = episodes.get_episode(db, job.episode_id)
+    if job.kind == SPEECH and job.shot_id is None:
+        return f"a voice for {job.payload.get('speaker', 'a character')}'s audition"
     if job.shot_id is not None:
         target = f"shot {plan.get_shot(db, job.shot_id).number}"
         target += "'s line" if job.kind == SPEECH else ""

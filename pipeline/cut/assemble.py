@@ -27,6 +27,7 @@ from pipeline.cut.audio_bed import MusicBed, music_bed
 from pipeline.cut.cards import Card, card_frames, prepare_card
 from pipeline.cut.segment_cache import Segment, SegmentCache
 from pipeline.cut.segments import (
+    AUDIO_RATE,
     X264,
     VideoFormat,
     check_take,
@@ -47,13 +48,14 @@ from pipeline.cut.subtitles import (
 )
 from pipeline.errors import AssembleError, DiskFullError
 from pipeline.ffmpeg import run_ffmpeg_async
+from pipeline.sound.loudness import SAMPLE_METER, Loudness, parse_ebur128
 from pipeline.sound.mix import (
     SCORE_VOLUME,
+    STEMS,
     cues_on_timeline,
     dialogue_track,
     line_window,
     mix_under_dialogue,
-    replace_if_written,
     to_platform_loudness,
 )
 from pipeline.sound.score import render_score, why_no_score
@@ -74,7 +76,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _NO_SPACE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-AAC = {"c:a": "aac", "b:a": "128k", "ar": 48_000}
+PARTS = (".mp4", ".srt", ".png", ".txt", ".wav", ".video.mp4", ".mix.wav")  # a cut's files
+PARTS += tuple(f".{name}.wav" for name in STEMS)
 CHECKS_AT_ONCE = 4  # take checks are short and mostly reading: more than the cores is fine
 T = TypeVar("T")
 
@@ -136,11 +139,14 @@ async def cut_episode(
     music: MusicBed | None = None,
     poster_shot: int = 0,
     score: bool = False,
+    stems: bool = False,
 ) -> Path:
     """Cut shots into one H.264/AAC MP4 at out_path (its SRT and poster PNG beside it, the
     poster a frame of shots[poster_shot]: a season episode's own first shot, not its recap);
     return out_path. With `score` and no music bed, a score is composed from the shots' moods
     (when fluidsynth can render it). Audio that is not silent ends at the platforms' loudness.
+    With `stems`, the mix's parts (STEMS) are written beside it too, as WAVs as long as the cut
+    (`<name>.dialogue.wav`, ...), before the loudness gain.
 
     Segments are kept in `cache` for the next cut (without one, in a folder removed after the
     cut). The previous files at out_path stay untouched unless the new cut succeeds.
@@ -164,28 +170,35 @@ async def cut_episode(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     token = f"{os.getpid()}-{secrets.token_hex(4)}"
     partial = {
-        suffix: out_path.with_name(f".{out_path.stem}.{token}.partial{suffix}")
-        for suffix in (".mp4", ".srt", ".png", ".txt", ".wav", ".loud.mp4")
+        suffix: out_path.with_name(f".{out_path.stem}.{token}.partial{suffix}") for suffix in PARTS
     }
     own_cache = cache is None
     if cache is None:
         cache = SegmentCache(out_path.with_name(f".{out_path.stem}.{token}.segments"))
     try:
-        segments = await _segments(shots, fmt, cache, title, end)
-        if score and music is None and not why_no_score():
-            try:
-                music = await _score(shots, fmt, title, end, partial[".wav"])
-            except AssembleError as error:  # the episode is cut silent rather than not at all
-                log.warning("no score for %s: %s", out_path.name, error)
-        await _join(segments, shots, fmt, title, end, music, partial)
-        await to_platform_loudness(partial[".mp4"], partial[".loud.mp4"])
-        replace_if_written(partial[".loud.mp4"], partial[".mp4"])
+        scoring = score and music is None and not why_no_score()
+        # the score is composed while the segments are encoded (fluidsynth beside x264)
+        segments, scored = await _all_or_first_error(
+            [
+                _segments(shots, fmt, cache, title, end),
+                _score(shots, fmt, title, end, partial[".wav"], out_path.name)
+                if scoring
+                else _nothing(),
+            ]
+        )
+        music = scored or music
+        mixed = await _join(segments, shots, fmt, title, end, music, partial, stems)
+        await to_platform_loudness(
+            partial[".video.mp4"], partial[".mix.wav"], partial[".mp4"], mixed
+        )
         bounds = frame_bounds([shot.duration for shot in shots], fps)
         poster = Path(shots[poster_shot].media_path).resolve()
         frames = bounds[poster_shot + 1] - bounds[poster_shot]
         await _write_poster(poster, frames, partial[".png"], fmt)
         os.replace(partial[".srt"], out_path.with_suffix(".srt"))
         os.replace(partial[".png"], out_path.with_suffix(".png"))
+        for name in STEMS if stems else ():
+            os.replace(partial[f".{name}.wav"], out_path.with_suffix(f".{name}.wav"))
         os.replace(partial[".mp4"], out_path)
     except (DiskFullError, OSError) as error:
         if not _out_of_space(error):
@@ -201,17 +214,31 @@ async def cut_episode(
     return out_path
 
 
+async def _nothing() -> None:
+    return None
+
+
 async def _score(
-    shots: Sequence[CutShot], fmt: VideoFormat, title: Card | None, end: Card | None, wav: Path
-) -> MusicBed:
-    """The episode's score from its shots' moods, as the music bed."""
+    shots: Sequence[CutShot],
+    fmt: VideoFormat,
+    title: Card | None,
+    end: Card | None,
+    wav: Path,
+    name: str,
+) -> MusicBed | None:
+    """The episode's score from its shots' moods, as the music bed; None when fluidsynth
+    fails (the episode is cut silent rather than not at all)."""
     opening = card_frames(title, fmt.fps) / fmt.fps if title is not None else 0.0
     closing = card_frames(end, fmt.fps) / fmt.fps if end is not None else 0.0
     bounds = frame_bounds([shot.duration for shot in shots], fmt.fps)
     seconds = [(after - before) / fmt.fps for before, after in pairwise(bounds)]
     cues, stingers = cues_on_timeline([s.mood for s in shots], seconds, opening, closing)
     total = sum(cue.seconds for cue in cues)
-    return MusicBed(await render_score(cues, total, wav, stingers), SCORE_VOLUME)
+    try:
+        return MusicBed(await render_score(cues, total, wav, stingers), SCORE_VOLUME)
+    except AssembleError as error:
+        log.warning("no score for %s: %s", name, error)
+        return None
 
 
 async def _segments(
@@ -291,8 +318,10 @@ async def _join(
     end: Card | None,
     music: MusicBed | None,
     partial: dict[str, Path],
-) -> None:
-    """Write the MP4 (segments joined, audio encoded once) and the SRT to their partial paths."""
+    stems: bool = False,
+) -> Loudness:
+    """Write the picture (segments joined), its mix as a float WAV (and the stems), and the SRT
+    to their partial paths; the mix's loudness, measured as it is written."""
     start = card_frames(title, fmt.fps) / fmt.fps if title is not None else 0.0
     srt = build_srt(shots, fmt.fps, width=fmt.width, height=fmt.height, start=start)
     partial[".srt"].write_text(srt, encoding="utf-8")
@@ -307,25 +336,34 @@ async def _join(
             spoken.append((shot.line, begin + heard[0]))
         elif shot.dialogue.strip():
             unspoken.append((begin, finish))
-    bed = None
-    if music is not None:
-        tail = card_frames(end, fmt.fps) if end is not None else 0
-        bed = music_bed(music, start + (bounds[-1] + tail) / fmt.fps, unspoken)
-    audio = mix_under_dialogue(joined.audio, dialogue_track(spoken), bed)
+    tail = card_frames(end, fmt.fps) if end is not None else 0
+    total = start + (bounds[-1] + tail) / fmt.fps
+    bed = music_bed(music, total, unspoken) if music is not None else None
+    mix, apart = mix_under_dialogue(joined.audio, dialogue_track(spoken), bed, total, stems=stems)
     copy = len({segment.signature for segment in segments}) == 1
     if not copy:
         log.info("segments differ in codec parameters: the cut re-encodes the video")
     video_codec = {"c:v": "copy"} if copy else {**X264, "r": fmt.fps}
-    stream = ffmpeg.output(
-        joined.video,
-        audio,
-        str(partial[".mp4"]),
-        **video_codec,
-        **AAC,
-        movflags="+faststart",
-        f="mp4",
-    )
-    await run_ffmpeg_async(ffmpeg.get_args(stream))
+    outputs = [
+        ffmpeg.output(joined.video, str(partial[".video.mp4"]), **video_codec, f="mp4"),
+        ffmpeg.output(
+            mix.filter("ebur128", **SAMPLE_METER),
+            str(partial[".mix.wav"]),
+            acodec="pcm_f32le",
+            ar=AUDIO_RATE,
+        ),
+    ]
+    for name in STEMS if stems else ():
+        part = (
+            apart.get(name)
+            or ffmpeg.input(  # a stem with nothing in it: silence
+                f"anullsrc=r={AUDIO_RATE}:cl=stereo", f="lavfi", t=f"{total:.3f}"
+            ).audio
+        )
+        path = str(partial[f".{name}.wav"])
+        outputs.append(ffmpeg.output(part, path, acodec="pcm_s16le", ar=AUDIO_RATE, ac=2))
+    args = ffmpeg.get_args(ffmpeg.merge_outputs(*outputs))
+    return parse_ebur128(await run_ffmpeg_async(["-nostats", *args]))
 
 
 def _out_of_space(error: Exception) -> bool:

@@ -127,6 +127,7 @@ class CutJobs:
             music=music,
             poster_shot=len(recap_shots) if cut_shots else 0,
             score=True,  # when the team uploaded no music bed
+            stems=True,  # for the editors' export
         )
         with self.db.atomic():
             episodes.set_cut_path(self.db, episode.id, str(out))

@@ -1,5 +1,6 @@
 """An episode for editors who finish elsewhere: one zip with an OpenTimelineIO timeline (one clip
-per shot, on the approved take), an EDL, the SRT, the poster, and the takes when they fit.
+per shot, on the approved take), an EDL, the SRT, the poster, and the takes and the sound's
+stems (dialogue, music, effects: WAVs as long as the cut) when they fit.
 
 Reading the database (`plan_export`) is separate from writing files (`write_export`), so the
 file work can run in a thread while the bot's SQLite connection stays on the event loop.
@@ -20,11 +21,12 @@ import sqlite_utils
 
 from pipeline.cut.segments import frame_bounds
 from pipeline.cut.subtitles import srt_timestamp
+from pipeline.sound.mix import STEMS
 from storage import episodes, plan, projects, takes
 from storage.errors import InvalidState
 
 log = logging.getLogger(__name__)
-MEDIA_FOLDER = "media"
+MEDIA_FOLDER, STEMS_FOLDER = "media", "stems"
 ZIP_ENTRY_OVERHEAD = 200  # local header + central directory entry, with room to spare
 # CMX 3600 needs a SMPTE rate; other rates (12 fps drafts) are written at 24 fps, exactly
 EDL_RATES = (23.976, 24, 25, 29.97, 30, 48, 50, 59.94, 60)
@@ -56,6 +58,7 @@ class ExportPlan:
     height: int
     shots: tuple[ExportShot, ...]
     poster: Path | None
+    stems: tuple[Path, ...] = ()  # the cut's WAV stems, in STEMS order
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,10 @@ def plan_export(db: sqlite_utils.Database, episode_id: int) -> ExportPlan:
         first = takes.get_take(db, items[0].take_id)
         preview = Path(first.preview_path) if first.preview_path else None
         poster = preview if preview and preview.suffix == ".png" and preview.is_file() else None
+    cut = Path(episode.cut_path) if episode.cut_path else None
+    stems = tuple(cut.with_suffix(f".{name}.wav") for name in STEMS) if cut else ()
     return ExportPlan(
+        stems=stems if all(path.is_file() for path in stems) else (),
         stem=f"episode{episode.number:02d}",
         title=f"{project.title} — Episode {episode.number}: {episode.title}",
         fps=project.fps,
@@ -202,6 +208,7 @@ def edl_text(timeline: otio.schema.Timeline, fps: int) -> str | None:
 
 
 def readme(export: ExportPlan, *, media_included: bool, edl: bool) -> str:
+    """What the zip holds, for the editor."""
     where = (
         f"The takes are in {MEDIA_FOLDER}/; the timeline refers to them by paths relative to "
         "this folder."
@@ -220,6 +227,11 @@ def readme(export: ExportPlan, *, media_included: bool, edl: bool) -> str:
     lines.append(f"{export.stem}.srt   subtitles timed to the timeline.")
     if export.poster is not None:
         lines.append("poster.png     the episode's poster frame.")
+    if media_included and export.stems:
+        lines.append(
+            f"{STEMS_FOLDER}/         {', '.join(STEMS)}: 48 kHz WAVs from the cut's first frame "
+            "(title card included), before the loudness gain; together they are the mix."
+        )
     lines += ["", where, ""]
     return "\n".join(lines)
 
@@ -239,6 +251,8 @@ def _write_zip(export: ExportPlan, path: Path, *, media_included: bool) -> bool:
         if export.poster is not None:
             archive.write(export.poster, "poster.png", compress_type=zipfile.ZIP_STORED)
         if media_included:
+            for path, name in zip(export.stems, STEMS, strict=False):
+                archive.write(path, f"{STEMS_FOLDER}/{export.stem}_{name}.wav")
             for shot in export.shots:
                 archive.write(
                     shot.media_path,
@@ -254,7 +268,8 @@ def write_export(export: ExportPlan, out_dir: Path, max_bytes: int) -> ExportRes
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / f"{export.stem}_export.zip"
     partial = out_dir / f".{export.stem}.partial-{secrets.token_hex(4)}.zip"
-    media_bytes = sum(shot.media_path.stat().st_size + ZIP_ENTRY_OVERHEAD for shot in export.shots)
+    media = [shot.media_path for shot in export.shots] + list(export.stems)
+    media_bytes = sum(path.stat().st_size + ZIP_ENTRY_OVERHEAD for path in media)
     try:
         edl = _write_zip(export, partial, media_included=False)
         with_media = partial.stat().st_size + media_bytes <= max_bytes

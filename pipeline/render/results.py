@@ -11,7 +11,8 @@ import sqlite_utils
 from pipeline.errors import WorkerError
 from pipeline.render.payload import CLIP, KEYFRAME, RenderPayload
 from pipeline.render.worker_client import WorkerClient
-from pipeline.sound.speech_jobs import record_line
+from pipeline.sound.auditions import reading_recorded
+from pipeline.sound.speech_jobs import SpeechPayload, record_line
 from pipeline.worker.requests import RenderRequest
 from pipeline.workflow import takes_recorded
 from storage import jobs, takes
@@ -77,8 +78,12 @@ async def record_spoken_line(
     spoken = (state.get("takes") or [None])[0]
     if not spoken:
         raise WorkerError("the worker finished without the spoken line")
-    folder = media_dir / "lines" / f"shot{job.shot_id}"
-    wav = await worker.download(spoken["media"], folder / f"{job.id}.wav")
+    auditioned = SpeechPayload.of(job).audition_id
+    where = f"audition{auditioned}" if auditioned is not None else f"shot{job.shot_id}"
+    wav = await worker.download(spoken["media"], media_dir / "lines" / where / f"{job.id}.wav")
     with db.atomic():
         jobs.finish_job(db, job.id)
-        record_line(db, job, str(wav), spoken.get("parameters") or {})
+        if auditioned is not None:
+            reading_recorded(db, job, str(wav))
+        else:
+            record_line(db, job, str(wav), spoken.get("parameters") or {})

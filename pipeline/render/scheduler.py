@@ -243,10 +243,10 @@ class Scheduler:
             if jobs.get_job(self.db, job.id).status != JobStatus.QUEUED:
                 return  # cancelled between dispatch and start
             job = jobs.start_job(self.db, job.id, worker.base_url)
-            assert job.shot_id is not None
             if job.kind == SPEECH:
                 request, note = speech_request(self.db, job), ""
             else:
+                assert job.shot_id is not None
                 plan.set_shot_status(self.db, job.shot_id, ShotStatus.RENDERING)
                 request, note = await prepare_render_request(self.db, job)
             self._notify(job.id)
@@ -310,7 +310,8 @@ class Scheduler:
         with self.db.atomic():
             after = jobs.fail_job(self.db, job.id, reason, retry=retry)
             if job.kind == SPEECH and after.status == JobStatus.FAILED:
-                line_failed(self.db, job, reason)  # the shot renders, its line marked unspoken
+                if job.shot_id is not None:  # an audition's reading has no shot to mark
+                    line_failed(self.db, job, reason)  # the shot renders, its line unspoken
             elif job.shot_id is not None and job.kind != SPEECH:
                 shot = plan.get_shot(self.db, job.shot_id)
                 queued = after.status == JobStatus.QUEUED

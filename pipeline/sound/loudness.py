@@ -48,19 +48,27 @@ def parse_ebur128(log: str) -> Loudness:
     return Loudness(float(integrated), float(peak))
 
 
+METER_FILTER = "ebur128=peak=true:framelog=verbose"
+# ebur128 passes the audio through: at the end of a chain that writes a file it measures what
+# is written without a second decode (parse the run's log with parse_ebur128). This meter reads
+# the sample peak, not the true peak (which costs a 4x oversampling): its Loudness.true_peak
+# is then a sample peak, for the passes before the encode that is measured in full
+SAMPLE_METER = {"peak": "sample", "framelog": "verbose"}
+
+
 async def measure(media: Path) -> Loudness:
     """The integrated loudness and true peak of a file's first audio stream."""
     log = await run_ffmpeg_async(
-        ["-nostats", "-i", str(media), "-map", "0:a:0", "-af",
-         "ebur128=peak=true:framelog=verbose", "-f", "null", "-"]
-    )  # fmt: skip
+        ["-nostats", "-i", str(media), "-map", "0:a:0", "-af", METER_FILTER, "-f", "null", "-"]
+    )
     return parse_ebur128(log)
 
 
 def normalising_filter(gain: float, ceiling_db: float = LIMITER_CEILING, rate: int = 48_000) -> str:
-    """The audio filter that raises a track by `gain` dB under a limiter at `ceiling_db`."""
+    """The audio filter that raises a track by `gain` dB under a limiter at `ceiling_db`
+    (oversampled 2x: the peaks between samples that are left, the encode's check catches)."""
     ceiling = 10 ** (ceiling_db / 20)
     return (
-        f"volume={gain:.2f}dB,aresample={rate * 4},"
+        f"volume={gain:.2f}dB,aresample={rate * 2},"
         f"alimiter=limit={ceiling:.4f}:attack=5:release=50:level=false,aresample={rate}"
     )

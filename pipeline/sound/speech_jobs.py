@@ -36,6 +36,8 @@ class SpeechPayload:
     speaker: str  # the character's name; "" for the narrator
     voice: Voice  # already moved by the reading
     reading: str = ""
+    audition_id: int | None = None  # a candidate's reading in an audition, not a shot's line
+    candidate: int = 0
 
     @classmethod
     def of(cls, job: Job) -> SpeechPayload:

@@ -66,6 +66,7 @@ def test_migrations_create_every_table_once(tmp_path):
         "m004_scene_mood",
         "m005_voices",
         "m006_lines",
+        "m007_auditions",
     ]
 
 

@@ -4,6 +4,7 @@ zip; read back with opentimelineio. Real SQLite, ffmpeg, and the bot against the
 from __future__ import annotations
 
 import io
+import wave
 import zipfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -97,6 +98,10 @@ def test_the_zip_holds_timeline_edl_srt_and_the_takes(fresh_db, tmp_path: Path) 
     cut = tmp_path / "episodes" / "ep1.mp4"
     cut.parent.mkdir()
     Image.new("RGB", (180, 320), (9, 99, 199)).save(cut.with_suffix(".png"))
+    for number, name in enumerate(("dialogue", "music", "effects")):  # and its sound's stems
+        with wave.open(str(cut.with_suffix(f".{name}.wav")), "wb") as stem:
+            stem.setnchannels(2), stem.setsampwidth(2), stem.setframerate(48000)
+            stem.writeframes(bytes([number]) * 4 * 48000)
     episodes.set_cut_path(fresh_db, episode_id, str(cut))
 
     result = write_export(plan_export(fresh_db, episode_id), tmp_path / "out", 10 * 2**20)
@@ -115,8 +120,14 @@ def test_the_zip_holds_timeline_edl_srt_and_the_takes(fresh_db, tmp_path: Path) 
             "media/shot002_take2.mp4",
             "media/shot003_take3.mp4",
             "poster.png",
+            "stems/episode01_dialogue.wav",
+            "stems/episode01_effects.wav",
+            "stems/episode01_music.wav",
         ]
         assert archive.read("poster.png") == cut.with_suffix(".png").read_bytes()
+        music = archive.read("stems/episode01_music.wav")
+        assert music == cut.with_suffix(".music.wav").read_bytes()
+        assert "stems/" in archive.read("README.txt").decode()
         timeline = read_timeline(archive)
         clips = check_timeline(timeline)
         for clip, number in zip(clips, (1, 2, 3), strict=True):

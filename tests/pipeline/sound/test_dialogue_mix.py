@@ -3,12 +3,13 @@ line itself (sidechain), its subtitle shown while it is heard; the whole at -14 
 
 from __future__ import annotations
 
+import wave
 from pathlib import Path
 
 import numpy as np
 
 from pipeline.cut.assemble import CutShot, MusicBed, build_srt, cut_episode
-from pipeline.ffmpeg import run_ffmpeg
+from pipeline.ffmpeg import probe, run_ffmpeg
 from pipeline.sound.loudness import MAX_TRUE_PEAK, TARGET_LUFS, measure
 from pipeline.sound.mix import LINE_LEAD, LINE_PAD
 from tests.media import band_volume, make_take
@@ -64,3 +65,27 @@ async def test_the_music_ducks_under_a_spoken_line_and_the_mix_meets_the_platfor
     during, later = frame(out, 1.0, tmp_path / "f1"), frame(out, 3.0, tmp_path / "f3")
     assert np.abs(during - later)[200:].mean() > 1.0  # the lower part carries the text
     assert np.abs(during - later)[:100].mean() < 0.5
+
+
+async def test_the_stems_line_up_with_the_cut_and_hold_one_part_each(tmp_path: Path):
+    take = make_take(tmp_path / "take.mp4", 4.0, source="color", tone=440)  # the take's sound
+    line = tone(tmp_path / "line.wav", LINE_HZ, 1.5, 0.5)
+    music = tone(tmp_path / "music.wav", MUSIC_HZ, 6.0, 0.2)
+    shot = CutShot(take, 4.0, "Give me back my boat", line=line, line_seconds=1.5)
+    out = await cut_episode([shot], tmp_path / "ep.mp4", width=180, height=320, fps=24,
+                            music=MusicBed(music, 1.0), stems=True)  # fmt: skip
+    stems = {name: out.with_suffix(f".{name}.wav") for name in ("dialogue", "music", "effects")}
+    for path in stems.values():
+        with wave.open(str(path)) as stem:
+            seconds = stem.getnframes() / stem.getframerate()
+        assert abs(seconds - probe(out).duration) < 0.05, path.name
+    heard = {
+        (name, hz): band_volume(path, 0.5, 0.8, hz)
+        for name, path in stems.items()
+        for hz in (LINE_HZ, MUSIC_HZ, 440)
+    }
+    assert heard[("dialogue", LINE_HZ)] > heard[("dialogue", MUSIC_HZ)] + 30
+    assert heard[("music", MUSIC_HZ)] > heard[("music", LINE_HZ)] + 30
+    assert heard[("effects", 440)] > heard[("effects", MUSIC_HZ)] + 30
+    # the music stem is the music as mixed: ducked under the line
+    assert band_volume(stems["music"], 2.6, 1.0, MUSIC_HZ) - heard[("music", MUSIC_HZ)] >= 8
