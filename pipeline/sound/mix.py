@@ -30,9 +30,10 @@ PEAK_MARGIN = 0.3  # dB under the true-peak limit when the encode overshot it
 LIMITER_LOSS = 0.15  # LU lost per dB the limiter holds down (a first guess, then measured)
 LINE_LEAD = 0.15  # seconds into its shot before a line is spoken
 LINE_PAD = 0.3  # seconds a shot runs past its spoken line (the shot is lengthened to hold it)
-# the music under a line: compressed 8:1 by how far the dialogue is above -30 dBFS (speech
-# at -12 dBFS RMS takes it about 15 dB down), back within a third of a second after
-DUCKING = {"threshold": 0.03, "ratio": 8, "attack": 15, "release": 350}
+# the music under a line: compressed 8:1 by how far the dialogue is above -36 dBFS (speech at
+# -17 dBFS RMS takes it about 17 dB down on a syllable: 9 dB over a whole line, pauses
+# included, measured by bench/sound_bench.py), back within 0.4 s after
+DUCKING = {"threshold": 0.015, "ratio": 8, "attack": 15, "release": 400}
 
 
 def cues_on_timeline(
