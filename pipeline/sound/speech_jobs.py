@@ -126,22 +126,11 @@ def record_line(
     """A spoken line is stored (call inside the transaction that finishes its job); its shot
     is lengthened to hold it. Another reading of a shot already in review is posted."""
     assert job.shot_id is not None
-    payload = SpeechPayload.of(job)
     seconds = float(reported.get("seconds", 0.0))
-    line = lines.add_line(
-        db,
-        shot_id=job.shot_id,
-        job_id=job.id,
-        text=payload.text,
-        speaker=payload.speaker,
-        voice=payload.voice,
-        reading=payload.reading,
-        media_path=media_path,
-        seconds=seconds,
-        engine=str(reported.get("speech_engine", "")),
-    )
+    engine = str(reported.get("speech_engine", ""))
+    line = _add_reading(db, job, media_path=media_path, seconds=seconds, engine=engine)
     shot = hold_line(db, job.shot_id, seconds)
-    if payload.reading and shot.status in (ShotStatus.REVIEW, ShotStatus.APPROVED):
+    if line.reading and shot.status in (ShotStatus.REVIEW, ShotStatus.APPROVED):
         events.emit(db, events.LineSpoken(job.shot_id, line.id))
     return line
 
@@ -182,15 +171,14 @@ def least_length(db: sqlite_utils.Database, shot: Shot) -> float:
 
 def line_failed(db: sqlite_utils.Database, job: Job, reason: str) -> Line:
     """A line no attempt could speak: stored as failed, so the shot is marked and renders."""
+    return _add_reading(db, job, error=reason)
+
+
+def _add_reading(db: sqlite_utils.Database, job: Job, **outcome: Any) -> Line:
+    """The job's reading of its shot's line on record, with how it came out."""
     assert job.shot_id is not None
     payload = SpeechPayload.of(job)
     return lines.add_line(
-        db,
-        shot_id=job.shot_id,
-        job_id=job.id,
-        text=payload.text,
-        speaker=payload.speaker,
-        voice=payload.voice,
-        reading=payload.reading,
-        error=reason,
-    )
+        db, shot_id=job.shot_id, job_id=job.id, text=payload.text, speaker=payload.speaker,
+        voice=payload.voice, reading=payload.reading, **outcome,
+    )  # fmt: skip
