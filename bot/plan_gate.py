@@ -23,6 +23,7 @@ import sqlite_utils
 from bot.formatting import MESSAGE_LIMIT, clip, neutralise_mentions
 from bot.permissions import is_director
 from bot.render_requests import queue_render
+from pipeline import workflow
 from pipeline.pictures.storyboard import draw_storyboard, load_storyboard
 from storage import episodes, plan, projects
 from storage.errors import NotAllowed, ShowrunnerError
@@ -41,10 +42,11 @@ def check_may_accept(member: discord.Member | discord.User, project: Project) ->
 def accept_by(
     db: sqlite_utils.Database, member: discord.Member | discord.User, episode_id: int, revision: int
 ) -> Episode:
-    """Record member's go-ahead for that revision of the episode's plan, if they may give it."""
+    """Record member's go-ahead for that revision of the episode's plan, if they may give it
+    (its lines are then spoken: the caller wakes the scheduler)."""
     episode = episodes.get_episode(db, episode_id)
     check_may_accept(member, projects.get_project(db, episode.project_id))
-    return episodes.accept_plan(db, episode.id, revision, member.id)
+    return workflow.accept_plan(db, episode.id, revision, member.id)
 
 
 class GoAhead(
@@ -76,6 +78,7 @@ class GoAhead(
         except ShowrunnerError as error:
             await interaction.response.send_message(f"⚠️ {error}", ephemeral=True)
             return
+        interaction.client.runtime.scheduler.wake()  # type: ignore[attr-defined]
         # the post itself records the go-ahead: no extra message in the room
         content = interaction.message.content if interaction.message else ""
         accepted = accepted_text(episode, interaction.user)

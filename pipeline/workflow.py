@@ -32,7 +32,7 @@ from pipeline.sound.readings import reading_of
 from pipeline.sound.speech_jobs import queue_line, queue_lines, speaking
 from storage import auditions, characters, episodes, events, jobs, plan, projects, takes, voices
 from storage.errors import InvalidInput, ShowrunnerError
-from storage.models import Audition, Job, Render, Shot, Voice
+from storage.models import Audition, Episode, Job, Render, Shot, Voice
 from storage.status import IN_FLIGHT, EpisodeStatus, ShotStatus, TakeStatus
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,18 @@ _shot_locks: defaultdict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
 
 
 # --- rendering ----------------------------------------------------------------------------
+
+
+def accept_plan(
+    db: sqlite_utils.Database, episode_id: int, revision: int, member_id: int
+) -> Episode:
+    """A go-ahead for that revision of the plan: recorded, and its lines are spoken at once,
+    before anything renders (the team hears them on the drafts; the shots' lengths are set
+    by the time they render)."""
+    with db.atomic():
+        episode = episodes.accept_plan(db, episode_id, revision, member_id)
+        queue_lines(db, plan.list_shots(db, episode_id), member_id)
+    return episode
 
 
 def render_episode(

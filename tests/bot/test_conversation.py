@@ -84,6 +84,9 @@ async def test_a_changed_plan_waits_for_a_go_ahead_and_render_asks_first(tmp_pat
         assert not buttons(notice)
         episode = current(db, world)
         assert episode.plan_accepted and episode.accepted_by == world.director
+        # accepted, its four lines are spoken at once, before anything renders
+        spoken = "SELECT COUNT(*) FROM jobs WHERE kind = 'speech'"
+        assert db.execute(spoken).fetchone()[0] == 4 and render_jobs(db) == 0
 
         # an edit un-accepts it: a new post for the new revision
         edited = await say_in(world, world.writers, world.ana, "make shot 1 wider")
@@ -101,12 +104,12 @@ async def test_a_changed_plan_waits_for_a_go_ahead_and_render_asks_first(tmp_pat
         for stale_post, label in ((second_gate, "Go ahead"), (render.original, "Render anyway")):
             stale = await click(world, stale_post, world.director, label)
             assert stale.ephemeral and "changed since" in stale.response_data["content"]
-        assert not current(db, world).plan_accepted and db.table("jobs").count == 0
+        assert not current(db, world).plan_accepted and render_jobs(db) == 0
 
         render = await world.emulator.slash_command(world.writers, world.ana, "render")
         await render.wait_response()
         anyway = await click(world, render.original, world.ana, "Render anyway")
-        assert anyway.ephemeral and db.table("jobs").count == 0
+        assert anyway.ephemeral and render_jobs(db) == 0
         anyway = await click(world, render.original, world.director, "Render anyway")
         assert anyway.response_data["content"] == "Queued 4 shot(s) of episode 1."
         asked = world.emulator.message(render.original["id"])
