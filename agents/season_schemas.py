@@ -157,8 +157,22 @@ def scenes_schema(count: int) -> type[ScenesDraft]:
     return create_model("ScenesDraft", __base__=ScenesDraft, scenes=scenes)
 
 
+def line_budget(shot_seconds: float, chinese: bool) -> int:
+    """How many characters a line may have to be spoken within about 70% of a shot of
+    `shot_seconds` (the voices speak some 14 characters a second in English, 4 in Chinese):
+    lines that fill every shot would make the episode longer than asked."""
+    if chinese:
+        return max(6, min(CHINESE_LINE_CHARS, round(0.7 * shot_seconds * 4)))
+    return max(24, min(LINE_CHARS, round(0.7 * shot_seconds * 14)))
+
+
 def shots_schema(
-    fewest: int, most: int, cast: tuple[str, ...], *, chinese: bool = False
+    fewest: int,
+    most: int,
+    cast: tuple[str, ...],
+    *,
+    chinese: bool = False,
+    line_chars: int | None = None,
 ) -> type[ShotsDraft]:
     """`fewest` to `most` shots, every field written; a constrained decoder can only name the
     cast's characters, while what a tool-calling model writes is still read leniently ("li"
@@ -173,7 +187,7 @@ def shots_schema(
         __base__=ShotDraft,
         __config__=every_field,
         description=(str, text(300, "What we see, in one sentence")),
-        dialogue=(str, _line(chinese)),
+        dialogue=(str, _line(chinese, line_chars)),
         characters=(
             list[str],
             Field(default_factory=list, max_length=4, json_schema_extra=names),
@@ -184,14 +198,16 @@ def shots_schema(
     return create_model("ShotsDraft", __base__=ShotsDraft, shots=shots)
 
 
-def _line(chinese: bool) -> Any:
-    """The spoken line: for a Chinese premise a constrained decoder can only write Chinese (a
-    small model otherwise answers a Chinese premise in English); read leniently either way."""
+def _line(chinese: bool, most: int | None = None) -> Any:
+    """The spoken line, of at most `most` characters: for a Chinese premise a constrained
+    decoder can only write Chinese (a small model otherwise answers a Chinese premise in
+    English); read leniently either way."""
     if not chinese:
-        return Field(default="", max_length=LINE_CHARS, description="The line spoken, or empty")
+        limit = most or LINE_CHARS
+        return Field(default="", max_length=limit, description="The line spoken, or empty")
     return Field(
         default="",
-        max_length=CHINESE_LINE_CHARS,
+        max_length=most or CHINESE_LINE_CHARS,
         description="The line spoken, in Chinese",
         json_schema_extra={"pattern": CHINESE_LINE},
     )

@@ -34,6 +34,7 @@ from agents.season_schemas import (
     SeasonEpisodeDraft,
     SeasonMapDraft,
     canon_schema,
+    line_budget,
     scenes_schema,
     season_map_schema,
     shots_schema,
@@ -226,10 +227,13 @@ async def write_scene_shots(
         seconds=seconds,
         language=brief.language,
     )
-    schema = shots_schema(fewest, most, brief.cast, chinese=brief.chinese)
+    line_chars = line_budget(seconds / ((fewest + most) / 2), brief.chinese)
+    schema = shots_schema(fewest, most, brief.cast, chinese=brief.chinese, line_chars=line_chars)
     written = await caller.ask(schema, [HumanMessage(request)])
     for shot in written.shots:
         shot.description = shot.description or shot.dialogue or scene.summary
+        if len(shot.dialogue) >= line_chars and " " in shot.dialogue:  # cut short: at a word
+            shot.dialogue = shot.dialogue.rsplit(" ", 1)[0].rstrip(",;:") + "…"
     return list(written.shots)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from agents.director import Director
 from agents.model_errors import BadModelOutput
-from agents.season_schemas import canon_schema, shots_schema
+from agents.season_schemas import canon_schema, line_budget, shots_schema
 from agents.season_writer import scene_count, shot_range
 from agents.tools import ToolContext
 from storage import characters, episodes, plan, projects, seasons
@@ -278,3 +278,20 @@ async def test_a_season_asked_for_in_chat_that_cannot_be_made_is_refused_unasked
         await director.turn(writer, f"Make a season of 2 episodes: {PREMISE}", "ana")
     assert model.prompts == []
     assert seasons.current_season(context.db, context.project_id) is None
+
+
+def test_a_line_is_short_enough_to_be_spoken_within_its_shot():
+    # about 70% of a shot, at 14 characters a second (4 in Chinese), within the schema's limits
+    assert [line_budget(seconds, False) for seconds in (1.0, 3.4, 5.0, 8.0, 15.0)] == [
+        24, 33, 49, 78, 90,
+    ]  # fmt: skip
+    assert line_budget(5.0, True) == 14
+    schema = shots_schema(2, 3, (), line_chars=line_budget(5.0, False))
+    assert (
+        schema.model_json_schema()["$defs"]["ShotDraft"]["properties"]["dialogue"]["maxLength"]
+        == 49
+    )
+    long = "Gong Gong, the sea has taken my father and my brothers, and it will not take me."
+    shot = schema.model_validate({"shots": [{"description": "x", "shot_size": "wide",
+                                             "dialogue": long}]}).shots[0]  # fmt: skip
+    assert shot.dialogue == long[:49]
