@@ -29,7 +29,7 @@ from pipeline.render.queue import (
     queue_shot_retake,
 )
 from pipeline.sound.readings import reading_of
-from pipeline.sound.speech_jobs import queue_line, queue_lines, speaking
+from pipeline.sound.speech_jobs import queue_line, queue_lines, shots_being_spoken
 from storage import auditions, characters, episodes, events, jobs, plan, projects, takes, voices
 from storage.errors import InvalidInput, ShowrunnerError
 from storage.models import Audition, Episode, Job, Render, Shot, Voice
@@ -290,7 +290,7 @@ def _read_again(
 ) -> NoteKept | ReadingQueued:
     if episode_status == EpisodeStatus.CUTTING:
         return NoteKept(f"The episode is being cut; shot {shot.number}'s line stays as it is.")
-    if speaking(db, shot.id):
+    if shot.id in shots_being_spoken(db):
         return NoteKept(f"Shot {shot.number}'s line is being spoken already.")
     job = queue_line(db, shot, reading=reading, requester=requester)
     return ReadingQueued(shot.number, reading, job)

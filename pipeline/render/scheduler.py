@@ -23,7 +23,7 @@ from pipeline.render.payload import RenderPayload
 from pipeline.render.queue import prepare_render_request
 from pipeline.render.results import record_spoken_line, record_takes
 from pipeline.render.worker_client import WorkerClient
-from pipeline.sound.speech_jobs import SPEECH, line_failed, speech_request, waits_for_line
+from pipeline.sound.speech_jobs import SPEECH, line_failed, shots_being_spoken, speech_request
 from pipeline.workflow import queue_waiting_clips
 from storage import events, jobs, plan
 from storage.errors import ShowrunnerError
@@ -146,12 +146,13 @@ class Scheduler:
         queued = jobs.jobs_with_status(self.db, JobStatus.QUEUED)
         queued.sort(key=lambda job: job.id not in self._reattach)
         wanted = {models_of(job) for job in queued if job.kind in ON_WORKERS}
+        being_spoken = shots_being_spoken(self.db)
         for job in queued:
             if job.kind not in ON_WORKERS:  # a cut or a delivery copy, made here
                 cut = self.cuts.start(job)
                 if cut is not None:
                     self._spawn(cut)
-            elif job.kind == "render" and waits_for_line(self.db, job):
+            elif job.kind == "render" and job.shot_id in being_spoken:
                 continue  # its shot's length is known once its line is spoken
             else:
                 worker = self._free_worker(self._reattach.get(job.id), models_of(job), wanted)
@@ -309,10 +310,11 @@ class Scheduler:
             return
         with self.db.atomic():
             after = jobs.fail_job(self.db, job.id, reason, retry=retry)
-            if job.kind == SPEECH and after.status == JobStatus.FAILED:
-                if job.shot_id is not None:  # an audition's reading has no shot to mark
-                    line_failed(self.db, job, reason)  # the shot renders, its line unspoken
-            elif job.shot_id is not None and job.kind != SPEECH:
+            if job.kind == SPEECH:
+                # the shot renders, its line marked unspoken (an audition's has no shot)
+                if after.status == JobStatus.FAILED and job.shot_id is not None:
+                    line_failed(self.db, job, reason)
+            elif job.shot_id is not None:
                 shot = plan.get_shot(self.db, job.shot_id)
                 queued = after.status == JobStatus.QUEUED
                 target = ShotStatus.QUEUED if queued else ShotStatus.PLANNED

@@ -2,9 +2,9 @@
 
 Who speaks a line: the first character in the shot who has a voice, else the narrator. A
 spoken line is stored with its length, and the shot is made to last at least the line plus
-LINE_PAD; a render of that shot waits until its line is spoken (the scheduler asks
-`waits_for_line`). A line the engine cannot speak is stored as failed, and the shot renders
-silent, its line subtitled.
+LINE_PAD; a render of that shot waits until its line is spoken (the scheduler holds back
+the renders of `shots_being_spoken`). A line the engine cannot speak is stored as failed, and
+the shot renders silent, its line subtitled.
 """
 
 from __future__ import annotations
@@ -62,17 +62,15 @@ def speaker_of(db: sqlite_utils.Database, project_id: int, shot: Shot) -> tuple[
     return "", voices.narrator(db, project_id)
 
 
-def speaking(db: sqlite_utils.Database, shot_id: int) -> bool:
-    """Whether a speech job for the shot is queued or running."""
-    return any(
-        job.shot_id == shot_id and job.status in ACTIVE_JOBS
-        for job in jobs.jobs_for_episode(db, plan.get_shot(db, shot_id).episode_id, SPEECH)
-    )
-
-
-def waits_for_line(db: sqlite_utils.Database, job: Job) -> bool:
-    """Whether a render job must wait: its shot's line is still being spoken."""
-    return job.shot_id is not None and speaking(db, job.shot_id)
+def shots_being_spoken(db: sqlite_utils.Database) -> set[int]:
+    """The shots whose line a speech job is speaking or will speak (queued or running): their
+    renders wait, and their lines are not queued again."""
+    return {
+        job.shot_id
+        for status in ACTIVE_JOBS
+        for job in jobs.jobs_with_status(db, status, SPEECH)
+        if job.shot_id is not None
+    }
 
 
 def queue_line(
@@ -98,12 +96,13 @@ def queue_lines(
     db: sqlite_utils.Database, shots: list[Shot], requester: int | None = None
 ) -> list[Job]:
     """Speech jobs for the shots whose present line has not been read (nor is being read)."""
+    being_spoken = shots_being_spoken(db)
     return [
         queue_line(db, shot, requester=requester)
         for shot in shots
         if shot.dialogue.strip()
+        and shot.id not in being_spoken
         and lines.current_line(db, shot) is None
-        and not speaking(db, shot.id)
     ]
 
 

@@ -17,7 +17,7 @@ from pipeline.render.scheduler import Scheduler, run_until_idle
 from pipeline.render.worker_client import LocalWorker, WorkerClient
 from pipeline.sound.analysis import median_pitch
 from pipeline.sound.mix import LINE_LEAD, LINE_PAD
-from pipeline.sound.speech_jobs import SPEECH, hold_line, queue_lines, waits_for_line
+from pipeline.sound.speech_jobs import SPEECH, hold_line, queue_lines, shots_being_spoken
 from pipeline.worker.engines.speech import why_no_speech
 from storage import characters, events, jobs, lines, plan, projects, takes, voices
 from tests.builders import make_project
@@ -51,7 +51,7 @@ async def test_lines_are_spoken_first_in_the_speakers_voices_and_shots_hold_them
     )
     workflow.render_episode(fresh_db, episode.id, EngineChoice())
     waiting = {
-        plan.get_shot(fresh_db, job.shot_id).number: waits_for_line(fresh_db, job)
+        plan.get_shot(fresh_db, job.shot_id).number: job.shot_id in shots_being_spoken(fresh_db)
         for job in jobs.jobs_for_episode(fresh_db, episode.id, "render")
     }
     assert waiting == {1: True, 2: True, 3: False}  # a silent shot renders at once
