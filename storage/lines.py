@@ -3,9 +3,6 @@ is its newest reading of the dialogue it has now (an edited line needs speaking 
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
-
 import sqlite_utils
 
 from storage.db import utc_now
@@ -32,7 +29,7 @@ def add_line(
         "job_id": job_id,
         "text": text,
         "speaker": speaker,
-        "voice": json.dumps(asdict(voice), ensure_ascii=False),
+        "voice": voice.to_json(),
         "reading": reading,
         "media_path": media_path,
         "seconds": round(float(seconds), 3),
@@ -53,6 +50,5 @@ def current_line(db: sqlite_utils.Database, shot: Shot) -> Line | None:
     return next((Line.from_row(row) for row in rows), None)
 
 
-def readings(db: sqlite_utils.Database, shot_id: int) -> list[Line]:
-    """Every reading of a shot, oldest first."""
-    return [Line.from_row(row) for row in db.table("lines").rows_where("shot_id = ?", [shot_id])]
+def get_line(db: sqlite_utils.Database, line_id: int) -> Line:
+    return Line.from_row(db.table("lines").get(line_id))

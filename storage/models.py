@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Self
 
 from storage.status import EpisodeStatus, JobStatus, ShotStatus, TakeStatus
@@ -61,6 +61,9 @@ class Voice:
     @classmethod
     def from_json(cls, text: str) -> Voice | None:
         return cls(**json.loads(text)) if text else None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,8 @@ keeps it (a change goes on record, as every edit does); the project has a narrat
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 
 import sqlite_utils
 
@@ -56,7 +55,7 @@ def cast_voice(db: sqlite_utils.Database, character_id: int) -> Voice:
         )
     ]
     voice = next_voice([v for v in taken if v is not None])
-    db.table("characters").update(character_id, {"voice": _json(voice)})
+    db.table("characters").update(character_id, {"voice": voice.to_json()})
     return voice
 
 
@@ -76,7 +75,7 @@ def set_voice(
             db, "character", character.id, old["revision"], old, author_id=author_id, reason=reason
         )
         db.table("characters").update(
-            character.id, {"voice": _json(voice), "revision": old["revision"] + 1}
+            character.id, {"voice": voice.to_json(), "revision": old["revision"] + 1}
         )
     return voice
 
@@ -95,7 +94,3 @@ def check_voice(voice: Voice) -> None:
         raise InvalidInput(f"A voice speaks 80-400 words a minute, not {voice.rate}.")
     if len(voice.clip) > MAX_CLIP_PATH:
         raise InvalidInput("That reference clip's path is too long.")
-
-
-def _json(voice: Voice) -> str:
-    return json.dumps(asdict(voice), ensure_ascii=False)

@@ -141,9 +141,9 @@ class ReviewCog(commands.Cog):
         shot = plan.get_shot(db, shot_id)
         episode = episodes.get_episode(db, shot.episode_id)
         project = projects.get_project(db, episode.project_id)
-        line = next((ln for ln in lines.readings(db, shot_id) if ln.id == line_id), None)
-        if project.review_channel_id is None or line is None:
+        if project.review_channel_id is None:
             return
+        line = lines.get_line(db, line_id)
         text = f"🎙️ **Episode {episode.number} · Shot {shot.number}**, read again. " + line_caption(
             line
         )

@@ -23,7 +23,7 @@ from pipeline.errors import AssembleError
 from pipeline.workflow import cut_failed
 from storage import episodes, events, jobs, lines, plan, projects, takes
 from storage.errors import ShowrunnerError
-from storage.models import Job, Shot, Take
+from storage.models import Job, Line, Shot, Take
 from storage.status import JobStatus
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,8 @@ class CutJobs:
             if shot.approved_take_id is None:
                 raise AssembleError(f"Shot {shot.number} has no approved take.")
             take = takes.get_take(self.db, shot.approved_take_id)
-            cut_shots.append(cut_shot(self.db, shot, take, moods.get(shot.scene_id, "")))
+            line = lines.current_line(self.db, shot)
+            cut_shots.append(cut_shot(shot, take, line, moods.get(shot.scene_id, "")))
         out = self.media_dir / "episodes" / f"project{project.id}_episode{episode.number}.mp4"
         out.parent.mkdir(parents=True, exist_ok=True)
         music = None
@@ -165,7 +166,7 @@ class CutJobs:
                 take = takes.get_take(self.db, shot.approved_take_id)
                 if take.kind == "keyframe":
                     continue  # its clip is coming: that is what the cut will show
-                cut = cut_shot(self.db, shot, take)
+                cut = cut_shot(shot, take, line)
                 try:
                     await prepare_segment(
                         self.segments,
@@ -187,17 +188,16 @@ class CutJobs:
                 events.emit(self.db, events.JobFailed(job.id))
 
 
-def cut_shot(db: sqlite_utils.Database, shot: Shot, take: Take, mood: str = "") -> CutShot:
-    """What the cut needs of a shot: its approved take, its length, its line (spoken, when its
-    WAV is there) and its scene's mood."""
-    line = lines.current_line(db, shot)
-    spoken = line is not None and line.spoken and Path(line.media_path).is_file()
+def cut_shot(shot: Shot, take: Take, line: Line | None, mood: str = "") -> CutShot:
+    """What the cut needs of a shot: its approved take, its length, its current line (heard
+    when it was spoken and its WAV is there) and its scene's mood."""
+    heard = line is not None and line.spoken and Path(line.media_path).is_file()
     return CutShot(
         Path(take.media_path),
         shot.duration,
         shot.dialogue,
         f"Shot {shot.number}",
         mood,
-        Path(line.media_path) if spoken and line is not None else None,
-        line.seconds if spoken and line is not None else 0.0,
+        Path(line.media_path) if heard and line else None,
+        line.seconds if heard and line else 0.0,
     )
