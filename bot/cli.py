@@ -43,10 +43,13 @@ def main(argv: list[str] | None = None) -> None:
     produce_parser.add_argument("--data-dir", type=Path)
     commands.add_parser("bot", help="run the Discord bot (needs DISCORD_TOKEN)")
     commands.add_parser("worker", help="run the generation worker: showrunner worker --port N")
-    tiny = commands.add_parser("make-tiny-model", help="write a tiny random diffusers pipeline")
+    tiny = commands.add_parser("make-tiny-model", help="write a tiny random model (offline)")
     tiny.add_argument("directory", type=Path)
     kind = tiny.add_mutually_exclusive_group()
     kind.add_argument("--video", action="store_true", help="a tiny video model instead")
+    kind.add_argument(
+        "--speech", action="store_true", help="a tiny speech model (SHOWRUNNER_SPEECH_MODEL)"
+    )
     kind.add_argument(
         "--ip-adapter", action="store_true", help="give the keyframe model a tiny IP-Adapter"
     )
@@ -98,6 +101,10 @@ def make_tiny(args: argparse.Namespace) -> Path:
         make_tiny_wan_model,
     )
 
+    if args.speech:
+        from pipeline.worker.tiny_models.speech import make_tiny_speech_model
+
+        return make_tiny_speech_model(args.directory)
     if args.video:
         makers = {
             "ltx": make_tiny_video_model,

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     showrunner_vae_tiling: str = ""
     showrunner_compile: str = ""
     showrunner_ip_adapter: str = ""
+    showrunner_speech_model: str = ""
 
     # Files
     showrunner_data_dir: Path = Path("data")
@@ -73,7 +74,7 @@ class Settings(BaseSettings):
         """The settings of a worker the bot starts; InvalidInput names a bad variable."""
         names = (
             "device", "torch_threads", "max_models", "dtype", "cpu_offload", "vae_tiling",
-            "compile", "ip_adapter",
+            "compile", "ip_adapter", "speech_model",
         )  # fmt: skip
         env = {f"SHOWRUNNER_{name.upper()}": getattr(self, f"showrunner_{name}") for name in names}
         env["FFMPEG_BINARY"] = self.ffmpeg_binary

@@ -137,11 +137,16 @@ class CharactersCog(commands.Cog):
             runtime.db, character, replace(current, clip=str(path)),
             author_id=interaction.user.id, reason="voice clip",
         )  # fmt: skip
+        model = runtime.settings.showrunner_speech_model
+        who = (
+            f"From now on {model} speaks their lines, cloned from it."
+            if model
+            else "The embedded voices (espeak-ng, Piper) do not clone: with a speech model "
+            "(SHOWRUNNER_SPEECH_MODEL) their lines are spoken from it."
+        )
         await interaction.followup.send(
             neutralise_mentions(
-                f"🗣️ {name} is kept as **{character.name}**'s voice clip ({kept.describe()}). "
-                "The embedded voices (espeak-ng, Piper) do not clone: a speech model that does "
-                "will speak from it."
+                f"🗣️ {name} is kept as **{character.name}**'s voice clip ({kept.describe()}). " + who
             )
         )
 

@@ -3,9 +3,12 @@ checked before it is kept, and kept as a 24 kHz mono WAV of at most MAX_CLIP_SEC
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import secrets
 import tempfile
+import wave
 from pathlib import Path
 
 from pipeline.cut.segment_cache import read_header
@@ -18,6 +21,7 @@ MAX_CLIP_BYTES = 50 * 1024 * 1024
 MAX_CLIP_SECONDS = 120.0  # a voice is cloned from seconds of speech, not from an episode
 MIN_CLIP_SECONDS = 2.0
 CLIP_RATE = 24_000
+CLONE_SECONDS = 20.0  # what a speech request carries of a clip: models clone from seconds
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 
 
@@ -63,3 +67,21 @@ async def store_clip(data: bytes, name: str, folder: Path) -> Path:
             kept.unlink(missing_ok=True)
             raise InvalidInput(f"{name}'s audio could not be decoded.") from error
     return kept
+
+
+def clip_for_request(path: str) -> str:
+    """The first CLONE_SECONDS of a kept clip as a base64 WAV, for a speech request (a worker
+    on another machine cannot read the bot's files); "" when there is none or it is gone."""
+    if not path:
+        return ""
+    try:
+        with wave.open(path) as clip:
+            params = clip.getparams()
+            frames = clip.readframes(int(CLONE_SECONDS * clip.getframerate()))
+    except (OSError, EOFError, wave.Error):
+        return ""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as cut:
+        cut.setparams(params)
+        cut.writeframes(frames)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
+from pipeline.sound.clips import clip_for_request
 from pipeline.sound.mix import LINE_LEAD, LINE_PAD
 from pipeline.sound.readings import voice_for_reading
 from pipeline.worker.requests import RenderRequest
@@ -107,15 +108,20 @@ def queue_lines(
 
 
 def speech_request(db: sqlite_utils.Database, job: Job) -> RenderRequest:
-    """What the worker is asked: the line, in its voice, as one WAV."""
+    """What the worker is asked: the line, in its voice (with its reference clip, for a
+    worker that clones), as one WAV."""
     payload = SpeechPayload.of(job)
+    extra: dict[str, Any] = {"voice": dataclasses.asdict(payload.voice)}
+    clip = clip_for_request(payload.voice.clip)
+    if clip:
+        extra["voice_clip"] = clip
     return RenderRequest(
         job_id=job.id,
         engine=SPEECH,
         prompt=payload.text,
         seeds=(0,),
         duration=MAX_SPEECH_SECONDS,
-        extra={"voice": dataclasses.asdict(payload.voice)},
+        extra=extra,
     )
 
 

@@ -11,6 +11,8 @@ it once at start (from_env) and hands it to its engines, which never read the en
   SHOWRUNNER_VAE_TILING=1  decode big frames tile by tile
   SHOWRUNNER_COMPILE=1     torch.compile the denoiser
   SHOWRUNNER_IP_ADAPTER    an IP-Adapter for every model (a weights file or a Hub path)
+  SHOWRUNNER_SPEECH_MODEL  a speech model that clones (Hugging Face id or folder): it speaks the
+                           lines of voices with a reference clip (empty: the embedded voices)
   SHOWRUNNER_WORKER_TOKEN  the bearer token every call must carry (empty: none)
   FFMPEG_BINARY            the ffmpeg to run (default: imageio-ffmpeg's, else PATH's)
 """
@@ -52,6 +54,7 @@ class WorkerSettings:
     vae_tiling: bool = False
     compile: bool = False
     ip_adapter: str = ""
+    speech_model: str = ""
     ffmpeg_binary: str = ""
     token: str = field(default="", repr=False)
 
@@ -70,6 +73,7 @@ class WorkerSettings:
             vae_tiling=_flag(env, "SHOWRUNNER_VAE_TILING"),
             compile=_flag(env, "SHOWRUNNER_COMPILE"),
             ip_adapter=env.get("SHOWRUNNER_IP_ADAPTER", "").strip(),
+            speech_model=env.get("SHOWRUNNER_SPEECH_MODEL", "").strip(),
             ffmpeg_binary=env.get("FFMPEG_BINARY", "").strip(),
             token=env.get("SHOWRUNNER_WORKER_TOKEN", ""),
         )
@@ -86,6 +90,7 @@ class WorkerSettings:
             "SHOWRUNNER_VAE_TILING": flag[self.vae_tiling],
             "SHOWRUNNER_COMPILE": flag[self.compile],
             "SHOWRUNNER_IP_ADAPTER": self.ip_adapter,
+            "SHOWRUNNER_SPEECH_MODEL": self.speech_model,
             "FFMPEG_BINARY": self.ffmpeg_binary,
             "SHOWRUNNER_WORKER_TOKEN": self.token,
         }

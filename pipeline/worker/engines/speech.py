@@ -6,11 +6,19 @@ Mandarin included, and the fallback). A voice is told apart by its espeak varian
 rate; Piper has one speaker, so its rate is what it varies. A Chinese line is spoken by espeak's
 Mandarin voice (pinyin phonemes: `cmn` alone reads many characters as English) in the
 character's variant, pitch and rate.
+
+A voice with a reference clip is spoken by the worker's speech model when it has one
+(SHOWRUNNER_SPEECH_MODEL, speech_model.py), cloned from the clip; a voice whose engine is a
+model id always is. A line the model cannot speak (not downloaded, out of memory) is spoken
+by the embedded voices instead, and the engine reported says which spoke it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
+import logging
 import re
 import shutil
 import subprocess
@@ -23,11 +31,15 @@ from pipeline.worker.engines import ProgressCallback, check_request_basics
 from pipeline.worker.requests import RenderedTake, RenderRequest
 from pipeline.worker.settings import WorkerSettings
 from storage.models import Voice
+from storage.voices import ENGINES
+
+log = logging.getLogger(__name__)
 
 MAX_LINE_CHARS = 600  # a longer line is the caller's to fit or split
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 ENGLISH_BASE, MANDARIN_BASE = "en-us", "cmn-latn-pinyin"
 PIPER_RATE = 160  # words a minute at Piper's own pace (length_scale 1)
+MAX_CLIP_BASE64 = 2_000_000  # 20 s of 24 kHz 16-bit mono, as the bot sends (clips.py), and more
 
 
 @dataclass(frozen=True)
@@ -65,10 +77,12 @@ class SpeechEngine:
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
+        self._models: Any = None  # SpeechModels, loaded on the first line a model speaks
 
     def check_inputs(self, request: RenderRequest) -> None:
         check_request_basics(request)
         voice_of(request)
+        clip_of(request)
         if not " ".join(request.prompt.split()):
             raise ValueError("prompt is empty: there is no line to speak")
         if len(request.prompt) > MAX_LINE_CHARS:
@@ -79,10 +93,55 @@ class SpeechEngine:
         self, request: RenderRequest, out_dir: Path, progress: ProgressCallback
     ) -> list[RenderedTake]:
         progress(0.0, "speech")
-        spoken = speak(request.prompt, voice_of(request), out_dir / f"{request.job_id}_line.wav")
+        voice, out = voice_of(request), out_dir / f"{request.job_id}_line.wav"
+        clip = clip_of(request)
+        model = model_for(voice, bool(clip), self.settings)
+        spoken = self._speak_with_model(model, request, clip, out) if model else None
+        if spoken is None:
+            spoken = speak(request.prompt, voice, out)
         progress(1.0, "speech")
         reported = {"seconds": round(spoken.seconds, 3), "speech_engine": spoken.engine}
         return [RenderedTake(request.seeds[0], str(spoken.path), "", reported)]
+
+    def loaded_models(self) -> list[str]:
+        return self._models.loaded() if self._models is not None else []
+
+    def _speak_with_model(
+        self, model: str, request: RenderRequest, clip: bytes, out: Path
+    ) -> SpokenLine | None:
+        """The line spoken by the model; None when it could not be (the caller speaks it with
+        the embedded voices)."""
+        from pipeline.worker.engines.speech_model import SpeechModels
+
+        try:
+            if self._models is None:
+                self._models = SpeechModels(self.settings)
+            text = " ".join(request.prompt.split())
+            seconds = self._models.speak(model, text, clip, out, request.seeds[0])
+        except Exception as error:  # any failure of the model: the embedded voices still speak
+            log.warning("speech model %s failed, the embedded voices speak: %s", model, error)
+            return None
+        return SpokenLine(out, seconds, model)
+
+
+def model_for(voice: Voice, has_clip: bool, settings: WorkerSettings) -> str:
+    """The speech model that speaks in this voice on this worker ("" for the embedded ones)."""
+    if voice.engine not in ENGINES:
+        return voice.engine
+    return settings.speech_model if has_clip else ""
+
+
+def clip_of(request: RenderRequest) -> bytes:
+    """The voice's reference clip a speech request carries (a WAV; b"" without one)."""
+    encoded = request.extra.get("voice_clip", "")
+    if not isinstance(encoded, str) or len(encoded) > MAX_CLIP_BASE64:
+        raise ValueError(
+            f"extra.voice_clip must be a base64 WAV of at most {MAX_CLIP_BASE64} bytes"
+        )
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except binascii.Error:
+        raise ValueError("extra.voice_clip is not base64") from None
 
 
 def voice_of(request: RenderRequest) -> Voice:

@@ -40,3 +40,25 @@ def tiny_t5(max_length: int, umt5: bool = False) -> tuple[Any, Any]:
         )
     )
     return tokenizer, text_encoder
+
+
+def byte_level_qwen_tokenizer(special_tokens: tuple[str, ...]) -> Any:
+    """A byte-level Qwen tokenizer without merges (any UTF-8 text, Chinese included, is one
+    token per byte), its special tokens first: the last ends a text, the others are added."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import Qwen2TokenizerFast
+
+    vocab = {token: index for index, token in enumerate(special_tokens)}
+    # sorted: alphabet() comes in a different order on every call, and token ids must not
+    for char in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab.setdefault(char, len(vocab))
+    bpe = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    end = special_tokens[-1]
+    tokenizer = Qwen2TokenizerFast(
+        tokenizer_object=bpe, unk_token=None, bos_token=None, eos_token=end, pad_token=end
+    )
+    if len(special_tokens) > 1:
+        tokenizer.add_special_tokens({"additional_special_tokens": list(special_tokens[:-1])})
+    return tokenizer

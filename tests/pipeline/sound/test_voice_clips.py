@@ -13,8 +13,8 @@ from storage.errors import InvalidInput
 from tests.media import make_take
 
 
-def recording(path: Path, seconds: float) -> bytes:
-    run_ffmpeg(["-f", "lavfi", "-i", f"sine=frequency=180:duration={seconds}",
+def recording(path: Path, seconds: float, frequency: int = 180) -> bytes:
+    run_ffmpeg(["-f", "lavfi", "-i", f"sine=frequency={frequency}:duration={seconds}",
                 "-c:a", "aac", "-b:a", "32k", str(path)])  # fmt: skip
     return path.read_bytes()
 
