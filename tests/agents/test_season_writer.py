@@ -295,3 +295,26 @@ def test_a_line_is_short_enough_to_be_spoken_within_its_shot():
     shot = schema.model_validate({"shots": [{"description": "x", "shot_size": "wide",
                                              "dialogue": long}]}).shots[0]  # fmt: skip
     assert shot.dialogue == long[:49]
+
+
+async def test_a_line_written_too_long_for_its_shot_is_cut_at_a_word(context):
+    long = (
+        "Gong Gong, the sea has taken my father and my brothers and every boat we ever built, "
+        "and tonight it will not take me, not while I still stand on this shore"
+    )
+    answers = episode_answers(1, scenes=3, shots_per_scene=5)
+    shots = [{"description": f"Li faces the sea {n}", "shot_size": "close-up", "duration": 3.0,
+              "dialogue": long if n == 1 else f"I will not kneel, {n}", "characters": ["li"]}
+             for n in range(1, 6)]  # fmt: skip
+    answers[2] = tool_call("ShotsDraft", {"shots": shots})
+    director = Director(
+        scripted(tool_call("SeasonMapDraft", season_map_answer(("question",))), *answers),
+        mode="structured",
+    )
+    season = await director.write_season(context, PREMISE, episodes=1, minutes=1)
+    episode = await director.write_next_episode(context, season)
+    assert episode is not None
+    first = plan.list_shots(context.db, episode.id)[0]
+    budget = line_budget(57.5 / 3 / 4.5, False)  # a scene's seconds over its 4-5 shots
+    assert first.dialogue.endswith("…") and len(first.dialogue) <= budget + 1
+    assert long.startswith(first.dialogue[:-1]) and long[len(first.dialogue) - 1] in " ,"
