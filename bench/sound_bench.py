@@ -10,10 +10,11 @@ side in one run, each case three times (the median reported):
   and brought to -14 LUFS;
 both from an empty segment cache (cold: every take normalised) and from a warm one (the cut
 only joins segments and makes the audio). Then the scored cut's loudness and true peak, and the
-score rendering alone. Then the same episode with its lines spoken by two characters (espeak
-m3 and f2, alternating) and its stems written: what a listener would measure of each voice
-(median pitch, words a minute) and of each stem (integrated loudness), and how far the score
-is ducked under the lines.
+score rendering alone, and its loudness. Then a music model's pieces (the tiny ACE-Step, or
+`--music-model`): its real-time factor, and the score laid from its pieces. Then the same
+episode with its lines spoken by two characters (espeak m3 and f2, alternating) and its stems
+written: what a listener would measure of each voice (median pitch, words a minute) and of
+each stem (integrated loudness), and how far the score is ducked under the lines.
 """
 
 from __future__ import annotations
@@ -33,8 +34,11 @@ from pipeline.ffmpeg import run_ffmpeg
 from pipeline.sound.analysis import median_pitch, read_mono, spoken_seconds
 from pipeline.sound.loudness import measure
 from pipeline.sound.mix import LINE_LEAD, cues_on_timeline
-from pipeline.sound.score import MOODS, render_score, why_no_score
+from pipeline.sound.model_score import score_from_pieces
+from pipeline.sound.music_jobs import MAX_PIECE, MUSIC_STEPS, mood_music
+from pipeline.sound.score import MOODS, Cue, render_score, why_no_score
 from pipeline.worker.engines.speech import speak
+from pipeline.worker.requests import RenderRequest
 from storage.voices import PALETTE
 
 RUNS = 3
@@ -65,6 +69,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shots", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--music-model", default="", help="ACE-Step id or folder (default tiny)")
     args = parser.parse_args()
     if why_no_score():
         raise SystemExit(f"no score can be rendered here: {why_no_score()}")
@@ -108,11 +113,45 @@ async def main() -> None:
         started = time.perf_counter()
         total = sum(cue.seconds for cue in cues)
         await render_score(cues, total, folder / "score.wav", stingers)
+        composed = await measure(folder / "score.wav")
         print(
             f"score alone: {total:.0f} s of music in {time.perf_counter() - started:.2f} s "
-            f"({len(cues)} cues)"
+            f"({len(cues)} cues), {composed.integrated:.1f} LUFS"
         )
+        await model_score(folder, cues, args.music_model)
         await spoken_episode(folder, shots)
+
+
+async def model_score(folder: Path, cues: list[Cue], model: str) -> None:
+    """The music model's pieces (one per mood, MAX_PIECE s each) and the score laid from them."""
+    from pipeline.worker.engines import no_progress
+    from pipeline.worker.engines.music import MusicEngine
+    from pipeline.worker.settings import WorkerSettings
+
+    if not model:
+        from pipeline.worker.tiny_models.music import make_tiny_music_model
+
+        model = str(make_tiny_music_model(folder / "tiny-ace-step"))
+    engine, pieces, made, wall = MusicEngine(WorkerSettings.from_env()), {}, 0.0, 0.0
+    for index, mood in enumerate(dict.fromkeys(cue.mood for cue in cues)):
+        prompt, bpm, key = mood_music(mood)
+        request = RenderRequest(
+            job_id=f"bench{index}", engine="music", prompt=prompt, seeds=(index,),
+            duration=MAX_PIECE, model=model, steps=MUSIC_STEPS, extra={"bpm": bpm, "key": key},
+        )  # fmt: skip
+        started = time.perf_counter()
+        (take,) = engine.render(request, folder, no_progress)
+        wall += time.perf_counter() - started if index else 0.0  # the first loads the model
+        made += MAX_PIECE if index else 0.0
+        pieces[mood] = Path(take.media_path)
+    rtf = wall / made
+    print(f"music model {Path(model).name}: {made:.0f} s of music in {wall:.2f} s "
+          f"(real-time factor {rtf:.3f}; the tiny model's is its code path's cost)")  # fmt: skip
+    started = time.perf_counter()
+    laid = await score_from_pieces(cues, pieces, folder / "model-score.wav")
+    loudness = await measure(laid)
+    print(f"score laid from its pieces: {time.perf_counter() - started:.2f} s, "
+          f"{loudness.integrated:.1f} LUFS")  # fmt: skip
 
 
 async def spoken_episode(folder: Path, shots: list[CutShot]) -> None:

@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> None:
         "--speech", action="store_true", help="a tiny speech model (SHOWRUNNER_SPEECH_MODEL)"
     )
     kind.add_argument(
+        "--music", action="store_true", help="a tiny music model (SHOWRUNNER_MUSIC_MODEL)"
+    )
+    kind.add_argument(
         "--ip-adapter", action="store_true", help="give the keyframe model a tiny IP-Adapter"
     )
     tiny.add_argument("--family", choices=TINY_VIDEO_MODELS, help="the --video model's family")
@@ -105,6 +108,10 @@ def make_tiny(args: argparse.Namespace) -> Path:
         from pipeline.worker.tiny_models.speech import make_tiny_speech_model
 
         return make_tiny_speech_model(args.directory)
+    if args.music:
+        from pipeline.worker.tiny_models.music import make_tiny_music_model
+
+        return make_tiny_music_model(args.directory)
     if args.video:
         makers = {
             "ltx": make_tiny_video_model,

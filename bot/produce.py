@@ -20,11 +20,13 @@ from bot.settings import Settings
 from pipeline import workflow
 from pipeline.pictures.season_sheet import draw_season_sheet, load_season_sheet
 from pipeline.render.scheduler import run_until_idle
+from pipeline.sound.music_jobs import MUSIC
 from pipeline.sound.score import why_no_score
 from pipeline.sound.speech_jobs import SPEECH
 from storage import canon, episodes, events, jobs, lines, plan, projects, seasons, takes
 from storage.errors import ShowrunnerError
 from storage.models import Episode, Job, Season, Shot
+from storage.music import episode_music
 from storage.status import RENDERABLE, EpisodeStatus, JobStatus
 
 HEADLESS_TITLE = "Headless productions"
@@ -58,7 +60,7 @@ async def produce(
     if not premise.strip():
         raise ShowrunnerError('Give a premise, e.g. showrunner produce "A mortal defies a god".')
     seasons.check_season_shape(premise, episode_count, minutes)  # before anything starts
-    silent = why_no_score()
+    silent = "" if settings.showrunner_music_model else why_no_score()
     if silent:
         say(f"The episodes will be silent unless the project has a music bed: no score, {silent}.")
     async with open_runtime(settings, chat_model=chat_model) as runtime:
@@ -144,6 +146,8 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
         shot = next((s for s in shots if s.id == job.shot_id), None)
         label = f"shot {shot.number}/{len(shots)}" if shot else "cut"
         label += " line" if job.kind == SPEECH else ""
+        if job.kind == MUSIC:
+            label = f"score ({job.payload.get('mood', '')})"
         if job.status == JobStatus.RUNNING:
             line = f"  {label}: {job.stage or 'starting'} {job.progress:.0%}"
         elif job.status == JobStatus.FAILED:
@@ -175,6 +179,7 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
     cut = jobs.jobs_for_episode(db, episode.id, "assemble")[-1]
     if cut.status != JobStatus.DONE:
         raise ShowrunnerError(f"The cut failed: {cut.error}")
+    say(_score_made(db, episode.id))
     workflow.delivered(db, episode.id)
     shot_ids = {shot.id for shot in shots}
     for event in events.pending_events(db):
@@ -183,6 +188,16 @@ async def _finish(runtime: Runtime, episode: Episode, say: Callable[[str], None]
     cut_path = episodes.get_episode(db, episode.id).cut_path
     assert cut_path
     return Path(cut_path).resolve()
+
+
+def _score_made(db: sqlite_utils.Database, episode_id: int) -> str:
+    """Who made the score: the music model (its pieces, by mood), or the composer in code."""
+    pieces = episode_music(db, episode_id)
+    if not pieces:
+        silent = why_no_score()
+        return f"Score: none, {silent}." if silent else "Score: composed in code (fluidsynth)."
+    models = ", ".join(sorted({piece.model for piece in pieces.values()}))
+    return f"Score: made by {models} ({', '.join(sorted(pieces))})."
 
 
 def _lines_spoken(db: sqlite_utils.Database, shots: list[Shot]) -> str:

@@ -107,6 +107,7 @@ async def open_runtime(
             engine=settings.showrunner_engine,
             model=settings.showrunner_model,
             video_model=settings.showrunner_video_model,
+            music_model=settings.showrunner_music_model,
             takes=settings.showrunner_takes,
             steps=settings.showrunner_steps,
             max_draft_bytes=settings.max_draft_bytes,

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     showrunner_model: str = ""
     # the "video" engine's image-to-video / text-to-video model (HF id or local folder)
     showrunner_video_model: str = "Lightricks/LTX-Video"
+    # the score's text-to-music model (ACE-Step, HF id or local folder); empty: composed in code
+    showrunner_music_model: str = ""
     showrunner_takes: int = Field(default=1, ge=1, le=4)
     showrunner_steps: int = Field(default=20, ge=1, le=100)
     showrunner_max_queued_per_user: int = Field(default=MAX_QUEUED_PER_USER, ge=1)

@@ -28,6 +28,7 @@ from pipeline.render.queue import (
     queue_episode_render,
     queue_shot_retake,
 )
+from pipeline.sound.music_jobs import queue_score
 from pipeline.sound.readings import reading_of
 from pipeline.sound.speech_jobs import queue_line, queue_lines, shots_being_spoken
 from storage import auditions, characters, episodes, events, jobs, plan, projects, takes, voices
@@ -66,8 +67,9 @@ def render_episode(
     max_queued_per_user: int = MAX_QUEUED_PER_USER,
 ) -> tuple[Render, list[Job]]:
     """Queue every shot that needs rendering (render_queue.queue_episode_render's limits),
-    and before them every line not spoken yet (a shot's length waits on its line); an episode
-    still being written is now shooting."""
+    and before them every line not spoken yet (a shot's length waits on its line); after them,
+    with a music model, the score's pieces (its cut waits for them); an episode still being
+    written is now shooting."""
     with db.atomic():
         queue_lines(db, plan.list_shots(db, episode_id), requester)
         render, queued = queue_episode_render(
@@ -78,6 +80,7 @@ def render_episode(
             channel_id=channel_id,
             max_queued_per_user=max_queued_per_user,
         )
+        queue_score(db, episode_id, choice.music_model, requester)
         if episodes.get_episode(db, episode_id).status == EpisodeStatus.WRITING:
             episodes.set_episode_status(db, episode_id, EpisodeStatus.SHOOTING)
     return render, queued

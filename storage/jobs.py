@@ -261,10 +261,10 @@ def find_project_job(db: sqlite_utils.Database, project_id: int, prefix: str) ->
 
 
 def cancel_render_job(db: sqlite_utils.Database, job_id: str) -> Job:
-    """Cancel a queued or running render job (its shot back to 'planned'), or the speaking of
-    a shot's line."""
+    """Cancel a queued or running render job (its shot back to 'planned'), the speaking of a
+    shot's line, or the making of the score's music (the cut composes it instead)."""
     job = get_job(db, job_id)
-    if job.kind == "speech" and job.status in ACTIVE_JOBS:
+    if job.kind in ("speech", "music") and job.status in ACTIVE_JOBS:
         return cancel_job(db, job_id)
     if job.kind != "render":
         raise InvalidInput(f"Job `{job_id[:8]}` is an episode cut; only renders can be cancelled.")

@@ -369,3 +369,25 @@ def m007_auditions(db: sqlite_utils.Database) -> None:
         )
         """
     )
+
+
+@migrations(name="m008_music")
+def m008_music(db: sqlite_utils.Database) -> None:
+    """Music a model made for an episode: one piece per mood of its scenes, with the model,
+    its WAV and length; a piece that could not be made keeps its error."""
+    db.execute(
+        """
+        CREATE TABLE music (
+            id INTEGER PRIMARY KEY,
+            episode_id INTEGER NOT NULL REFERENCES episodes(id),
+            mood TEXT NOT NULL,
+            model TEXT NOT NULL,
+            job_id TEXT NOT NULL DEFAULT '',
+            media_path TEXT NOT NULL DEFAULT '',
+            seconds REAL NOT NULL DEFAULT 0,
+            error TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX music_by_episode ON music(episode_id)")

@@ -14,6 +14,7 @@ from bot.formatting import clip
 from bot.upload_limits import UPLOAD_MARGIN, upload_limit
 from pipeline import workflow
 from pipeline.delivery.jobs import DELIVER, DeliveryPayload
+from pipeline.sound.music_jobs import MUSIC
 from pipeline.sound.speech_jobs import SPEECH
 from storage import episodes, events, jobs, plan, projects
 from storage.models import Episode
@@ -120,5 +121,7 @@ class DeliveryCog(commands.Cog):
         else:
             kinds = {DELIVER: "The delivery copy", SPEECH: "A voice in the audition"}
             what = kinds.get(job.kind, "The cut")
+            if job.kind == MUSIC:
+                what = f"The score's {job.payload.get('mood', '')} music (composed instead)"
         reason = clip(job.error or "unknown error", 300)
         await self.bot.get_partial_messageable(channel_id).send(f"❌ {what} failed: {reason}")

@@ -8,6 +8,7 @@ import sqlite_utils
 from bot.formatting import MESSAGE_LIMIT
 from bot.permissions import is_director, require_director
 from pipeline.delivery.jobs import DELIVER
+from pipeline.sound.music_jobs import MUSIC
 from pipeline.sound.speech_jobs import SPEECH
 from storage import episodes, jobs, plan
 from storage.errors import InvalidInput, NotAllowed
@@ -26,6 +27,8 @@ def job_target(db: sqlite_utils.Database, job: Job) -> str:
     if job.shot_id is not None:
         target = f"shot {plan.get_shot(db, job.shot_id).number}"
         target += "'s line" if job.kind == SPEECH else ""
+    elif job.kind == MUSIC:
+        target = f"score ({job.payload.get('mood', '')})"
     else:
         target = "delivery copy" if job.kind == DELIVER else "cut"
     return f"episode {episode.number}, {target}"
@@ -88,7 +91,7 @@ def episode_jobs_to_cancel(
         raise InvalidInput("This project has no episode yet, so nothing to cancel.")
     active = [
         job
-        for kind in ("render", SPEECH)
+        for kind in ("render", SPEECH, MUSIC)
         for job in jobs.active_jobs_for_episode(db, episode.id, kind)
     ]
     if not active:

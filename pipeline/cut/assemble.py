@@ -15,7 +15,7 @@ import logging
 import os
 import secrets
 import shutil
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -46,7 +46,7 @@ from pipeline.cut.subtitles import (
     subtitle_metrics,
     wrap_text,
 )
-from pipeline.errors import AssembleError, DiskFullError
+from pipeline.errors import AssembleError, DiskFullError, FfmpegError
 from pipeline.ffmpeg import run_ffmpeg_async
 from pipeline.sound.loudness import SAMPLE_METER, Loudness, parse_ebur128
 from pipeline.sound.mix import (
@@ -58,6 +58,7 @@ from pipeline.sound.mix import (
     mix_under_dialogue,
     to_platform_loudness,
 )
+from pipeline.sound.model_score import covers, score_from_pieces
 from pipeline.sound.score import render_score, why_no_score
 
 __all__ = [
@@ -139,12 +140,15 @@ async def cut_episode(
     music: MusicBed | None = None,
     poster_shot: int = 0,
     score: bool = False,
+    score_pieces: Mapping[str, Path] | None = None,
     stems: bool = False,
 ) -> Path:
     """Cut shots into one H.264/AAC MP4 at out_path (its SRT and poster PNG beside it, the
     poster a frame of shots[poster_shot]: a season episode's own first shot, not its recap);
     return out_path. With `score` and no music bed, a score is composed from the shots' moods
-    (when fluidsynth can render it). Audio that is not silent ends at the platforms' loudness.
+    (when fluidsynth can render it), or laid from `score_pieces` (a music model's piece per
+    mood) when there is one for every mood. Audio that is not silent ends at the platforms'
+    loudness.
     With `stems`, the mix's parts (STEMS) are written beside it too, as WAVs as long as the cut
     (`<name>.dialogue.wav`, ...), before the loudness gain.
 
@@ -176,12 +180,13 @@ async def cut_episode(
     if cache is None:
         cache = SegmentCache(out_path.with_name(f".{out_path.stem}.{token}.segments"))
     try:
-        scoring = score and music is None and not why_no_score()
+        pieces = score_pieces or {}
+        scoring = score and music is None and (bool(pieces) or not why_no_score())
         # the score is composed while the segments are encoded (fluidsynth beside x264)
         segments, scored = await _all_or_first_error(
             [
                 _segments(shots, fmt, cache, title, end),
-                _score(shots, fmt, title, end, partial[".wav"], out_path.name)
+                _score(shots, fmt, (title, end), pieces, partial[".wav"], out_path.name)
                 if scoring
                 else _nothing(),
             ]
@@ -221,19 +226,26 @@ async def _nothing() -> None:
 async def _score(
     shots: Sequence[CutShot],
     fmt: VideoFormat,
-    title: Card | None,
-    end: Card | None,
+    cards: tuple[Card | None, Card | None],
+    pieces: Mapping[str, Path],
     wav: Path,
     name: str,
 ) -> MusicBed | None:
-    """The episode's score from its shots' moods, as the music bed; None when fluidsynth
-    fails (the episode is cut silent rather than not at all)."""
+    """The episode's score from its shots' moods, as the music bed: the model's pieces when
+    there is one for every mood, else composed; None when neither can be made (the episode
+    is cut silent rather than not at all)."""
+    title, end = cards
     opening = card_frames(title, fmt.fps) / fmt.fps if title is not None else 0.0
     closing = card_frames(end, fmt.fps) / fmt.fps if end is not None else 0.0
     bounds = frame_bounds([shot.duration for shot in shots], fmt.fps)
     seconds = [(after - before) / fmt.fps for before, after in pairwise(bounds)]
     cues, stingers = cues_on_timeline([s.mood for s in shots], seconds, opening, closing)
     total = sum(cue.seconds for cue in cues)
+    if covers(cues, pieces):
+        try:
+            return MusicBed(await score_from_pieces(cues, pieces, wav), SCORE_VOLUME)
+        except FfmpegError as error:  # a piece ffmpeg cannot read: the score is composed
+            log.warning("the model's music not used for %s: %s", name, error)
     try:
         return MusicBed(await render_score(cues, total, wav, stingers), SCORE_VOLUME)
     except AssembleError as error:

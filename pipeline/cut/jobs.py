@@ -24,6 +24,7 @@ from pipeline.workflow import cut_failed
 from storage import episodes, events, jobs, lines, plan, projects, takes
 from storage.errors import ShowrunnerError
 from storage.models import Job, Line, Shot, Take
+from storage.music import episode_music
 from storage.status import JobStatus
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,10 @@ class CutJobs:
             music=music,
             poster_shot=len(recap_shots) if cut_shots else 0,
             score=True,  # when the team uploaded no music bed
+            score_pieces={
+                mood: Path(piece.media_path)
+                for mood, piece in episode_music(self.db, episode.id).items()
+            },
             stems=True,  # for the editors' export
         )
         with self.db.atomic():

@@ -36,6 +36,7 @@ class EngineChoice:
     steps: int = 20
     max_draft_bytes: int = 8 * 1024 * 1024  # every draft MP4 a worker returns fits this
     video_model: str = ""  # image-to-video / text-to-video model of the "video" engine
+    music_model: str = ""  # the score's text-to-music model; empty: composed in code
 
 
 # engines whose clip is a separate, costly stage after the keyframe: only these review stills

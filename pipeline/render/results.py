@@ -1,5 +1,5 @@
 """What a worker hands back is downloaded and stored: a render job's takes, a speech job's
-line. The job finishes in the same transaction that stores its result."""
+line, a music job's piece. The job finishes in the same transaction that stores its result."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pipeline.errors import WorkerError
 from pipeline.render.payload import CLIP, KEYFRAME, RenderPayload
 from pipeline.render.worker_client import WorkerClient
 from pipeline.sound.auditions import reading_recorded
+from pipeline.sound.music_jobs import record_music
 from pipeline.sound.speech_jobs import SpeechPayload, record_line
 from pipeline.worker.requests import RenderRequest
 from pipeline.workflow import takes_recorded
@@ -87,3 +88,16 @@ async def record_spoken_line(
             reading_recorded(db, job, str(wav))
         else:
             record_line(db, job, str(wav), spoken.get("parameters") or {})
+
+
+async def record_music_piece(
+    db: sqlite_utils.Database, media_dir: Path, job: Job, worker: WorkerClient, state: dict
+) -> None:
+    made = (state.get("takes") or [None])[0]
+    if not made:
+        raise WorkerError("the worker finished without the music")
+    folder = media_dir / "music" / f"episode{job.episode_id}"
+    wav = await worker.download(made["media"], folder / f"{job.id}.wav")
+    with db.atomic():
+        jobs.finish_job(db, job.id)
+        record_music(db, job, str(wav), made.get("parameters") or {})

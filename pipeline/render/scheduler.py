@@ -21,8 +21,15 @@ from pipeline.cut.jobs import CutJobs
 from pipeline.errors import BadRequest, WorkerError
 from pipeline.render.payload import RenderPayload
 from pipeline.render.queue import prepare_render_request
-from pipeline.render.results import record_spoken_line, record_takes
+from pipeline.render.results import record_music_piece, record_spoken_line, record_takes
 from pipeline.render.worker_client import WorkerClient
+from pipeline.sound.music_jobs import (
+    MUSIC,
+    MusicPayload,
+    episodes_being_scored,
+    music_failed,
+    music_request,
+)
 from pipeline.sound.speech_jobs import SPEECH, line_failed, shots_being_spoken, speech_request
 from pipeline.workflow import queue_waiting_clips
 from storage import events, jobs, plan
@@ -147,7 +154,10 @@ class Scheduler:
         queued.sort(key=lambda job: job.id not in self._reattach)
         wanted = {models_of(job) for job in queued if job.kind in ON_WORKERS}
         being_spoken = shots_being_spoken(self.db)
+        being_scored = episodes_being_scored(self.db)
         for job in queued:
+            if job.kind == "assemble" and job.episode_id in being_scored:
+                continue  # the cut lays the model's music under the scenes: it waits for it
             if job.kind not in ON_WORKERS:  # a cut or a delivery copy, made here
                 cut = self.cuts.start(job)
                 if cut is not None:
@@ -246,6 +256,8 @@ class Scheduler:
             job = jobs.start_job(self.db, job.id, worker.base_url)
             if job.kind == SPEECH:
                 request, note = speech_request(self.db, job), ""
+            elif job.kind == MUSIC:
+                request, note = music_request(job), ""
             else:
                 assert job.shot_id is not None
                 plan.set_shot_status(self.db, job.shot_id, ShotStatus.RENDERING)
@@ -279,6 +291,8 @@ class Scheduler:
             self._warm[worker.base_url] = models_of(job)
             if job.kind == SPEECH:
                 await record_spoken_line(self.db, self.media_dir, job, worker, final)
+            elif job.kind == MUSIC:
+                await record_music_piece(self.db, self.media_dir, job, worker, final)
             else:
                 await record_takes(self.db, self.media_dir, job, worker, request, final, note)
             self._notify(job.id)
@@ -314,6 +328,9 @@ class Scheduler:
                 # the shot renders, its line marked unspoken (an audition's has no shot)
                 if after.status == JobStatus.FAILED and job.shot_id is not None:
                     line_failed(self.db, job, reason)
+            elif job.kind == MUSIC:
+                if after.status == JobStatus.FAILED:
+                    music_failed(self.db, job, reason)  # its cut composes the score instead
             elif job.shot_id is not None:
                 shot = plan.get_shot(self.db, job.shot_id)
                 queued = after.status == JobStatus.QUEUED
@@ -326,12 +343,16 @@ class Scheduler:
         self._notify(job.id)
 
 
-ON_WORKERS = ("render", SPEECH)  # the kinds of job workers do; cuts and copies are made here
+ON_WORKERS = ("render", SPEECH, MUSIC)  # the kinds of job workers do; cuts are made here
 
 
 def models_of(job: Job) -> tuple[str, ...]:
     """The engine and models a job loads on its worker."""
-    return (SPEECH,) if job.kind == SPEECH else RenderPayload.of(job).models()
+    if job.kind == SPEECH:
+        return (SPEECH,)
+    if job.kind == MUSIC:
+        return (MUSIC, MusicPayload.of(job).model)
+    return RenderPayload.of(job).models()
 
 
 async def run_until_idle(scheduler: Scheduler, timeout: float | None = None) -> None:

@@ -56,6 +56,9 @@ def test_migrations_create_every_table_once(tmp_path):
         "seasons",
         "season_episodes",
         "canon_facts",
+        "lines",
+        "auditions",
+        "music",
     } <= set(db.table_names())
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     applied = [row[0] for row in db.execute("SELECT name FROM _sqlite_migrations ORDER BY id")]
@@ -67,6 +70,7 @@ def test_migrations_create_every_table_once(tmp_path):
         "m005_voices",
         "m006_lines",
         "m007_auditions",
+        "m008_music",
     ]
 
 

@@ -29,6 +29,7 @@ _ENGINES: dict[str, tuple[str, str]] = {
     "diffusers": ("pipeline.worker.engines.diffusers_keyframe", "DiffusersKeyframeEngine"),
     "video": ("pipeline.worker.engines.diffusers_video", "DiffusersVideoEngine"),
     "speech": ("pipeline.worker.engines.speech", "SpeechEngine"),
+    "music": ("pipeline.worker.engines.music", "MusicEngine"),
 }
 
 ENGINE_NAMES: tuple[str, ...] = tuple(_ENGINES)
