@@ -13,7 +13,7 @@ import ffmpeg
 from pipeline.ffmpeg import run_ffmpeg_async
 from pipeline.sound.score import SAMPLE_RATE, Cue
 
-SCORE_LUFS = -20.0  # the composed score's integrated loudness (fluidsynth at gain 0.6)
+SCORE_LUFS = -17.0  # the composed score's integrated loudness (fluidsynth at gain 0.6: -16.9)
 MAX_CUE_FADE = 0.5  # seconds at each end of a cue: a cut between moods, not a click
 
 

@@ -41,7 +41,7 @@ class MusicEngine:
     def _load(self, model: str) -> Any:
         from diffusers import DiffusionPipeline
 
-        pipe = DiffusionPipeline.from_pretrained(model, torch_dtype=self.memory.dtype)
+        pipe = DiffusionPipeline.from_pretrained(model, dtype=self.memory.dtype)
         if not hasattr(pipe, "latents_per_second"):
             raise ValueError(f"model {model!r} is a {type(pipe).__name__}, not ACE-Step music")
         self.cache.place(pipe)
