@@ -21,7 +21,7 @@ from pipeline.sound.model_score import SCORE_LUFS, score_from_pieces
 from pipeline.sound.music_jobs import MUSIC, mood_music, music_request, queue_score
 from pipeline.sound.score import Cue
 from pipeline.worker.engines import no_progress
-from pipeline.worker.engines.music import MusicEngine
+from pipeline.worker.engines.music import MusicEngine, write_stereo_wav
 from pipeline.worker.requests import RenderRequest
 from pipeline.worker.settings import WorkerSettings
 from storage import episodes, jobs, music, plan
@@ -157,3 +157,11 @@ async def test_an_episodes_cut_waits_for_the_models_music_and_plays_it(
     window = slice(int(1.5 * rate), int(2.5 * rate))
     level = np.abs(stem[window]).mean() / np.abs(tense[window]).mean()
     assert np.corrcoef(stem[window], tense[window] * level)[0, 1] > 0.8
+
+
+def test_music_that_overflowed_is_refused_with_what_to_change(tmp_path: Path):
+    # float16 overflows in these models (the tiny ones on the CPU and on an H200): NaN
+    # written as silence would be a silent score nobody is told about
+    with pytest.raises(RuntimeError, match="SHOWRUNNER_DTYPE=bfloat16 or float32"):
+        write_stereo_wav(np.full((2, 4800), np.nan), 48000, tmp_path / "nan.wav")
+    assert not (tmp_path / "nan.wav").exists()
