@@ -32,17 +32,22 @@ def music_bed(
     music: MusicBed, total: float, unspoken: Sequence[tuple[float, float]]
 ) -> ffmpeg.Stream:
     """The bed, `total` seconds long, lowered while the `unspoken` lines are on screen."""
-    fade = min(MAX_FADE, total / 4)
-    bed = (
-        ffmpeg.input(str(music.path), stream_loop=-1)
-        .audio.filter("aresample", AUDIO_RATE)
-        .filter("aformat", sample_rates=AUDIO_RATE, channel_layouts="stereo")
-        .filter("atrim", duration=f"{total:.3f}")
-        .filter("asetpts", "PTS-STARTPTS")
-        .filter("afade", t="in", st=0, d=f"{fade:.3f}")
-        .filter("afade", t="out", st=f"{total - fade:.3f}", d=f"{fade:.3f}")
-        .filter("volume", f"{max(0.0, music.volume):.3f}")
-    )
+    bed = looped(music.path, total, min(MAX_FADE, total / 4))
+    bed = bed.filter("volume", f"{max(0.0, music.volume):.3f}")
     if unspoken:
         bed = bed.filter("volume", DUCK, enable=duck_expression(unspoken))
     return bed
+
+
+def looped(path: Path, seconds: float, fade: float) -> ffmpeg.Stream:
+    """The audio file at `path` as 48 kHz stereo, looped or cut to `seconds`, faded in and out
+    over `fade` seconds."""
+    return (
+        ffmpeg.input(str(path), stream_loop=-1)
+        .audio.filter("aresample", AUDIO_RATE)
+        .filter("aformat", sample_rates=AUDIO_RATE, channel_layouts="stereo")
+        .filter("atrim", duration=f"{seconds:.3f}")
+        .filter("asetpts", "PTS-STARTPTS")
+        .filter("afade", t="in", st=0, d=f"{fade:.3f}")
+        .filter("afade", t="out", st=f"{seconds - fade:.3f}", d=f"{fade:.3f}")
+    )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import ffmpeg
 
+from pipeline.cut.audio_bed import looped
 from pipeline.ffmpeg import run_ffmpeg_async
 from pipeline.sound.score import SAMPLE_RATE, Cue
 
@@ -26,18 +27,9 @@ def covers(cues: Sequence[Cue], pieces: Mapping[str, Path]) -> bool:
 
 async def score_from_pieces(cues: Sequence[Cue], pieces: Mapping[str, Path], wav: Path) -> Path:
     """The cues laid end to end from their moods' pieces, to `wav` (48 kHz stereo)."""
-    parts = []
-    for cue in cues:
-        fade = min(MAX_CUE_FADE, cue.seconds / 4)
-        parts.append(
-            ffmpeg.input(str(pieces[cue.mood]), stream_loop=-1)
-            .audio.filter("aresample", SAMPLE_RATE)
-            .filter("aformat", sample_rates=SAMPLE_RATE, channel_layouts="stereo")
-            .filter("atrim", duration=f"{cue.seconds:.3f}")
-            .filter("asetpts", "PTS-STARTPTS")
-            .filter("afade", t="in", st=0, d=f"{fade:.3f}")
-            .filter("afade", t="out", st=f"{cue.seconds - fade:.3f}", d=f"{fade:.3f}")
-        )
+    parts = [
+        looped(pieces[cue.mood], cue.seconds, min(MAX_CUE_FADE, cue.seconds / 4)) for cue in cues
+    ]
     joined = ffmpeg.concat(*parts, v=0, a=1) if len(parts) > 1 else parts[0]
     levelled = joined.filter("loudnorm", i=SCORE_LUFS, tp=-2.0).filter("aresample", SAMPLE_RATE)
     output = ffmpeg.output(levelled, str(wav), acodec="pcm_s16le", ar=SAMPLE_RATE, ac=2)
