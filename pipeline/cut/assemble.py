@@ -46,7 +46,7 @@ from pipeline.cut.subtitles import (
     subtitle_metrics,
     wrap_text,
 )
-from pipeline.errors import AssembleError, DiskFullError, FfmpegError
+from pipeline.errors import AssembleError, DiskFullError
 from pipeline.ffmpeg import run_ffmpeg_async
 from pipeline.sound.loudness import SAMPLE_METER, Loudness, parse_ebur128
 from pipeline.sound.mix import (
@@ -58,8 +58,8 @@ from pipeline.sound.mix import (
     mix_under_dialogue,
     to_platform_loudness,
 )
-from pipeline.sound.model_score import covers, score_from_pieces
-from pipeline.sound.score import render_score, why_no_score
+from pipeline.sound.model_score import episode_score
+from pipeline.sound.score import why_no_score
 
 __all__ = [
     "AssembleError",
@@ -231,26 +231,17 @@ async def _score(
     wav: Path,
     name: str,
 ) -> MusicBed | None:
-    """The episode's score from its shots' moods, as the music bed: the model's pieces when
-    there is one for every mood, else composed; None when neither can be made (the episode
-    is cut silent rather than not at all)."""
+    """The episode's score from its shots' moods, as the music bed: the model's pieces where
+    there is one for a cue's mood, composed elsewhere; None when neither can be made (the
+    episode is cut silent rather than not at all)."""
     title, end = cards
     opening = card_frames(title, fmt.fps) / fmt.fps if title is not None else 0.0
     closing = card_frames(end, fmt.fps) / fmt.fps if end is not None else 0.0
     bounds = frame_bounds([shot.duration for shot in shots], fmt.fps)
     seconds = [(after - before) / fmt.fps for before, after in pairwise(bounds)]
     cues, stingers = cues_on_timeline([s.mood for s in shots], seconds, opening, closing)
-    total = sum(cue.seconds for cue in cues)
-    if covers(cues, pieces):
-        try:
-            return MusicBed(await score_from_pieces(cues, pieces, wav), SCORE_VOLUME)
-        except FfmpegError as error:  # a piece ffmpeg cannot read: the score is composed
-            log.warning("the model's music not used for %s: %s", name, error)
-    try:
-        return MusicBed(await render_score(cues, total, wav, stingers), SCORE_VOLUME)
-    except AssembleError as error:
-        log.warning("no score for %s: %s", name, error)
-        return None
+    scored = await episode_score(cues, stingers, pieces, wav, name)
+    return MusicBed(scored, SCORE_VOLUME) if scored is not None else None
 
 
 async def _segments(

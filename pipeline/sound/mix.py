@@ -30,7 +30,8 @@ PEAK_MARGIN = 0.3  # dB under the true-peak limit when the encode overshot it
 LIMITER_LOSS = 0.15  # LU lost per dB the limiter holds down (a first guess, then measured)
 # LU gained per dB of gain, as a third pass assumes it from the first two: under a limiter at
 # work it is well under 1 (0.5 on a scored episode), where assuming 1 missed by half each pass
-SLOPES = (0.2, 1.0)
+SLOPES = (0.35, 1.0)
+MIN_GAIN_STEP = 1.0  # dB between two passes for their slope to be read (ebur128 rounds to 0.1)
 LINE_LEAD = 0.15  # seconds into its shot before a line is spoken
 LINE_PAD = 0.3  # seconds a shot runs past its spoken line (the shot is lengthened to hold it)
 # the music under a line: compressed 8:1 by how far the dialogue is above -36 dBFS (speech at
@@ -162,7 +163,7 @@ async def to_platform_loudness(
                 # 1 LU a dB at first, then the slope of the last two passes: what the limiter
                 # takes away grows with the gain
                 slope = 1.0
-                if tried is not None and gain != tried[0]:
+                if tried is not None and abs(gain - tried[0]) >= MIN_GAIN_STEP:
                     measured = (level.integrated - tried[1]) / (gain - tried[0])
                     slope = min(max(measured, SLOPES[0]), SLOPES[1])
                 tried = (gain, level.integrated)

@@ -17,7 +17,7 @@ import sqlite_utils
 
 from pipeline.sound.score import MOODS, mood_of
 from pipeline.worker.requests import RenderRequest
-from storage import jobs, music, plan
+from storage import episodes, jobs, music, plan, projects
 from storage.models import Job, Music
 from storage.status import ACTIVE_JOBS
 
@@ -83,8 +83,9 @@ def queue_score(
     db: sqlite_utils.Database, episode_id: int, model: str, requester: int | None = None
 ) -> list[Job]:
     """A music job for each mood of the episode that `model` has not made a piece for (nor is
-    making); none without a model."""
-    if not model:
+    making); none without a model, or for a project whose uploaded music bed is its music."""
+    project_id = episodes.get_episode(db, episode_id).project_id
+    if not model or projects.get_project(db, project_id).music_path:
         return []
     made = music.episode_music(db, episode_id, model)
     making = {

@@ -10,6 +10,7 @@ the shot renders silent, its line subtitled.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from storage import characters, episodes, events, jobs, lines, plan, voices
 from storage.errors import NotFound
 from storage.models import Job, Line, Shot, Voice
 from storage.status import ACTIVE_JOBS, ShotStatus
+
+log = logging.getLogger(__name__)
 
 SPEECH = "speech"
 SPEECH_PRIORITY = 3  # before clips, retakes and first renders: a shot's length waits on its line
@@ -133,6 +136,9 @@ def record_line(
     assert job.shot_id is not None
     seconds = float(reported.get("seconds", 0.0))
     engine = str(reported.get("speech_engine", ""))
+    if reported.get("speech_model_error"):
+        log.warning("shot %s's line was spoken by %s: the speech model failed: %s",
+                    job.shot_id, engine, reported["speech_model_error"])  # fmt: skip
     line = _add_reading(db, job, media_path=media_path, seconds=seconds, engine=engine)
     shot = hold_line(db, job.shot_id, seconds)
     if line.reading and shot.status in (ShotStatus.REVIEW, ShotStatus.APPROVED):

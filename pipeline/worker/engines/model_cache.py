@@ -21,8 +21,18 @@ from diffusers.utils import is_accelerate_available
 from pipeline.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
-# what an audio model that overflowed (float16 does, in the speech and music models) is told
-NOT_A_NUMBER = "the model's output is not a number: try SHOWRUNNER_DTYPE=bfloat16 or float32"
+
+
+class NotANumber(ValueError):
+    """An audio model's output overflowed (float16 does, in the speech and music models): the
+    same request would again (a ValueError: the worker does not retry it)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the model's output is not a number: try SHOWRUNNER_DTYPE=bfloat16 or float32"
+        )
+
+
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 

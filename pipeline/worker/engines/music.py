@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from pipeline.worker.engines import ProgressCallback, check_request_basics
-from pipeline.worker.engines.model_cache import NOT_A_NUMBER, MemoryOptions, ModelCache
+from pipeline.worker.engines.model_cache import MemoryOptions, ModelCache, NotANumber
 from pipeline.worker.requests import RenderedTake, RenderRequest
 from pipeline.worker.settings import WorkerSettings
 
@@ -101,7 +101,7 @@ def write_stereo_wav(audio: np.ndarray, sample_rate: int, out: Path) -> float:
     if audio.ndim != 2 or audio.shape[1] == 0:
         raise RuntimeError(f"the model made no music (output shape {audio.shape})")
     if not np.isfinite(audio).all():
-        raise RuntimeError(NOT_A_NUMBER)
+        raise NotANumber
     stereo = audio if audio.shape[0] == 2 else np.repeat(audio[:1], 2, axis=0)
     pcm = (np.clip(stereo, -1.0, 1.0) * 32767).astype("<i2")
     with wave.open(str(out), "wb") as written:

@@ -22,6 +22,7 @@ import logging
 import re
 import shutil
 import subprocess
+import time
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ MAX_LINE_CHARS = 600  # a longer line is the caller's to fit or split
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 ENGLISH_BASE, MANDARIN_BASE = "en-us", "cmn-latn-pinyin"
 PIPER_RATE = 160  # words a minute at Piper's own pace (length_scale 1)
+RETRY_MODEL_AFTER = 600.0  # seconds a speech model that failed is left alone
 MAX_CLIP_BASE64 = 2_000_000  # 20 s of 24 kHz 16-bit mono, as the bot sends (clips.py), and more
 
 
@@ -78,6 +80,7 @@ class SpeechEngine:
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self._models: Any = None  # SpeechModels, loaded on the first line a model speaks
+        self._failed: dict[str, tuple[float, str]] = {}  # model -> when it failed, and why
 
     def check_inputs(self, request: RenderRequest) -> None:
         check_request_basics(request)
@@ -97,10 +100,13 @@ class SpeechEngine:
         clip = clip_of(request)
         model = model_for(voice, bool(clip), self.settings)
         spoken = self._speak_with_model(model, request, clip, out) if model else None
+        reported: dict[str, Any] = {}
         if spoken is None:
             spoken = speak(request.prompt, voice, out)
+            if model:  # why the model did not speak it, for the bot to tell
+                reported["speech_model_error"] = self._failed[model][1]
         progress(1.0, "speech")
-        reported = {"seconds": round(spoken.seconds, 3), "speech_engine": spoken.engine}
+        reported |= {"seconds": round(spoken.seconds, 3), "speech_engine": spoken.engine}
         return [RenderedTake(request.seeds[0], str(spoken.path), "", reported)]
 
     def loaded_models(self) -> list[str]:
@@ -113,6 +119,9 @@ class SpeechEngine:
         the embedded voices)."""
         from pipeline.worker.engines.speech_model import SpeechModels
 
+        failed_at, _ = self._failed.get(model, (-RETRY_MODEL_AFTER, ""))
+        if time.monotonic() - failed_at < RETRY_MODEL_AFTER:
+            return None  # it failed a moment ago: not loaded again for every line
         try:
             if self._models is None:
                 self._models = SpeechModels(self.settings)
@@ -120,6 +129,7 @@ class SpeechEngine:
             seconds = self._models.speak(model, text, clip, out, request.seeds[0])
         except Exception as error:  # any failure of the model: the embedded voices still speak
             log.warning("speech model %s failed, the embedded voices speak: %s", model, error)
+            self._failed[model] = (time.monotonic(), f"{type(error).__name__}: {error}"[:300])
             return None
         return SpokenLine(out, seconds, model)
 

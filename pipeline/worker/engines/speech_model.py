@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.worker.engines.model_cache import NOT_A_NUMBER, MemoryOptions, ModelCache
+from pipeline.worker.engines.model_cache import MemoryOptions, ModelCache, NotANumber
 from pipeline.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def _clip_samples(data: bytes, sample_rate: int) -> np.ndarray | None:
 
 def _write_wav(samples: np.ndarray, sample_rate: int, out: Path) -> None:
     if not np.isfinite(samples).all():
-        raise RuntimeError(NOT_A_NUMBER)
+        raise NotANumber
     peak = float(np.abs(samples).max())
     if peak > 0:
         samples = samples * (PEAK / peak)

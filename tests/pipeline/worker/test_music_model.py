@@ -124,6 +124,24 @@ async def test_the_score_lays_each_moods_piece_under_its_cue_looped_and_levelled
     assert (await measure(wav)).integrated == pytest.approx(SCORE_LUFS, abs=1.0)
 
 
+async def test_a_cue_whose_mood_has_no_piece_plays_the_composed_score(tmp_path):
+    composed = tone(tmp_path / "composed.wav", 330, 8.0)
+    pieces = {"tense": tone(tmp_path / "tense.wav", 220, 3.0)}
+    cues = [Cue(0.0, 5.0, "tense"), Cue(5.0, 3.0, "tender")]
+    wav = await score_from_pieces(cues, pieces, tmp_path / "score.wav", composed)
+    samples, rate = read_mono(wav)
+    assert samples.size / rate == pytest.approx(8.0, abs=0.05)
+    assert pitch_between(samples, rate, 0.6, 4.4) == pytest.approx(220, abs=5)
+    assert pitch_between(samples, rate, 5.6, 7.4) == pytest.approx(330, abs=5)
+
+
+def test_no_music_is_made_for_a_project_whose_music_bed_is_its_music(fresh_db, tmp_path):
+    project, episode = two_mood_episode(fresh_db)
+    fresh_db.table("projects").update(project.id, {"music_path": "music/bed.mp3"})
+    assert queue_score(fresh_db, episode.id, "ACE-Step/Ace-Step1.5") == []
+    assert jobs.jobs_for_episode(fresh_db, episode.id, MUSIC) == []
+
+
 async def test_an_episodes_cut_waits_for_the_models_music_and_plays_it(
     fresh_db, tmp_path: Path, tiny_music_model: Path
 ):
@@ -162,6 +180,7 @@ async def test_an_episodes_cut_waits_for_the_models_music_and_plays_it(
 def test_music_that_overflowed_is_refused_with_what_to_change(tmp_path: Path):
     # float16 overflows in these models (the tiny ones on the CPU and on an H200): NaN
     # written as silence would be a silent score nobody is told about
-    with pytest.raises(RuntimeError, match="SHOWRUNNER_DTYPE=bfloat16 or float32"):
+    # a ValueError: the worker fails it once instead of retrying what would fail again
+    with pytest.raises(ValueError, match="SHOWRUNNER_DTYPE=bfloat16 or float32"):
         write_stereo_wav(np.full((2, 4800), np.nan), 48000, tmp_path / "nan.wav")
     assert not (tmp_path / "nan.wav").exists()

@@ -106,9 +106,11 @@ async def test_without_a_clip_or_a_loadable_model_the_embedded_voices_speak(
     assert with_model.loaded_models() == []  # the model is not even loaded for it
     # a model that is not there (not downloaded, a wrong id): the line is still spoken
     missing = SpeechEngine(WorkerSettings(speech_model=str(tmp_path / "no-such-model")))
-    (take,) = missing.render(speech_request("missing", LINE, voices.PALETTE[0], clip),
-                             tmp_path, no_progress)  # fmt: skip
-    assert take.parameters["speech_engine"] == "espeak" and take.parameters["seconds"] > 2.0
+    for job_id in ("missing", "missing-again"):
+        (take,) = missing.render(speech_request(job_id, LINE, voices.PALETTE[0], clip),
+                                 tmp_path, no_progress)  # fmt: skip
+        assert take.parameters["speech_engine"] == "espeak" and take.parameters["seconds"] > 2.0
+        assert "no-such-model" in take.parameters["speech_model_error"]  # why, for the bot
 
 
 async def test_a_request_carries_at_most_the_first_seconds_of_a_clip(tmp_path: Path):
