@@ -197,7 +197,8 @@ def _score_made(db: sqlite_utils.Database, episode_id: int) -> str:
         silent = why_no_score()
         return f"Score: none, {silent}." if silent else "Score: composed in code (fluidsynth)."
     models = ", ".join(sorted({piece.model for piece in pieces.values()}))
-    return f"Score: made by {models} ({', '.join(sorted(pieces))})."
+    moods = ", ".join(sorted(pieces))
+    return f"Score: the {moods} music made by {models}; any other mood composed in code."
 
 
 def _lines_spoken(db: sqlite_utils.Database, shots: list[Shot]) -> str:

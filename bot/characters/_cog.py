@@ -139,7 +139,7 @@ class CharactersCog(commands.Cog):
         )  # fmt: skip
         model = runtime.settings.showrunner_speech_model
         who = (
-            f"From now on {model} speaks their lines, cloned from it."
+            f"From now on {model} speaks their lines, cloned from it (on workers that run it)."
             if model
             else "The embedded voices (espeak-ng, Piper) do not clone: with a speech model "
             "(SHOWRUNNER_SPEECH_MODEL) their lines are spoken from it."
