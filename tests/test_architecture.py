@@ -66,6 +66,7 @@ def test_the_bot_process_never_loads_torch() -> None:
 # errors that are not ShowrunnerError, and why
 NOT_ROOTED = {
     "RenderOutOfMemory": "an engine's refusal: a ValueError naming the value, as in diffusers",
+    "NotANumber": "an engine's refusal (its model's output overflowed): a ValueError, as above",
     "JobCancelled": "control flow inside the worker; never leaves it",
 }
 
