@@ -76,28 +76,34 @@ async def record_takes(
 async def record_spoken_line(
     db: sqlite_utils.Database, media_dir: Path, job: Job, worker: WorkerClient, state: dict
 ) -> None:
-    spoken = (state.get("takes") or [None])[0]
-    if not spoken:
-        raise WorkerError("the worker finished without the spoken line")
     auditioned = SpeechPayload.of(job).audition_id
     where = f"audition{auditioned}" if auditioned is not None else f"shot{job.shot_id}"
-    wav = await worker.download(spoken["media"], media_dir / "lines" / where / f"{job.id}.wav")
+    line = media_dir / "lines" / where / f"{job.id}.wav"
+    wav, reported = await _only_take(worker, state, line, "the spoken line")
     with db.atomic():
         jobs.finish_job(db, job.id)
         if auditioned is not None:
             reading_recorded(db, job, str(wav))
         else:
-            record_line(db, job, str(wav), spoken.get("parameters") or {})
+            record_line(db, job, str(wav), reported)
 
 
 async def record_music_piece(
     db: sqlite_utils.Database, media_dir: Path, job: Job, worker: WorkerClient, state: dict
 ) -> None:
-    made = (state.get("takes") or [None])[0]
-    if not made:
-        raise WorkerError("the worker finished without the music")
     folder = media_dir / "music" / f"episode{job.episode_id}"
-    wav = await worker.download(made["media"], folder / f"{job.id}.wav")
+    wav, reported = await _only_take(worker, state, folder / f"{job.id}.wav", "the music")
     with db.atomic():
         jobs.finish_job(db, job.id)
-        record_music(db, job, str(wav), made.get("parameters") or {})
+        record_music(db, job, str(wav), reported)
+
+
+async def _only_take(
+    worker: WorkerClient, state: dict, destination: Path, what: str
+) -> tuple[Path, dict[str, Any]]:
+    """The one file (`what`) a speech or music job hands back, downloaded to `destination`,
+    and what the engine reported with it."""
+    take = (state.get("takes") or [None])[0]
+    if not take:
+        raise WorkerError(f"the worker finished without {what}")
+    return await worker.download(take["media"], destination), take.get("parameters") or {}

@@ -10,11 +10,14 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+import wave
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from diffusers.utils import is_accelerate_available
 
@@ -31,6 +34,19 @@ class NotANumber(ValueError):
         super().__init__(
             "the model's output is not a number: try SHOWRUNNER_DTYPE=bfloat16 or float32"
         )
+
+
+def write_pcm16(audio: np.ndarray, sample_rate: int, out: Path) -> None:
+    """An audio model's output (channels x samples, -1..1) as a 16-bit WAV; NotANumber when
+    it overflowed (written as is, NaN would be silence nobody is told about)."""
+    if not np.isfinite(audio).all():
+        raise NotANumber
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(str(out), "wb") as written:
+        written.setnchannels(audio.shape[0])
+        written.setsampwidth(2)
+        written.setframerate(sample_rate)
+        written.writeframes(pcm.T.tobytes())
 
 
 _DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}

@@ -11,7 +11,6 @@ Worker side: imports torch.
 from __future__ import annotations
 
 import logging
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import numpy as np
 import torch
 
 from pipeline.worker.engines import ProgressCallback, check_request_basics
-from pipeline.worker.engines.model_cache import MemoryOptions, ModelCache, NotANumber
+from pipeline.worker.engines.model_cache import MemoryOptions, ModelCache, write_pcm16
 from pipeline.worker.requests import RenderedTake, RenderRequest
 from pipeline.worker.settings import WorkerSettings
 
@@ -100,13 +99,6 @@ def write_stereo_wav(audio: np.ndarray, sample_rate: int, out: Path) -> float:
     """`audio` (channels x samples, -1..1) as a 16-bit stereo WAV; returns its seconds."""
     if audio.ndim != 2 or audio.shape[1] == 0:
         raise RuntimeError(f"the model made no music (output shape {audio.shape})")
-    if not np.isfinite(audio).all():
-        raise NotANumber
     stereo = audio if audio.shape[0] == 2 else np.repeat(audio[:1], 2, axis=0)
-    pcm = (np.clip(stereo, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(out), "wb") as written:
-        written.setnchannels(2)
-        written.setsampwidth(2)
-        written.setframerate(sample_rate)
-        written.writeframes(pcm.T.tobytes())
+    write_pcm16(stereo, sample_rate, out)
     return stereo.shape[1] / sample_rate

@@ -37,7 +37,7 @@ from storage.voices import ENGINES
 log = logging.getLogger(__name__)
 
 MAX_LINE_CHARS = 600  # a longer line is the caller's to fit or split
-_CJK = re.compile(r"[\u4e00-\u9fff]")
+CJK = re.compile(r"[\u4e00-\u9fff]")  # a Chinese character: the line is spoken in Mandarin
 ENGLISH_BASE, MANDARIN_BASE = "en-us", "cmn-latn-pinyin"
 PIPER_RATE = 160  # words a minute at Piper's own pace (length_scale 1)
 RETRY_MODEL_AFTER = 600.0  # seconds a speech model that failed is left alone
@@ -59,7 +59,7 @@ def speak(text: str, voice: Voice, out: Path) -> SpokenLine:
         raise ValueError("there is no line to speak")
     if len(text) > MAX_LINE_CHARS:
         raise ValueError(f"a line is at most {MAX_LINE_CHARS} characters, not {len(text)}")
-    chinese = bool(_CJK.search(text))
+    chinese = bool(CJK.search(text))
     if voice.engine == "piper" and not chinese and _piper_voice() is not None:
         _speak_piper(text, voice, out)
         engine = "piper"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 import logging
 import math
-import re
 import wave
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.worker.engines.model_cache import MemoryOptions, ModelCache, NotANumber
+from pipeline.worker.engines.model_cache import MemoryOptions, ModelCache, write_pcm16
+from pipeline.worker.engines.speech import CJK
 from pipeline.worker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ FRAMES_PER_SECOND = 7.5  # the model's speech frames (3200 samples at 24 kHz eac
 WORDS_PER_SECOND, CHINESE_CHARACTERS_PER_SECOND = 2.5, 4.0  # a slow reader, to bound a line
 MIN_SECONDS, MAX_SECONDS = 2.0, 60.0
 PEAK = 0.9  # speech is written at this peak: the models' own level varies
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @dataclass(frozen=True)
@@ -47,8 +46,8 @@ class LoadedSpeechModel:
 
 def most_seconds(text: str) -> float:
     """How long the line may run: twice a slow reader's time, 2 s to 60 s."""
-    chinese = len(_CJK.findall(text))
-    words = len(_CJK.sub(" ", text).split())
+    chinese = len(CJK.findall(text))
+    words = len(CJK.sub(" ", text).split())
     expected = chinese / CHINESE_CHARACTERS_PER_SECOND + words / WORDS_PER_SECOND
     return min(MAX_SECONDS, max(MIN_SECONDS, 2 * expected))
 
@@ -97,7 +96,9 @@ class SpeechModels:
         samples = audio[0].detach().float().cpu().numpy().reshape(-1)
         if samples.size == 0:
             raise RuntimeError(f"{model_id} spoke nothing for this line")
-        _write_wav(samples, loaded.sample_rate, out)
+        peak = float(np.abs(samples).max())
+        scale = PEAK / peak if peak > 0 else 1.0  # a NaN peak leaves NaN for write_pcm16
+        write_pcm16(samples[np.newaxis] * scale, loaded.sample_rate, out)
         return samples.size / loaded.sample_rate
 
 
@@ -115,17 +116,3 @@ def _clip_samples(data: bytes, sample_rate: int) -> np.ndarray | None:
         log.warning("voice clip not used: %s", error)
         return None
     return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-
-
-def _write_wav(samples: np.ndarray, sample_rate: int, out: Path) -> None:
-    if not np.isfinite(samples).all():
-        raise NotANumber
-    peak = float(np.abs(samples).max())
-    if peak > 0:
-        samples = samples * (PEAK / peak)
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
-    with wave.open(str(out), "wb") as written:
-        written.setnchannels(1)
-        written.setsampwidth(2)
-        written.setframerate(sample_rate)
-        written.writeframes(pcm.tobytes())
