@@ -9,9 +9,12 @@ Three processes take part, so that what runs where is the same as in production:
   with one plain pipeline call plus the same still_to_clip step the engine does (P1 baseline,
   P2 batching);
 - a "bot" child is the bot side: a real SQLite file, queue_episode_render, the Scheduler and
-  run_until_idle, a LocalWorker subprocess over HTTP with the diffusers engine, media downloaded
-  and takes recorded (P1 full path, P7 warm worker, RSS). It imports only storage and pipeline
-  client modules and reports whether torch ever reached its sys.modules.
+  run_until_idle, a local Ray with a render actor running the diffusers engine, media fetched
+  and takes recorded (P1 full path, P7 warm actor, dispatch overhead, RSS). It imports only
+  storage and pipeline client modules (and ray) and reports whether torch ever reached its
+  sys.modules. Last, it leaves that Ray for a local two-node cluster
+  (ray.cluster_utils.Cluster, one CPU and one logical GPU a node) and renders the same batch
+  of shots on one actor and on two (throughput).
 
 The shot is the same on both P1 paths: the project's prompt (build_prompt), its 9:16 frame, one
 take, and the keyframe size the engine picks for the tiny model (queue_episode_render passes no
@@ -43,12 +46,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import aiohttp
+import ray
 
+from pipeline.errors import WorkerError
+from pipeline.render.actors import RenderActorClient, start_render_actors
+from pipeline.render.cluster import NAMESPACE, connect
 from pipeline.render.queue import EngineChoice, build_prompt, queue_episode_render
 from pipeline.render.scheduler import Scheduler, run_until_idle
-from pipeline.render.worker_client import LocalWorker, WorkerClient
 from pipeline.worker.requests import RenderRequest
+from pipeline.worker.settings import WorkerSettings
 from storage import jobs, plan, projects, takes
 from storage.db import open_db
 from storage.models import Job
@@ -75,6 +81,9 @@ MIN_STEPS = 4
 RENDER_TIMEOUT = 180.0
 WORKER_DONE = re.compile(r"job (\w+) done in ([0-9.]+)s")
 BATCH_TAKES = 4
+# the throughput batch: shots rendered on one actor, then on two (each on a node of its own)
+THROUGHPUT_SHOTS = 8
+ACTOR_ENV = WorkerSettings(device="cpu", torch_threads=1).to_env()
 
 
 # ---------------------------------------------------------------- helpers shared by all roles
@@ -256,8 +265,7 @@ def serve_bare() -> None:
 # ---------------------------------------------------------------- the bot-side child (no torch)
 
 
-@dataclass
-class TimedClient(WorkerClient):
+class TimedClient(RenderActorClient):
     """The real client; it also remembers how long the last submit took."""
 
     submit_s: float = 0.0
@@ -287,16 +295,15 @@ class RunMarks:
 
 
 class BotSession:
-    """Bot side: storage, render queue, scheduler and a local worker over HTTP."""
+    """Bot side: storage, render queue, scheduler and a render actor on a local Ray."""
 
     def __init__(self) -> None:
         self.root = Path()
         self.model = ""
         self.db: Any = None
         self.project_id = 0
-        self.http: aiohttp.ClientSession | None = None
-        self.worker: LocalWorker | None = None
         self.client: TimedClient | None = None
+        self.worker_pid = 0
         self.scheduler: Scheduler | None = None
         self.marks = RunMarks()
         self.workers_started = 0
@@ -307,6 +314,8 @@ class BotSession:
             "start_worker": self.start_worker,
             "render": self.render,
             "stop_worker": self.stop_worker,
+            "round_trip": self.round_trip,
+            "throughput": self.throughput,
             "modules": self.modules,
         }
         name = command.pop("cmd")
@@ -318,12 +327,17 @@ class BotSession:
         self.db = open_db(self.root / "studio.db")
         project = projects.create_project(self.db, "Bench", writers_channel_id=1, **FRAME)
         self.project_id = project.id
-        self.http = aiohttp.ClientSession()
+        rss_before = rss_mb(os.getpid())
+        started = time.perf_counter()
+        connect()
+        ray_s = time.perf_counter() - started
         episode = self._save_episode()
         shot = plan.list_shots(self.db, episode.id)[0]
         return {
             "prompt": build_prompt(self.db, project.id, shot.id),
             "pid": os.getpid(),
+            "ray_s": ray_s,
+            "ray_rss_mb": rss_mb(os.getpid()) - rss_before,
             **heavy_modules(),
         }
 
@@ -332,35 +346,84 @@ class BotSession:
         return plan.save_episode_plan(self.db, self.project_id, draft)
 
     async def start_worker(self) -> dict[str, Any]:
-        assert self.http is not None
+        """A fresh render actor (a new process, nothing warm)."""
         await self.stop_worker()
         self.workers_started += 1
-        media = self.root / f"worker-media-{self.workers_started}"
-        self.worker = LocalWorker(media, env=dict(THREAD_ENV))
         started = time.perf_counter()
-        url = await self.worker.start()
+        prefix = f"bench{self.workers_started}"
+        [actor] = await start_render_actors(ACTOR_ENV, 1, prefix=prefix)
         ready_s = time.perf_counter() - started
-        self.client = TimedClient(url, self.http)
+        self.client = TimedClient(actor.name, actor.handle)
+        self.worker_pid = int((await self.client.health())["pid"])
         self.scheduler = Scheduler(
             self.db, [self.client], self.root / "bot-media", listener=self._listen
         )
-        assert self.worker.process is not None
-        return {"ready_s": ready_s, "pid": self.worker.process.pid, "url": url}
+        return {"ready_s": ready_s, "pid": self.worker_pid, "name": actor.name}
 
     def _listen(self, job: Job) -> None:
         self.marks.see(job)
 
     async def stop_worker(self) -> dict[str, Any]:
-        if self.worker is not None:
-            await self.worker.stop()
-        self.worker = self.client = self.scheduler = None
+        if self.client is not None:
+            ray.kill(self.client.handle, no_restart=True)
+        self.client = self.scheduler = None
         return {}
+
+    async def round_trip(self, calls: int = 30) -> dict[str, Any]:
+        """Seconds per call of the actor's cheapest method (health) from this process."""
+        assert self.client is not None
+        times = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            await self.client.health()
+            times.append(time.perf_counter() - started)
+        return {"median_s": median(times), "max_s": max(times)}
+
+    async def throughput(self, steps: int, shots: int) -> dict[str, Any]:
+        """`shots` shots on one actor, then on two, on a local two-node cluster."""
+        from ray.cluster_utils import Cluster
+
+        await self.stop_worker()
+        ray.shutdown()
+        cluster = Cluster(
+            initialize_head=True,
+            head_node_args={"num_cpus": 1, "num_gpus": 1, "include_dashboard": False},
+        )
+        cluster.add_node(num_cpus=1, num_gpus=1)
+        try:
+            ray.init(address=cluster.address, namespace=NAMESPACE, logging_level="WARNING")
+            seconds = {}
+            for count in (1, 2):
+                actors = await start_render_actors(ACTOR_ENV, count, prefix=f"pair{count}")
+                # warm first: a shot on each actor, so both batches time warm renders only
+                await self._render_batch(actors, steps, len(actors))
+                started = time.perf_counter()
+                await self._render_batch(actors, steps, shots)
+                seconds[count] = time.perf_counter() - started
+                nodes = {(await actor.health())["pid"] for actor in actors}
+                for actor in actors:
+                    ray.kill(actor.handle, no_restart=True)
+            return {"one_s": seconds[1], "two_s": seconds[2], "actor_pids": len(nodes)}
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+
+    async def _render_batch(self, actors: list[RenderActorClient], steps: int, shots: int) -> None:
+        draft = plan.EpisodePlan(
+            "Batch", "", scenes=(plan.ScenePlan("Shore", "", (SHOT,) * shots),)
+        )
+        episode = plan.save_episode_plan(self.db, self.project_id, draft)
+        choice = EngineChoice(engine="diffusers", model=self.model, takes=1, steps=steps)
+        _, queued = queue_episode_render(self.db, episode.id, choice)
+        scheduler = Scheduler(self.db, list(actors), self.root / "bot-media")
+        await run_until_idle(scheduler, timeout=RENDER_TIMEOUT * shots)
+        for job in queued:
+            self._check_done(job)
 
     async def render(self, steps: int, probe_health: bool = False) -> dict[str, Any]:
         """One shot through the whole path; times from saving the plan to the end."""
         assert self.scheduler is not None and self.client is not None
-        assert self.worker is not None and self.worker.process is not None
-        worker_pid = self.worker.process.pid
+        worker_pid = self.worker_pid
         peaks: dict[str, float] = {}
         latencies: list[float] = []
         failed: list[float] = []
@@ -411,16 +474,17 @@ class BotSession:
             await asyncio.sleep(0.1)
 
     async def _probe_health(self, latencies: list[float], failed: list[float]) -> None:
-        """Health probes while the worker starts its first job: is its event loop free?
+        """Health calls while the actor starts its first job: is its event loop free?
 
-        The client gives a probe 5 s; a probe that runs out counts as failed.
+        A call gets 5 s; one that runs out counts as failed.
         """
         assert self.client is not None
         while True:
             started = time.perf_counter()
             try:
-                await self.client.health()
-            except (aiohttp.ClientError, TimeoutError):
+                async with asyncio.timeout(5):
+                    await self.client.health()
+            except (WorkerError, TimeoutError):
                 failed.append(time.perf_counter() - started)
             latencies.append(time.perf_counter() - started)
             await asyncio.sleep(0.1)
@@ -429,9 +493,8 @@ class BotSession:
         return {**heavy_modules(), "pid": os.getpid(), "rss_mb": rss_mb(os.getpid())}
 
     async def close(self) -> None:
-        await self.stop_worker()
-        if self.http is not None:
-            await self.http.close()
+        if ray.is_initialized():
+            await self.stop_worker()
         if self.db is not None:
             self.db.close()
 
@@ -579,7 +642,14 @@ class Bench:
         )
         bot = self.bot.ask("setup", root=str(self.root), model_dir=model_dir)
         self.prompt = bot["prompt"]
-        say(f"bot child (pid {bot['pid']}): torch imported = {bot['torch']}")
+        say(
+            f"bot child (pid {bot['pid']}): torch imported = {bot['torch']}; a local Ray "
+            f"started in {bot['ray_s']:.2f} s, its client adds {bot['ray_rss_mb']:.0f} MB here"
+        )
+        self.results.add(
+            "Ray start (local) / its client's RSS",
+            f"{bot['ray_s']:.2f} s / {bot['ray_rss_mb']:.0f} MB",
+        )
         say(f"prompt: {self.prompt!r}")
 
     def bare_shot(self, steps: int, tag: str) -> dict[str, Any]:
@@ -617,7 +687,7 @@ class Bench:
         return info
 
     def p7_warm_worker(self, steps: int, rounds: int) -> None:
-        say(f"\n== P7 warm worker: first job on a fresh worker vs the second ({rounds} workers)")
+        say(f"\n== P7 warm actor: first job on a fresh actor vs the second ({rounds} actors)")
         rows = []
         for index in range(rounds):
             ready = self.start_worker()
@@ -625,7 +695,7 @@ class Bench:
             warm = self.bot.ask("render", steps=steps)
             rows.append((ready, cold, warm))
             say(
-                f"  worker {index + 1} (pid {ready['pid']}): spawn->READY "
+                f"  actor {index + 1} (pid {ready['pid']}): start->ready "
                 f"{ready['ready_s']:.2f} s | job 1 {cold['total_s']:.2f} s (submit "
                 f"{cold['submit_s']:.2f} s, first progress {cold['first_progress_s']:.2f} s, "
                 f"slowest health probe {cold['health_max_s']:.2f} s, "
@@ -644,14 +714,14 @@ class Bench:
         say(
             f"  median: job 1 {cold_s:.2f} s, job 2 {warm_s:.2f} s, ratio "
             f"{cold_s / warm_s:.2f}; load (first progress, job 1 - job 2) {load_s:.2f} s, "
-            f"of which the submit call (engine import on the worker's event loop) {submit_s:.2f} s"
+            f"of which the submit call (engine import, in a thread of the actor) {submit_s:.2f} s"
         )
-        self.results.add("P7 worker spawn -> READY", f"{ready_s:.2f} s")
+        self.results.add("P7 actor start -> ready", f"{ready_s:.2f} s")
         self.results.add("P7 load (first-progress delay)", f"{load_s:.2f} s")
         self.results.add("P7 job 1 / job 2 (fresh / warm)", f"{cold_s / warm_s:.2f}x")
         self.results.add("P7 job 1 submit (engine import)", f"{submit_s:.2f} s")
         self.results.add(
-            "P7 slowest health probe, job 1", f"{probe_s:.2f} s ({failed}/{probes} timed out)"
+            "P7 slowest health call, job 1", f"{probe_s:.2f} s ({failed}/{probes} timed out)"
         )
 
     def p1_overhead(self, steps: int) -> None:
@@ -665,6 +735,7 @@ class Bench:
                 full = self.bot.ask("render", steps=steps)
                 bare = self.bare_shot(steps, f"p1_{index}")
             pairs.append((bare, full))
+        time.sleep(1.0)  # the actor's log lines reach the bot's stderr through Ray, a moment late
         rendered = worker_times(self.bot.log_path)
         for index, (bare, full) in enumerate(pairs, start=1):
             engine_s = rendered.get(full["job_id"], float("nan"))
@@ -672,7 +743,7 @@ class Bench:
             say(
                 f"  run {index}: bare {bare['total_s']:.3f} s (denoise {bare['denoise_s']:.3f}, "
                 f"clip {bare['clip_s']:.3f}) | full {full['total_s']:.3f} s (takes recorded "
-                f"{full['recorded_s']:.3f}, worker engine.render {engine_s:.2f}, path overhead "
+                f"{full['recorded_s']:.3f}, actor engine.render {engine_s:.2f}, path overhead "
                 f"{full['total_s'] - engine_s:.2f}) | ratio {full['total_s'] / bare['total_s']:.3f}"
             )
         self._p1_summary(pairs)
@@ -692,7 +763,7 @@ class Bench:
             f"{recorded:.3f})"
         )
         say(
-            f"  path overhead outside the engine (full - worker engine.render): {overhead:.3f} s"
+            f"  per-job dispatch overhead (full - actor engine.render): {overhead:.3f} s"
             f" = {overhead / bare_s:.1%} of the median bare shot; of it {to_record:.3f} s until"
             f" takes are recorded, {to_idle:.3f} s until run_until_idle returns"
         )
@@ -702,18 +773,40 @@ class Bench:
         self.results.add(
             "P1 takes recorded / bare", f"{recorded:.3f}", "<= 1.05", yes_no(recorded <= 1.05)
         )
-        self.results.add("P1 path overhead outside engine", f"{overhead:.3f} s")
+        self.results.add("per-job dispatch overhead (full - engine)", f"{overhead:.3f} s")
         bot_mb = max(full["bot_rss_mb"] for _, full in pairs)
         worker_mb = max(full["worker_rss_mb"] for _, full in pairs)
         last = pairs[-1][1]
         say(
-            f"  while the worker rendered (largest sample, every 0.1 s): bot-side RSS "
-            f"{bot_mb:.0f} MB (VmHWM {last['bot_hwm_mb']:.0f}), worker RSS {worker_mb:.0f} MB "
+            f"  while the actor rendered (largest sample, every 0.1 s): bot-side RSS "
+            f"{bot_mb:.0f} MB (VmHWM {last['bot_hwm_mb']:.0f}, Ray's client included), "
+            f"actor RSS {worker_mb:.0f} MB "
             f"(VmHWM {last['worker_hwm_mb']:.0f}); torch in the bot's sys.modules: "
             f"{any(full['torch'] for _, full in pairs)}"
         )
-        self.results.add("bot-side RSS while rendering", f"{bot_mb:.0f} MB")
-        self.results.add("worker RSS while rendering", f"{worker_mb:.0f} MB")
+        self.results.add("bot-side RSS while rendering (Ray client incl.)", f"{bot_mb:.0f} MB")
+        self.results.add("actor RSS while rendering", f"{worker_mb:.0f} MB")
+
+    def round_trip(self) -> None:
+        say("\n== an actor call from the bot (health, 30 calls, warm actor)")
+        trip = self.bot.ask("round_trip")
+        say(f"  median {trip['median_s'] * 1000:.1f} ms, slowest {trip['max_s'] * 1000:.1f} ms")
+        self.results.add("actor call round trip (median)", f"{trip['median_s'] * 1000:.1f} ms")
+
+    def throughput(self, steps: int) -> None:
+        say(
+            f"\n== throughput: {THROUGHPUT_SHOTS} shots on one actor vs two, a local two-node "
+            "cluster (1 CPU + 1 logical GPU a node, one torch thread an actor)"
+        )
+        result = self.bot.ask("throughput", steps=steps, shots=THROUGHPUT_SHOTS)
+        ratio = result["one_s"] / result["two_s"]
+        say(
+            f"  one actor {result['one_s']:.2f} s, two actors {result['two_s']:.2f} s "
+            f"({result['actor_pids']} processes): {ratio:.2f}x"
+        )
+        self.results.add(
+            "two actors / one (throughput)", f"{ratio:.2f}x", ">= 1.8x", yes_no(ratio >= 1.8)
+        )
 
     def p2_batching(self, steps: int) -> None:
         """At one torch thread (as every other figure here) and at one per core, which is what
@@ -791,8 +884,10 @@ def run_bench(args: argparse.Namespace) -> None:
             steps = bench.calibrate()
             bench.p7_warm_worker(steps, args.workers)
             bench.p1_overhead(steps)
+            bench.round_trip()
             bench.p2_batching(steps)
             bench.bot_process()
+            bench.throughput(steps)
         finally:
             bot.close()
             bare.close()

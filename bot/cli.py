@@ -1,4 +1,4 @@
-"""The `showrunner` command: produce, bot, worker, make-tiny-model."""
+"""The `showrunner` command: produce, bot, make-tiny-model."""
 
 from __future__ import annotations
 
@@ -19,11 +19,6 @@ TINY_VIDEO_MODELS = ("ltx", "wan", "wan-vace", "cogvideox")
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["worker"]:
-        from pipeline.worker.service import main as worker_main
-
-        worker_main(argv[1:])
-        return
     parser = argparse.ArgumentParser(prog="showrunner", description="AI short-drama studio")
     commands = parser.add_subparsers(dest="command", required=True)
     produce_parser = commands.add_parser("produce", help="premise -> a season's episode MP4s")
@@ -42,7 +37,6 @@ def main(argv: list[str] | None = None) -> None:
     produce_parser.add_argument("--video-model", help="video engine's model: HF id or folder")
     produce_parser.add_argument("--data-dir", type=Path)
     commands.add_parser("bot", help="run the Discord bot (needs DISCORD_TOKEN)")
-    commands.add_parser("worker", help="run the generation worker: showrunner worker --port N")
     tiny = commands.add_parser("make-tiny-model", help="write a tiny random model (offline)")
     tiny.add_argument("directory", type=Path)
     kind = tiny.add_mutually_exclusive_group()

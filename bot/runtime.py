@@ -1,4 +1,5 @@
-"""Start-up: build and inject everything (database, HTTP session, workers, agent, scheduler)."""
+"""Start-up: build and inject everything (database, HTTP session, Ray and its render actors,
+agent, scheduler)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import aiohttp
+import ray
 import sqlite_utils
 from langchain_core.language_models import BaseChatModel
 
@@ -17,9 +19,10 @@ from agents.embedded import EMBEDDED_MODEL_NAME, EmbeddedServer, embedded_llm_co
 from agents.llm import LLMConfig, ModelHost, create_chat_model
 from bot.settings import Settings
 from pipeline.ffmpeg import use_ffmpeg
+from pipeline.render.actors import start_render_actors
+from pipeline.render.cluster import connect
 from pipeline.render.queue import EngineChoice
 from pipeline.render.scheduler import Scheduler
-from pipeline.render.worker_client import LocalWorker, WorkerClient
 from storage.db import open_db
 
 log = logging.getLogger(__name__)
@@ -83,16 +86,14 @@ async def open_runtime(
         db = open_db(settings.database_path)
         stack.callback(db.close)
         session = await stack.enter_async_context(aiohttp.ClientSession())
-        urls = list(settings.showrunner_workers)
-        worker_token = settings.showrunner_worker_token.get_secret_value()
-        if not urls:
-            local = LocalWorker(
-                settings.showrunner_data_dir / "worker-media", worker_settings.to_env()
+        workers = []
+        if settings.showrunner_render_actors != 0:
+            if connect(settings.showrunner_ray_address).started_here:
+                stack.callback(ray.shutdown)  # a local Ray's actors end with it
+            workers = await start_render_actors(
+                worker_settings.to_env(), settings.showrunner_render_actors
             )
-            urls = [await local.start()]
-            stack.push_async_callback(local.stop)
-            log.info("started a local worker at %s", urls[0])
-        workers = [WorkerClient(url, session, worker_token) for url in urls]
+            log.info("render actors: %s", ", ".join(worker.name for worker in workers))
         compact = chat_model is None and settings.uses_embedded_llm
         host: ModelHost | None = None
         if chat_model is None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.render.queue import MAX_QUEUED_PER_USER
 from pipeline.worker.settings import WorkerSettings
@@ -29,9 +29,11 @@ class Settings(BaseSettings):
     showrunner_llm_timeout: float = 120.0
 
     # Rendering
-    showrunner_workers: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    # shared secret between the bot and its workers (sent as a Bearer token); empty: none
-    showrunner_worker_token: SecretStr = SecretStr("")
+    # the Ray cluster the render actors run on (HEAD:6379); empty: a local Ray started here
+    showrunner_ray_address: str = ""
+    # render actors: empty for one per GPU in the cluster (one on the CPU when it has none);
+    # 0 for none (the bot plans and cuts, nothing renders)
+    showrunner_render_actors: int | None = Field(default=None, ge=0, le=64)
     showrunner_engine: Literal["animatic", "diffusers", "video"] = "animatic"
     showrunner_model: str = ""
     # the "video" engine's image-to-video / text-to-video model (HF id or local folder)
@@ -46,9 +48,9 @@ class Settings(BaseSettings):
     showrunner_fps: int = 24
     # every draft MP4 a worker returns fits this (Discord's smallest upload limit is 10 MiB)
     showrunner_max_draft_mib: float = Field(default=8, gt=0.0625, le=500)
-    # the worker's (pipeline/worker/settings.py, which checks them): handed to the local worker
-    # the bot starts
-    showrunner_device: str = "cpu"
+    # the render actors' (pipeline/worker/settings.py, which checks them): handed to the actors
+    # the bot starts; an empty device is the actor's GPU, else the CPU
+    showrunner_device: str = ""
     showrunner_torch_threads: str = ""
     showrunner_max_models: str = ""
     showrunner_dtype: str = ""
@@ -65,22 +67,19 @@ class Settings(BaseSettings):
     ffmpeg_binary: str = ""
     showrunner_log_level: str = "INFO"
 
-    @field_validator("showrunner_workers", mode="before")
+    @field_validator("showrunner_render_actors", mode="before")
     @classmethod
-    def _split_workers(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [url.strip().rstrip("/") for url in value.split(",") if url.strip()]
-        return value
+    def _empty_is_default(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     def worker_settings(self) -> WorkerSettings:
-        """The settings of a worker the bot starts; InvalidInput names a bad variable."""
+        """The settings of the render actors the bot starts; InvalidInput names a bad one."""
         names = (
             "device", "torch_threads", "max_models", "dtype", "cpu_offload", "vae_tiling",
             "compile", "ip_adapter", "speech_model",
         )  # fmt: skip
         env = {f"SHOWRUNNER_{name.upper()}": getattr(self, f"showrunner_{name}") for name in names}
         env["FFMPEG_BINARY"] = self.ffmpeg_binary
-        env["SHOWRUNNER_WORKER_TOKEN"] = self.showrunner_worker_token.get_secret_value()
         try:
             return WorkerSettings.from_env(env)
         except ValueError as error:

@@ -34,3 +34,7 @@ class WorkerError(ShowrunnerError):
 
 class BadRequest(WorkerError):
     """The worker refused the request itself (a value it cannot render): a retry cannot help."""
+
+
+class WorkerGone(WorkerError):
+    """The render actor died or is being restarted mid-job: the job is retried elsewhere."""

@@ -25,8 +25,8 @@ PARENT_POLL_SECONDS = 0.5
 ORPHAN_GRACE_SECONDS = 2.0
 
 
-# no helper process needs these: never inherited (a worker gets its token passed explicitly)
-SECRET_VARIABLES = frozenset({"DISCORD_TOKEN", "OPENAI_API_KEY", "SHOWRUNNER_WORKER_TOKEN"})
+# no helper process needs these: never inherited (Ray's processes included, see render.cluster)
+SECRET_VARIABLES = frozenset({"DISCORD_TOKEN", "OPENAI_API_KEY"})
 
 
 def environment_without_secrets() -> dict[str, str]:

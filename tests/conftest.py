@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import aiohttp
 import pytest
-import pytest_asyncio
+import ray
 
-from pipeline.render.worker_client import LocalWorker, WorkerClient
+from pipeline.render.actors import RenderActorClient, actor_options
+from pipeline.worker.actor import RenderActor
+from tests.ray_cluster import cpu_worker_env, render_actors, start_test_cluster
 
 if TYPE_CHECKING:
     from tests.fake_openai import FakeOpenAI
@@ -22,6 +23,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("SHOWRUNNER_TORCH_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# the bot's render actors in tests run on the CPU, though the test Ray has logical GPUs
+os.environ.setdefault("SHOWRUNNER_DEVICE", "cpu")
 
 
 @pytest.fixture
@@ -42,34 +45,30 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-sd")
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def shared_worker_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
-    """One worker subprocess for the whole run, for tests that only submit uniquely named jobs
-    and read their own results back (no cancelling, crashing or reconfiguring it). Only its
-    URL is shared: each test talks to it from its own event loop."""
-    local = LocalWorker(tmp_path_factory.mktemp("shared-worker-media"))
-    url = await local.start()
-    yield url
-    await local.stop()
+@pytest.fixture(scope="session")
+def ray_cluster() -> None:
+    """This test run's local Ray (see tests/ray_cluster.py)."""
+    start_test_cluster()
+
+
+@pytest.fixture(scope="session")
+def shared_worker(ray_cluster: None) -> Iterator[RenderActorClient]:
+    """One render actor for the whole run, for tests that only submit uniquely named jobs and
+    read their own results back (no cancelling, crashing or reconfiguring it)."""
+    handle = (
+        ray.remote(RenderActor)
+        .options(**actor_options("test-shared-0", 0))
+        .remote(cpu_worker_env(), False)
+    )
+    yield RenderActorClient("test-shared-0", handle)
+    ray.kill(handle, no_restart=True)
 
 
 @pytest.fixture
-async def shared_worker(shared_worker_url: str) -> AsyncIterator[WorkerClient]:
-    """A client of the session's shared worker (see shared_worker_url for what is safe)."""
-    async with aiohttp.ClientSession() as session:
-        yield WorkerClient(shared_worker_url, session)
-
-
-@pytest.fixture
-async def worker(tmp_path: Path) -> AsyncIterator[WorkerClient]:
-    """A real worker subprocess on loopback, and a client for it."""
-    local = LocalWorker(tmp_path / "worker-media")
-    url = await local.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield WorkerClient(url, session)
-    finally:
-        await local.stop()
+async def worker(ray_cluster: None) -> AsyncIterator[RenderActorClient]:
+    """A render actor of this test's own (a fresh process), killed after it."""
+    async with render_actors(1) as [client]:
+        yield client
 
 
 @pytest.fixture
@@ -112,10 +111,10 @@ async def endpoint() -> AsyncIterator[FakeOpenAI]:
 async def review_room(tmp_path: Path) -> AsyncIterator[Studio]:
     """The bot running in a project (quorum 2, a director role) with a two-shot plan."""
     from tests.fakes import say, scripted
-    from tests.studio import UNUSED_WORKER, open_studio, running_bot, start_two_shot_project
+    from tests.studio import open_studio, running_bot, start_two_shot_project
 
     async with (
-        open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world,
+        open_studio(tmp_path / "data", showrunner_render_actors=0) as world,
         running_bot(world, scripted(say("unused"))),
     ):
         await start_two_shot_project(world)

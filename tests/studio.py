@@ -26,6 +26,7 @@ from tests.builders import takes_in_review
 from tests.discord_emulator import DiscordEmulator
 from tests.fakes import gong_gong_plan, say, scripted, tool_call
 from tests.media import tiny_clip
+from tests.ray_cluster import start_test_cluster
 
 
 @dataclass
@@ -47,7 +48,8 @@ async def open_studio(
     data_dir: Path, *, emulator_options: dict[str, Any] | None = None, **settings: object
 ) -> AsyncIterator[Studio]:
     """An emulated guild with three channels, a director and two members; bot settings
-    (a local worker unless showrunner_workers says otherwise)."""
+    (one render actor on the test run's Ray unless showrunner_render_actors says otherwise)."""
+    start_test_cluster()  # the runtime joins it (instead of starting a Ray of its own)
     async with DiscordEmulator(**(emulator_options or {})) as emulator:
         guild = emulator.create_guild("Drama Lab")
         director_role = emulator.create_role(guild, "Director")
@@ -59,7 +61,7 @@ async def open_studio(
                 discord_api_base=emulator.api_base,
                 discord_gateway_url=emulator.gateway_url,
                 showrunner_data_dir=data_dir,
-                **({"showrunner_workers": []} | settings),  # type: ignore[arg-type]
+                **({"showrunner_render_actors": 1} | settings),  # type: ignore[arg-type]
             ),
             guild=guild,
             writers=emulator.create_channel(guild, "writers-room"),
@@ -155,7 +157,7 @@ def quiet_studio(
         data_dir,
         emulator_options=emulator_options,
         showrunner_engine="animatic",
-        showrunner_workers=["http://127.0.0.1:9"],  # never contacted
+        showrunner_render_actors=0,
         showrunner_width=180,
         showrunner_height=320,
         showrunner_fps=12,
@@ -193,9 +195,6 @@ async def project_by(world: Studio, creator: int, channel: int | None = None) ->
     assert "is set up" in answer["content"]
     db = open_db(world.settings.database_path)
     return projects.project_for_channel(db, channel or world.writers).id
-
-
-UNUSED_WORKER = ["http://127.0.0.1:9"]
 
 
 @dataclass(frozen=True)

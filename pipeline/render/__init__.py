@@ -1,2 +1,2 @@
 """Render dispatch, bot side: a plan turned into queued jobs, and a scheduler that hands them
-to workers over HTTP and stores what comes back as takes. No torch here."""
+to render actors on Ray and stores what comes back as takes. No torch here."""

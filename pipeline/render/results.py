@@ -1,4 +1,4 @@
-"""What a worker hands back is downloaded and stored: a render job's takes, a speech job's
+"""What a render actor hands back is fetched and stored: a render job's takes, a speech job's
 line, a music job's piece. The job finishes in the same transaction that stores its result."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 import sqlite_utils
 
 from pipeline.errors import WorkerError
+from pipeline.render.actors import RenderActorClient
 from pipeline.render.payload import CLIP, KEYFRAME, RenderPayload
-from pipeline.render.worker_client import WorkerClient
 from pipeline.sound.auditions import reading_recorded
 from pipeline.sound.music_jobs import record_music
 from pipeline.sound.speech_jobs import SpeechPayload, record_line
@@ -24,7 +24,7 @@ async def record_takes(
     db: sqlite_utils.Database,
     media_dir: Path,
     job: Job,
-    worker: WorkerClient,
+    worker: RenderActorClient,
     request: RenderRequest,
     state: dict[str, Any],
     note: str = "",
@@ -38,10 +38,12 @@ async def record_takes(
     downloaded = []
     for index, take in enumerate(state.get("takes") or []):
         seed = int(take["seed"])
-        media = await worker.download(take["media"], folder / f"{job.id}_{index}.mp4")
+        media = await worker.download(job.id, take["media"], folder / f"{job.id}_{index}.mp4")
         preview = ""
         if take.get("preview"):
-            preview = str(await worker.download(take["preview"], folder / f"{job.id}_{index}.png"))
+            preview = str(
+                await worker.download(job.id, take["preview"], folder / f"{job.id}_{index}.png")
+            )
         # what the engine reports per take (e.g. references it could not use) is kept too
         reported = take.get("parameters")
         reported = reported if isinstance(reported, dict) else {}
@@ -74,7 +76,7 @@ async def record_takes(
 
 
 async def record_spoken_line(
-    db: sqlite_utils.Database, media_dir: Path, job: Job, worker: WorkerClient, state: dict
+    db: sqlite_utils.Database, media_dir: Path, job: Job, worker: RenderActorClient, state: dict
 ) -> None:
     auditioned = SpeechPayload.of(job).audition_id
     where = f"audition{auditioned}" if auditioned is not None else f"shot{job.shot_id}"
@@ -89,7 +91,7 @@ async def record_spoken_line(
 
 
 async def record_music_piece(
-    db: sqlite_utils.Database, media_dir: Path, job: Job, worker: WorkerClient, state: dict
+    db: sqlite_utils.Database, media_dir: Path, job: Job, worker: RenderActorClient, state: dict
 ) -> None:
     folder = media_dir / "music" / f"episode{job.episode_id}"
     wav, reported = await _only_take(worker, state, folder / f"{job.id}.wav", "the music")
@@ -99,11 +101,12 @@ async def record_music_piece(
 
 
 async def _only_take(
-    worker: WorkerClient, state: dict, destination: Path, what: str
+    worker: RenderActorClient, state: dict, destination: Path, what: str
 ) -> tuple[Path, dict[str, Any]]:
     """The one file (`what`) a speech or music job hands back, downloaded to `destination`,
     and what the engine reported with it."""
     take = (state.get("takes") or [None])[0]
     if not take:
         raise WorkerError(f"the worker finished without {what}")
-    return await worker.download(take["media"], destination), take.get("parameters") or {}
+    media = await worker.download(state["id"], take["media"], destination)
+    return media, take.get("parameters") or {}

@@ -1,7 +1,8 @@
-"""The scheduler: queued jobs -> free workers -> takes in the database.
+"""The scheduler: queued jobs -> idle render actors -> takes in the database.
 
-Runs in the bot (or CLI) process as an asyncio task. Everything it learns goes to storage
-first; the bot learns of finished shots and cuts from the events outbox.
+Runs in the bot (or CLI) process as an asyncio task. SQLite is the record of truth: a job's
+status, attempts and progress live in the jobs table, and Ray never retries a call on its own.
+The bot learns of finished shots and cuts from the events outbox.
 """
 
 from __future__ import annotations
@@ -9,20 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import sqlite_utils
 
 from pipeline.cut.jobs import CutJobs
-from pipeline.errors import BadRequest, WorkerError
+from pipeline.errors import BadRequest, WorkerError, WorkerGone
+from pipeline.render.actors import RenderActorClient
 from pipeline.render.payload import RenderPayload
 from pipeline.render.queue import prepare_render_request
 from pipeline.render.results import record_music_piece, record_spoken_line, record_takes
-from pipeline.render.worker_client import WorkerClient
 from pipeline.sound.music_jobs import (
     MUSIC,
     MusicPayload,
@@ -39,19 +38,14 @@ from storage.status import JobStatus, ShotStatus
 
 log = logging.getLogger(__name__)
 JobListener = Callable[[Job], None]
-WORKER_COOLDOWN = 5.0
-HEALTH_TIMEOUT = 5.0
-# a worker that dies (SIGKILL) raises ServerDisconnectedError before the response headers and
-# ClientPayloadError once the NDJSON stream is under way: either way the worker is gone, not
-# the job broken
-WORKER_GONE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
+ACTOR_BACK_POLL = 1.0
 
 
 class Scheduler:
     def __init__(
         self,
         db: sqlite_utils.Database,
-        workers: list[WorkerClient],
+        workers: list[RenderActorClient],
         media_dir: Path,
         listener: JobListener | None = None,
         segment_cache_bytes: int | None = None,
@@ -61,10 +55,12 @@ class Scheduler:
         self.media_dir = media_dir
         self.listener = listener
         self._busy: set[str] = set()
-        # suspect workers (a job failed on them) -> no job before this monotonic time; a worker
-        # leaves the dict when it answers a health check or takes a job again
-        self._cooldown: dict[str, float] = {}
-        self._reattach: dict[str, str] = {}  # recovered job id -> the worker that may have it
+        self._reattach: dict[str, str] = {}  # recovered job id -> the actor that may have it
+        # job id -> the actor it was on when that actor died: its retry goes elsewhere if it can
+        self._avoid: dict[str, str] = {}
+        # actors that died mid-job, given no job until Ray has them back (their health answers)
+        self._gone: set[str] = set()
+        self._watchers: set[asyncio.Task[None]] = set()
         # worker -> the models of the last job it rendered: what its pipeline cache holds warm
         self._warm: dict[str, tuple[str, ...]] = {}
         self._wake = asyncio.Event()
@@ -80,12 +76,13 @@ class Scheduler:
     def recover(self) -> None:
         """Jobs left running by a previous process go back to the queue.
 
-        Resubmitting keeps the job id, so a worker that still has the job reattaches to it
-        instead of rendering it twice; so each goes back to its previous worker when that
-        worker is still configured and free (a worker that lost the job renders it again).
+        Resubmitting keeps the job id, so an actor that still has the job (actors are detached:
+        they outlive the bot) reattaches to it instead of rendering it twice; so each goes back
+        to its previous actor when that actor is still there and free (an actor that lost the
+        job renders it again).
         """
         queue_waiting_clips(self.db)
-        configured = {worker.base_url for worker in self.workers}
+        configured = {worker.name for worker in self.workers}
         for job in jobs.jobs_with_status(self.db, JobStatus.RUNNING):
             jobs.requeue_job(self.db, job.id)
             if job.worker in configured:
@@ -104,6 +101,7 @@ class Scheduler:
     async def run(self) -> None:
         self.recover()
         self._stopped = False
+        self._gone.clear()  # an actor still away is waited for again when a job fails on it
         try:
             while not self._stopped:
                 self._dispatch()
@@ -114,9 +112,9 @@ class Scheduler:
                         await self._wake.wait()
         finally:
             self._stopped = True  # the cuts' warming stops after its current segment
-            for task in list(self._tasks):
+            for task in [*self._tasks, *self._watchers]:
                 task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await asyncio.gather(*self._tasks, *self._watchers, return_exceptions=True)
             await self.cuts.wait_for_warming()
 
     def cancel(self, job_id: str) -> None:
@@ -131,23 +129,22 @@ class Scheduler:
         task = self._renders.pop(job_id, None)
         if task is not None:
             task.cancel()
-        worker = next((w for w in self.workers if w.base_url == before.worker), None)
+        worker = next((w for w in self.workers if w.name == before.worker), None)
         if before.status == JobStatus.RUNNING and worker is not None:
             self._spawn(self._stop_on_worker(worker, job_id))
         self._notify(job_id)
 
-    async def _stop_on_worker(self, worker: WorkerClient, job_id: str) -> None:
+    async def _stop_on_worker(self, worker: RenderActorClient, job_id: str) -> None:
         try:
             async with asyncio.timeout(10):
                 await worker.cancel(job_id)
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            log.warning("could not tell %s to cancel job %s: %s", worker.base_url, job_id, error)
+        except (WorkerError, TimeoutError) as error:
+            log.warning("could not tell %s to cancel job %s: %s", worker.name, job_id, error)
 
     def idle(self) -> bool:
         return not self._tasks and not jobs.jobs_with_status(self.db, JobStatus.QUEUED)
 
     def _dispatch(self) -> None:
-        waiting = False
         # recovered jobs go first, each to the worker that may still have it, so that a fresh
         # job cannot take that worker and leave the recovered one to be rendered twice
         queued = jobs.jobs_with_status(self.db, JobStatus.QUEUED)
@@ -165,15 +162,15 @@ class Scheduler:
             elif job.kind == "render" and job.shot_id in being_spoken:
                 continue  # its shot's length is known once its line is spoken
             else:
-                worker = self._free_worker(self._reattach.get(job.id), models_of(job), wanted)
+                worker = self._free_worker(
+                    self._reattach.get(job.id), models_of(job), wanted, self._avoid.get(job.id)
+                )
                 if worker is None:
-                    waiting = True
                     continue
                 self._reattach.pop(job.id, None)
-                self._busy.add(worker.base_url)
+                self._avoid.pop(job.id, None)
+                self._busy.add(worker.name)
                 self._spawn(self._run_render(job, worker))
-        if waiting:
-            self._probe_suspects()
         self.cuts.prewarm()
 
     def _free_worker(
@@ -181,53 +178,23 @@ class Scheduler:
         preferred: str | None = None,
         models: tuple[str, ...] = (),
         wanted: set[tuple[str, ...]] | None = None,
-    ) -> WorkerClient | None:
-        """A free worker: `preferred` if it is free, else one with the job's models warm, else
-        one whose warm models no queued job wants (loading evicts them), else the first free
-        one in order."""
-        now = time.monotonic()
-        # Suspects get no job while some worker is trusted: a dead or broken worker fails at
-        # once and would otherwise burn the attempts of every queued job; a health check
-        # clears them. When all are suspect, jobs go after the cooldown and end 'failed'
-        # with the reason, rather than wait forever (the CLI waits for an empty queue).
-        trusted_left = any(w.base_url not in self._cooldown for w in self.workers)
+        avoid: str | None = None,
+    ) -> RenderActorClient | None:
+        """An idle actor: `preferred` if it is idle, else one the job did not just lose, else
+        one with the job's models warm, else one whose warm models no queued job wants
+        (loading evicts them), else the first idle one in order."""
         free = [
             worker
             for worker in self.workers
-            if worker.base_url not in self._busy
-            and self._cooldown.get(worker.base_url, 0) <= now
-            and not (trusted_left and worker.base_url in self._cooldown)
+            if worker.name not in self._busy and worker.name not in self._gone
         ]
         wanted = wanted or set()
 
-        def rank(worker: WorkerClient) -> tuple[bool, bool, bool]:
-            warm = self._warm.get(worker.base_url)
-            return (worker.base_url != preferred, warm != models, warm in wanted)
+        def rank(worker: RenderActorClient) -> tuple[bool, bool, bool, bool]:
+            warm = self._warm.get(worker.name)
+            return (worker.name != preferred, worker.name == avoid, warm != models, warm in wanted)
 
         return min(free, key=rank, default=None)
-
-    def _suspect(self, worker: WorkerClient, cooldown: float) -> None:
-        self._cooldown[worker.base_url] = time.monotonic() + cooldown
-
-    def _probe_suspects(self) -> None:
-        """Health-check suspect workers whose cooldown is over (jobs are waiting for one)."""
-        now = time.monotonic()
-        for worker in self.workers:
-            url = worker.base_url
-            if url in self._cooldown and url not in self._busy and self._cooldown[url] <= now:
-                self._busy.add(url)
-                self._spawn(self._probe(worker))
-
-    async def _probe(self, worker: WorkerClient) -> None:
-        try:
-            async with asyncio.timeout(HEALTH_TIMEOUT):
-                await worker.health()
-            self._cooldown.pop(worker.base_url, None)
-        except (WorkerError, aiohttp.ClientError, TimeoutError, OSError) as error:
-            log.info("worker %s is still unwell: %s", worker.base_url, error)
-            self._suspect(worker, WORKER_COOLDOWN)
-        finally:
-            self._busy.discard(worker.base_url)
 
     def _spawn(self, coroutine: object) -> None:
         task = asyncio.ensure_future(coroutine)  # type: ignore[arg-type]
@@ -245,7 +212,7 @@ class Scheduler:
         if self.listener:
             self.listener(jobs.get_job(self.db, job_id))
 
-    async def _run_render(self, job: Job, worker: WorkerClient) -> None:
+    async def _run_render(self, job: Job, worker: RenderActorClient) -> None:
         # registered here, not at spawn: a task cancelled before it starts skips its finally
         task = asyncio.current_task()
         if task is not None:
@@ -253,7 +220,7 @@ class Scheduler:
         try:
             if jobs.get_job(self.db, job.id).status != JobStatus.QUEUED:
                 return  # cancelled between dispatch and start
-            job = jobs.start_job(self.db, job.id, worker.base_url)
+            job = jobs.start_job(self.db, job.id, worker.name)
             if job.kind == SPEECH:
                 request, note = speech_request(self.db, job), ""
             elif job.kind == MUSIC:
@@ -267,11 +234,10 @@ class Scheduler:
                 jobs.report_progress(self.db, job.id, 0.0, note)
                 self._notify(job.id)
             # what the worker holds warm is unknown until this job is done
-            self._warm.pop(worker.base_url, None)
+            self._warm.pop(worker.name, None)
             accepted = await worker.submit(request)
             if accepted.get("reattached"):
                 jobs.reattached(self.db, job.id)
-            self._cooldown.pop(worker.base_url, None)  # it answered: trusted again
             final: dict = {}
             async for state in worker.follow(job.id):
                 final = state
@@ -288,7 +254,7 @@ class Scheduler:
                 if final.get("retryable") is False:
                     raise BadRequest(reason)
                 raise WorkerError(reason)
-            self._warm[worker.base_url] = models_of(job)
+            self._warm[worker.name] = models_of(job)
             if job.kind == SPEECH:
                 await record_spoken_line(self.db, self.media_dir, job, worker, final)
             elif job.kind == MUSIC:
@@ -299,15 +265,15 @@ class Scheduler:
         except BadRequest as error:
             # a value the engine cannot render: the same request would fail again anywhere
             self._render_failed(job, str(error), retry=False)
-        except WORKER_GONE:
-            # give an unreachable worker a rest instead of burning every attempt at once
-            self._suspect(worker, WORKER_COOLDOWN)
-            self._render_failed(job, f"worker {worker.base_url} is unreachable")
-        except (WorkerError, aiohttp.ClientError) as error:
-            # HTTP 500 or garbage: the next job waits for a health check (or another worker)
-            # instead of failing at once on a broken worker
-            self._suspect(worker, 0.0)
-            self._render_failed(job, f"{error}" or type(error).__name__)
+        except WorkerGone as error:
+            # Ray restarts the actor (or places it again when its node is lost): it gets no
+            # job until it is back, and this job's retry goes to another actor if there is one
+            self._avoid[job.id] = worker.name
+            if worker.name not in self._gone:
+                self._gone.add(worker.name)
+                # not one of self._tasks: the queue can be idle while an actor is away
+                self._watchers.add(asyncio.create_task(self._until_back(worker)))
+            self._render_failed(job, str(error))
         except (TimeoutError, OSError, ShowrunnerError) as error:
             self._render_failed(job, f"{error}" or type(error).__name__)
         except Exception as error:  # never leave a job 'running' behind
@@ -315,7 +281,23 @@ class Scheduler:
             self._render_failed(job, f"internal error ({type(error).__name__})")
         finally:
             self._renders.pop(job.id, None)
-            self._busy.discard(worker.base_url)
+            self._busy.discard(worker.name)
+
+    async def _until_back(self, worker: RenderActorClient) -> None:
+        """Wait for Ray to bring the actor back (a call waits while it restarts, or until its
+        node is replaced), then give it jobs again. A call that fails at once finds it killed
+        for good: it is started again."""
+        while not self._stopped:
+            try:
+                await worker.health()
+                break
+            except WorkerError:
+                worker.start_again()
+                await asyncio.sleep(ACTOR_BACK_POLL)
+        self._gone.discard(worker.name)
+        self._watchers.discard(asyncio.current_task())  # type: ignore[arg-type]
+        self._wake.set()
+        log.info("render actor %s is back", worker.name)
 
     def _render_failed(self, job: Job, reason: str, *, retry: bool = True) -> None:
         log.warning("render job %s failed: %s", job.id, reason)

@@ -1,3 +1,3 @@
-"""The generation worker: its HTTP service, its settings, the request it answers and the engines
-that render. Only the worker process imports the engines' models (torch); the bot imports
+"""The render actor (a Ray actor), its settings, the request it answers and the engines that
+render. Only the actor's process imports the engines' models (torch); the bot imports `actor`,
 `requests` and `settings` from here, so this package's own import stays torch-free."""

@@ -1,9 +1,9 @@
-"""What a worker process is told: its device, CPU threads, token, ffmpeg, and how its engines
-spend memory. One object for both sides: the bot builds it from its own settings (.env) and
-hands it to the local worker it starts, as that process's environment (to_env); a worker reads
-it once at start (from_env) and hands it to its engines, which never read the environment.
+"""What a render actor is told: its device, CPU threads, ffmpeg, and how its engines spend
+memory. One object for both sides: the bot builds it from its own settings (.env) and hands it
+to the render actors it starts, as variables (to_env); an actor reads them once (from_env) and
+hands the object to its engines, which never read the environment.
 
-  SHOWRUNNER_DEVICE        torch device: cpu, cuda, cuda:1, mps (default cpu)
+  SHOWRUNNER_DEVICE        torch device: cpu, cuda, mps (default: the actor's GPU, else cpu)
   SHOWRUNNER_TORCH_THREADS CPU threads for torch (default: torch's own choice)
   SHOWRUNNER_MAX_MODELS    pipelines kept loaded per engine cache (default 1)
   SHOWRUNNER_DTYPE         float16, bfloat16 or float32 (default float16 on CUDA, else float32)
@@ -13,7 +13,6 @@ it once at start (from_env) and hands it to its engines, which never read the en
   SHOWRUNNER_IP_ADAPTER    an IP-Adapter for every model (a weights file or a Hub path)
   SHOWRUNNER_SPEECH_MODEL  a speech model that clones (Hugging Face id or folder): it speaks the
                            lines of voices with a reference clip (empty: the embedded voices)
-  SHOWRUNNER_WORKER_TOKEN  the bearer token every call must carry (empty: none)
   FFMPEG_BINARY            the ffmpeg to run (default: imageio-ffmpeg's, else PATH's)
 """
 
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 DTYPES = ("float16", "bfloat16", "float32")
 _TRUE = {"1", "true", "yes", "on"}
@@ -46,7 +45,7 @@ def _whole(env: Mapping[str, str], name: str, default: int | None) -> int | None
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    device: str = "cpu"
+    device: str = "cpu"  # from_env: "auto" when unset, which the actor resolves
     torch_threads: int | None = None
     max_models: int = 1
     dtype: str = ""  # empty: the engine's default for the device
@@ -56,7 +55,6 @@ class WorkerSettings:
     ip_adapter: str = ""
     speech_model: str = ""
     ffmpeg_binary: str = ""
-    token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> WorkerSettings:
@@ -65,7 +63,7 @@ class WorkerSettings:
         if dtype and dtype not in DTYPES:
             raise ValueError(f"SHOWRUNNER_DTYPE {dtype!r} must be one of {', '.join(DTYPES)}")
         return cls(
-            device=env.get("SHOWRUNNER_DEVICE", "").strip() or "cpu",
+            device=env.get("SHOWRUNNER_DEVICE", "").strip() or "auto",
             torch_threads=_whole(env, "SHOWRUNNER_TORCH_THREADS", None),
             max_models=_whole(env, "SHOWRUNNER_MAX_MODELS", 1) or 1,
             dtype=dtype,
@@ -75,7 +73,6 @@ class WorkerSettings:
             ip_adapter=env.get("SHOWRUNNER_IP_ADAPTER", "").strip(),
             speech_model=env.get("SHOWRUNNER_SPEECH_MODEL", "").strip(),
             ffmpeg_binary=env.get("FFMPEG_BINARY", "").strip(),
-            token=env.get("SHOWRUNNER_WORKER_TOKEN", ""),
         )
 
     def to_env(self) -> dict[str, str]:
@@ -92,5 +89,4 @@ class WorkerSettings:
             "SHOWRUNNER_IP_ADAPTER": self.ip_adapter,
             "SHOWRUNNER_SPEECH_MODEL": self.speech_model,
             "FFMPEG_BINARY": self.ffmpeg_binary,
-            "SHOWRUNNER_WORKER_TOKEN": self.token,
         }

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from agents.schemas import EpisodeDraft
 from agents.tools import ToolContext, write_episode_plan
@@ -17,7 +18,7 @@ from storage import episodes
 from storage.db import open_db
 from storage.errors import InvalidInput
 from tests.fakes import gong_gong_plan, say, scripted
-from tests.studio import UNUSED_WORKER, Studio, command, open_studio, project_by, running_bot
+from tests.studio import Studio, command, open_studio, project_by, running_bot
 
 
 def accepted_plan(world: Studio, project_id: int, shots: int) -> None:
@@ -46,7 +47,7 @@ async def test_the_queue_limit_and_draft_cap_come_from_the_environment(
     monkeypatch.setenv("SHOWRUNNER_MAX_QUEUED_PER_USER", "2")
     monkeypatch.setenv("SHOWRUNNER_MAX_DRAFT_MIB", "0.5")
     async with (
-        open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world,
+        open_studio(tmp_path / "data", showrunner_render_actors=0) as world,
         running_bot(world, scripted(say("unused"))),
     ):
         rooms = [world.writers, *(world.emulator.create_channel(world.guild, n) for n in "bc")]
@@ -78,28 +79,35 @@ async def test_the_queue_limit_and_draft_cap_come_from_the_environment(
     assert caps == [512 * 1024] * 3  # 0.5 MiB, in every job the running bot queued
 
 
-def test_the_workers_settings_in_dot_env_reach_the_worker_the_bot_starts(
+def test_the_render_settings_in_dot_env_reach_the_actors_the_bot_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """.env is read by the bot, not by the worker process it starts: the bot hands each worker
-    setting on (as the worker's environment), and a bad one stops it by name."""
-    for variable in WorkerSettings().to_env():  # the environment would win over .env
-        monkeypatch.delenv(variable, raising=False)
+    """.env is read by the bot, not by the render actors it starts: the bot hands each render
+    setting on (as the actors' variables), and a bad one stops it by name."""
+    for variable in [*WorkerSettings().to_env(), "SHOWRUNNER_RAY_ADDRESS"]:
+        monkeypatch.delenv(variable, raising=False)  # the environment would win over .env
     env_file = tmp_path / ".env"
     env_file.write_text(
         "SHOWRUNNER_DTYPE=bfloat16\nSHOWRUNNER_MAX_MODELS=2\nSHOWRUNNER_VAE_TILING=1\n"
         "SHOWRUNNER_TORCH_THREADS=3\nSHOWRUNNER_IP_ADAPTER=h94/IP-Adapter/models/a.safetensors\n"
-        "SHOWRUNNER_WORKER_TOKEN=s3cret\nFFMPEG_BINARY=/opt/ffmpeg\n"
+        "FFMPEG_BINARY=/opt/ffmpeg\nSHOWRUNNER_RAY_ADDRESS=gpu-head:6379\n"
+        "SHOWRUNNER_RENDER_ACTORS=\n"
     )
-    worker = Settings(_env_file=env_file).worker_settings()
+    settings = Settings(_env_file=env_file)
+    worker = settings.worker_settings()
 
     assert worker == WorkerSettings(
-        device="cpu", torch_threads=3, max_models=2, dtype="bfloat16", vae_tiling=True,
+        device="auto", torch_threads=3, max_models=2, dtype="bfloat16", vae_tiling=True,
         ip_adapter="h94/IP-Adapter/models/a.safetensors", ffmpeg_binary="/opt/ffmpeg",
-        token="s3cret",
     )  # fmt: skip
-    assert WorkerSettings.from_env(worker.to_env()) == worker  # what the worker reads back
-    assert "s3cret" not in repr(worker)
+    assert WorkerSettings.from_env(worker.to_env()) == worker  # what the actor reads back
+    # empty: one actor per GPU in the cluster
+    assert settings.showrunner_ray_address == "gpu-head:6379"
+    assert settings.showrunner_render_actors is None
+
+    env_file.write_text("SHOWRUNNER_RENDER_ACTORS=-1\n")
+    with pytest.raises(ValidationError, match="showrunner_render_actors"):
+        Settings(_env_file=env_file)
 
     env_file.write_text("SHOWRUNNER_CPU_OFFLOAD=maybe\n")
     with pytest.raises(InvalidInput, match="SHOWRUNNER_CPU_OFFLOAD 'maybe' must be 1"):

@@ -18,6 +18,7 @@ from storage.db import open_db
 from storage.seasons import TEASER_SECONDS
 from tests.cli_env import PREMISE, clean_env
 from tests.fakes import episode_answers, scripted, season_map_answer, tool_call
+from tests.ray_cluster import start_test_cluster
 
 
 def episode_shots(data_dir: Path) -> list[list[plan.Shot]]:
@@ -28,13 +29,14 @@ def episode_shots(data_dir: Path) -> list[list[plan.Shot]]:
 
 
 def tiny_settings(data_dir: Path) -> Settings:
+    start_test_cluster()  # produce joins it (instead of starting a Ray of its own)
     return Settings(
         _env_file=None,
         showrunner_data_dir=data_dir,
         showrunner_width=180,
         showrunner_height=320,
         showrunner_fps=12,
-        showrunner_workers=[],
+        showrunner_render_actors=1,
     )
 
 

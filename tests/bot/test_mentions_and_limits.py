@@ -13,7 +13,7 @@ from agents.director import MAX_INPUT_CHARS
 from bot.conversation.attachments import MAX_TEXT_ATTACHMENT_BYTES, MAX_TEXT_ATTACHMENTS
 from bot.formatting import neutralise_mentions
 from tests.fakes import ScriptedChatModel, say, scripted
-from tests.studio import UNUSED_WORKER, Studio, open_studio, running_bot, start_project
+from tests.studio import Studio, open_studio, running_bot, start_project
 
 ZWSP = "\u200b"
 
@@ -58,7 +58,7 @@ class Room:
 async def room(tmp_path: Path) -> AsyncIterator[Room]:
     model = scripted(*[say("Noted.") for _ in range(12)])
     async with (
-        open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world,
+        open_studio(tmp_path / "data", showrunner_render_actors=0) as world,
         running_bot(world, model),
     ):
         await start_project(world)
@@ -68,7 +68,7 @@ async def room(tmp_path: Path) -> AsyncIterator[Room]:
 async def test_an_answer_that_names_everyone_pings_nobody(tmp_path: Path):
     model = scripted(say("@everyone @here look, <@42> and <@&43>!"))
     async with (
-        open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world,
+        open_studio(tmp_path / "data", showrunner_render_actors=0) as world,
         running_bot(world, model),
     ):
         await start_project(world)

@@ -21,7 +21,6 @@ from storage.models import Take
 from tests.fakes import gong_gong_plan, say, scripted, tool_call
 from tests.media import tiny_clip
 from tests.studio import (
-    UNUSED_WORKER,
     Studio,
     command,
     gate_post,
@@ -46,7 +45,7 @@ class Room:
 @pytest.fixture
 async def room(tmp_path: Path) -> AsyncIterator[Room]:
     async with (
-        open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world,
+        open_studio(tmp_path / "data", showrunner_render_actors=0) as world,
         running_bot(world, scripted(say("unused"))),
     ):
         admins = world.emulator.create_role(world.guild, "Admins", permissions=MANAGE_GUILD)
@@ -206,7 +205,7 @@ async def test_the_agent_cuts_and_deletes_only_for_a_director(tmp_path: Path):
     delete = (tool_call("delete_episode", {"episode_number": 1}), say("Episode 1 is deleted."))
     model = scripted(*cut, *delete, *cut, *delete)
     async with (
-        open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world,
+        open_studio(tmp_path / "data", showrunner_render_actors=0) as world,
         running_bot(world, model),
     ):
         admins = world.emulator.create_role(world.guild, "Admins", permissions=MANAGE_GUILD)

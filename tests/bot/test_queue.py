@@ -7,19 +7,19 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 import sqlite_utils
 
 from bot.queue.lines import queue_text
+from pipeline.render.actors import RenderActorClient
 from pipeline.render.queue import EngineChoice, queue_episode_render, queue_shot_retake
 from pipeline.render.scheduler import Scheduler, run_until_idle
-from pipeline.render.worker_client import LocalWorker, WorkerClient
 from storage import episodes, jobs, plan, projects, takes
 from storage.db import open_db
 from storage.errors import InvalidInput, InvalidState, NotFound
 from storage.models import Episode, Job
 from tests.builders import make_episode, make_project, shot_in_review
+from tests.ray_cluster import render_actors
 from tests.studio import (
     Studio,
     chat_a_plan,
@@ -42,8 +42,8 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 30.0) -> Any
     return result
 
 
-async def wait_worker_status(worker: WorkerClient, job_id: str, status: str) -> None:
-    """Poll the worker until the job has this status there."""
+async def wait_worker_status(worker: RenderActorClient, job_id: str, status: str) -> None:
+    """Poll the render actor until the job has this status there."""
     async with asyncio.timeout(10):
         while ((await worker.state(job_id)) or {}).get("status") != status:
             await asyncio.sleep(0.05)
@@ -131,7 +131,7 @@ def test_cancelling_queued_jobs_frees_their_shots_and_room_in_the_limit(
     with pytest.raises(InvalidState, match="already cancelled"):
         jobs.cancel_render_job(fresh_db, queued[0].id)
 
-    jobs.start_job(fresh_db, queued[1].id, "http://worker")
+    jobs.start_job(fresh_db, queued[1].id, "render-0")
     jobs.finish_job(fresh_db, queued[1].id)
     with pytest.raises(InvalidState, match="already done"):
         jobs.cancel_render_job(fresh_db, queued[1].id)
@@ -173,7 +173,7 @@ def test_queue_text_lists_running_then_queued_jobs_within_one_message(
     _, queued = queue_episode_render(
         fresh_db, episode.id, EngineChoice(), requester=ANA, max_queued_per_user=40
     )
-    jobs.start_job(fresh_db, queued[0].id, "http://worker")
+    jobs.start_job(fresh_db, queued[0].id, "render-0")
     jobs.report_progress(fresh_db, queued[0].id, 0.5, "keyframe")
 
     text = queue_text(fresh_db, project)
@@ -190,7 +190,7 @@ def test_queue_text_lists_running_then_queued_jobs_within_one_message(
 
 
 async def test_a_running_render_cancelled_mid_way_ends_cancelled_with_no_takes(
-    fresh_db: sqlite_utils.Database, worker: WorkerClient, tmp_path: Path
+    fresh_db: sqlite_utils.Database, worker: RenderActorClient, tmp_path: Path
 ) -> None:
     # four 10 s takes at 360x640 take a few seconds; the short shot shows the worker is free
     project = make_project(fresh_db, width=360, height=640, fps=24)
@@ -317,48 +317,30 @@ async def test_a_director_cancels_the_episode_including_the_running_render(studi
 
 
 async def test_a_job_goes_to_the_free_worker_that_has_its_model_warm(
-    fresh_db: sqlite_utils.Database, tmp_path: Path
+    fresh_db: sqlite_utils.Database, ray_cluster: None, tmp_path: Path
 ) -> None:
-    pair = [LocalWorker(tmp_path / f"worker{number}") for number in (1, 2)]
-    await asyncio.gather(*(local.start() for local in pair))
-    try:
-        async with aiohttp.ClientSession() as session:
-            clients = [WorkerClient(local.url, session) for local in pair]
-            scheduler = Scheduler(fresh_db, clients, tmp_path / "media")
+    channels = iter(range(1, 10))
 
-            channels = iter(range(1, 10))
+    def queue(model: str) -> Job:
+        episode = make_episode(fresh_db, make_project(fresh_db, next(channels)), (1.0,))
+        _, (job,) = queue_episode_render(fresh_db, episode.id, EngineChoice(model=model))
+        return job
 
-            def queue(model: str) -> Job:
-                episode = make_episode(fresh_db, make_project(fresh_db, next(channels)), (1.0,))
-                _, (job,) = queue_episode_render(fresh_db, episode.id, EngineChoice(model=model))
-                return job
-
-            first = queue("keyframes-a")
-            await run_until_idle(scheduler, timeout=60)
-            # both workers are free; the first in the queue wants a model neither has loaded
-            other, same = queue("keyframes-b"), queue("keyframes-a")
-            await run_until_idle(scheduler, timeout=60)
-            # now each worker has one warm: the first in the queue goes to its own
-            then_b, then_a = queue("keyframes-b"), queue("keyframes-a")
-            await run_until_idle(scheduler, timeout=60)
-    finally:
-        await asyncio.gather(*(local.stop() for local in pair))
+    async with render_actors(2) as pair:
+        scheduler = Scheduler(fresh_db, pair, tmp_path / "media")
+        first = queue("keyframes-a")
+        await run_until_idle(scheduler, timeout=60)
+        # both actors are free; the first in the queue wants a model neither has loaded
+        other, same = queue("keyframes-b"), queue("keyframes-a")
+        await run_until_idle(scheduler, timeout=60)
+        # now each actor has one warm: the first in the queue goes to its own
+        then_b, then_a = queue("keyframes-b"), queue("keyframes-a")
+        await run_until_idle(scheduler, timeout=60)
 
     done = {job.id: jobs.get_job(fresh_db, job.id) for job in (first, other, same, then_b, then_a)}
     assert {job.status for job in done.values()} == {"done"}
-    assert done[first.id].worker == pair[0].url
-    # the job on the warm model went back to that worker; the other job took the cold one
-    assert done[same.id].worker == pair[0].url
-    assert done[other.id].worker == pair[1].url
-    assert (done[then_b.id].worker, done[then_a.id].worker) == (pair[1].url, pair[0].url)
-
-
-def test_a_suspect_worker_gets_no_job_before_its_cooldown_ends(
-    fresh_db: sqlite_utils.Database, tmp_path: Path
-) -> None:
-    worker = WorkerClient("http://127.0.0.1:9", session=None)  # type: ignore[arg-type]
-    scheduler = Scheduler(fresh_db, [worker], tmp_path / "media")
-    scheduler._suspect(worker, 60.0)  # a job just failed on it, and it is the only one
-    assert scheduler._free_worker() is None
-    scheduler._suspect(worker, 0.0)  # its cooldown is over: jobs go to it again
-    assert scheduler._free_worker() is worker
+    assert done[first.id].worker == pair[0].name
+    # the job on the warm model went back to that actor; the other job took the cold one
+    assert done[same.id].worker == pair[0].name
+    assert done[other.id].worker == pair[1].name
+    assert (done[then_b.id].worker, done[then_a.id].worker) == (pair[1].name, pair[0].name)

@@ -14,7 +14,6 @@ from storage import jobs, plan, takes
 from storage.db import open_db
 from tests.fakes import say, scripted
 from tests.studio import (
-    UNUSED_WORKER,
     Draft,
     Studio,
     bot_messages,
@@ -219,7 +218,7 @@ async def test_votes_cast_while_the_bot_was_down_count_when_it_is_back(tmp_path:
     """Reactions added while no bot is connected are read back from the post at start-up,
     past a post of two takes someone deleted meanwhile; the bot's own legend reactions (👎 and
     🔁 among them) never count."""
-    async with open_studio(tmp_path / "data", showrunner_workers=UNUSED_WORKER) as world:
+    async with open_studio(tmp_path / "data", showrunner_render_actors=0) as world:
         async with running_bot(world, scripted(say("unused"))):
             await start_two_shot_project(world)
             deleted = await post_takes(world, 2)  # two takes: one post, two rows

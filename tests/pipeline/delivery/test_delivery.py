@@ -380,7 +380,7 @@ async def delivered_bot(
         showrunner_data_dir=tmp_path / "data",
         showrunner_engine="animatic",
         # never contacted: no render is queued
-        showrunner_workers=["http://127.0.0.1:9"],
+        showrunner_render_actors=0,
     )
     point_at_discord(settings)
     async with open_runtime(settings, chat_model=scripted(say("unused"))) as runtime:

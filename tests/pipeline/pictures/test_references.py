@@ -1,8 +1,8 @@
 """Character references and seeds reach the pipeline call: the tiny model with a tiny IP-Adapter.
 
 A spy wraps the real diffusers pipeline and records the keyword arguments of each call; the
-render itself is real. The end-to-end test runs the real worker service on loopback in this
-process (so the spy sees its calls), the real scheduler, and real SQLite.
+render itself is real. The end-to-end test runs a real render actor (the spy is installed in
+its process, and what it saw is read back from there), the real scheduler, and real SQLite.
 """
 
 from __future__ import annotations
@@ -10,15 +10,12 @@ from __future__ import annotations
 import base64
 import io
 import os
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import numpy as np
 import pytest
-from aiohttp import web
 from PIL import Image, ImageChops
 
 from pipeline.pictures.references import (
@@ -27,12 +24,12 @@ from pipeline.pictures.references import (
     reference_path,
     store_reference,
 )
+from pipeline.render.actors import RenderActorClient
 from pipeline.render.queue import EngineChoice, queue_episode_render
 from pipeline.render.scheduler import Scheduler, run_until_idle
-from pipeline.render.worker_client import WorkerClient
+from pipeline.worker.actor import RenderActor
 from pipeline.worker.engines import Engine, create_engine, no_progress
 from pipeline.worker.requests import RenderRequest
-from pipeline.worker.service import WorkerService
 from storage import characters, jobs, plan, projects, takes
 from tests.builders import shot_in_review
 
@@ -174,28 +171,29 @@ def test_a_model_without_ip_adapter_renders_and_records_unused_references(
     assert all(Path(take.media_path).is_file() for take in rendered)
 
 
-@pytest.fixture
-async def in_process_worker(tmp_path: Path) -> AsyncIterator[tuple[WorkerService, WorkerClient]]:
-    service = WorkerService(tmp_path / "worker-media")
-    runner = web.AppRunner(service.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield service, WorkerClient(url, session)
-    finally:
-        await runner.cleanup()
+def spy_in_actor(actor: RenderActor) -> None:
+    """Run in the render actor's process: spy on its diffusers engine."""
+    actor.spies = spy_on(actor.runner._engine("diffusers"))  # type: ignore[attr-defined]
+
+
+def calls_in_actor(actor: RenderActor, model: str) -> list[dict[str, Any]]:
+    """Run in the render actor's process: what its spy saw, in a form that travels (the
+    generators stay there: their seeds come back)."""
+    spy: PipelineSpy = actor.spies[model]  # type: ignore[attr-defined]
+    return [
+        {
+            "prompt": call["prompt"],
+            "ip_adapter_image": call.get("ip_adapter_image"),
+            "seeds": [generator.initial_seed() for generator in call["generator"]],
+        }
+        for call in spy.calls
+    ]
 
 
 async def test_a_shot_renders_with_its_characters_reference_and_the_recorded_seeds(
-    fresh_db, models: dict[str, Path], in_process_worker, tmp_path: Path
+    fresh_db, models: dict[str, Path], worker: RenderActorClient, tmp_path: Path
 ) -> None:
-    service, worker = in_process_worker
-    engine = create_engine("diffusers")
-    service.engines["diffusers"] = engine
-    spies = spy_on(engine)
+    await worker.handle.__ray_call__.remote(spy_in_actor)
 
     project = projects.create_project(fresh_db, "Neon", writers_channel_id=1, width=180, height=320)
     draft = plan.EpisodePlan(
@@ -226,7 +224,7 @@ async def test_a_shot_renders_with_its_characters_reference_and_the_recorded_see
     await run_until_idle(scheduler, timeout=300)
     assert [jobs.get_job(fresh_db, job.id).status for job in queued] == ["done", "done"]
 
-    calls = spies[str(models["adapted"])].calls
+    calls = await worker.handle.__ray_call__.remote(calls_in_actor, str(models["adapted"]))
     assert len(calls) == 2
     sent = Image.open(io.BytesIO(base64.b64decode(encode_reference(stored) or "")))
     by_prompt = {("Lin Yue" in call["prompt"]): call for call in calls}
@@ -237,9 +235,7 @@ async def test_a_shot_renders_with_its_characters_reference_and_the_recorded_see
         call = by_prompt["Lin Yue" in shot.characters]
         recorded = takes.takes_for_shot(fresh_db, shot.id)
         # the seeds on record are the very seeds of the generators the pipeline got
-        assert sorted(take.seed for take in recorded) == sorted(
-            g.initial_seed() for g in call["generator"]
-        )
+        assert sorted(take.seed for take in recorded) == sorted(call["seeds"])
         expected = {"references": 1, "reference_scale": 0.6} if shot.characters else {}
         for take in recorded:
             assert take.parameters["references"] == (1 if shot.characters else 0)

@@ -1,12 +1,14 @@
-"""Cancel stops a running diffusers render at its next denoising step (real worker subprocess)."""
+"""Cancel stops a running diffusers render at its next denoising step (a real render actor)."""
 
 from __future__ import annotations
 
+import tempfile
+import uuid
 from pathlib import Path
 
+from pipeline.render.actors import RenderActorClient
 from pipeline.render.queue import EngineChoice, queue_episode_render
 from pipeline.render.scheduler import Scheduler, run_until_idle
-from pipeline.render.worker_client import WorkerClient
 from pipeline.worker.requests import RenderRequest
 from storage import jobs, plan, projects, takes
 from storage.models import Job
@@ -39,18 +41,24 @@ def step_of(progress: float) -> float:
     return progress / KEYFRAME_SHARE * STEPS
 
 
-async def test_cancel_stops_the_render_within_a_step_and_the_worker_goes_on(
-    worker: WorkerClient, tiny_model: Path, tmp_path: Path
+def job_folders(job_id: str) -> list[Path]:
+    """The job's media folder in every render actor's temporary media folder on this host
+    (the actors' processes share this process's temporary directory)."""
+    return list(Path(tempfile.gettempdir()).glob(f"showrunner-render-*/{job_id}"))
+
+
+async def test_cancel_stops_the_render_within_a_step_and_the_actor_stays_warm(
+    worker: RenderActorClient, tiny_model: Path
 ) -> None:
-    await worker.submit(render("long1", tiny_model, STEPS, 256))
+    pid = (await worker.health())["pid"]
+    long = f"long{uuid.uuid4().hex[:10]}"  # unique on this host: its media folder is looked for
+    await worker.submit(render(long, tiny_model, STEPS, 256))
     at_cancel = None
     states = []
-    async for state in worker.follow("long1"):
+    async for state in worker.follow(long):
         states.append(state)
         if at_cancel is None and state["status"] == "running" and state["progress"] > 0:
-            async with worker.session.delete(f"{worker.base_url}/v1/jobs/long1") as response:
-                assert response.status == 200
-                at_cancel = await response.json()
+            at_cancel = await worker.cancel(long)
     assert at_cancel is not None, "no progress event before the job ended"
     final = states[-1]
     assert final["status"] == "cancelled" and final["takes"] == []
@@ -59,18 +67,21 @@ async def test_cancel_stops_the_render_within_a_step_and_the_worker_goes_on(
     stopped_after = step_of(final["progress"]) - step_of(at_cancel["progress"])
     assert 0 <= stopped_after <= 2, (at_cancel, final)
     assert step_of(final["progress"]) < STEPS / 2
-    assert not list((tmp_path / "worker-media" / "long1").glob("*.mp4"))
+    (folder,) = job_folders(long)  # it ran, and wrote no clip
+    assert not list(folder.glob("*.mp4"))
 
-    # the worker is free at once: the next job renders to the end
+    # the same actor process, its model still loaded, is free at once: the next job renders
+    health = await worker.health()
+    assert health["pid"] == pid and health["loaded_models"] == [str(tiny_model)]
+    assert health["current_job"] is None
     await worker.submit(render("next1", tiny_model, 2, 64))
     after = [state async for state in worker.follow("next1")]
     assert after[-1]["status"] == "done" and len(after[-1]["takes"]) == 1
-    health = await worker.health()
-    assert health["current_job"] is None
+    assert (await worker.health())["pid"] == pid
 
 
 async def test_cancel_of_a_queued_job_ends_it_before_it_starts(
-    worker: WorkerClient, tiny_model: Path
+    worker: RenderActorClient, tiny_model: Path
 ) -> None:
     await worker.submit(render("first2", tiny_model, STEPS, 256))
     await worker.submit(render("second2", tiny_model, 2, 64))
@@ -84,7 +95,7 @@ async def test_cancel_of_a_queued_job_ends_it_before_it_starts(
 
 
 async def test_the_schedulers_cancel_stops_the_worker_and_records_no_take(
-    fresh_db, worker: WorkerClient, tiny_model: Path, tmp_path: Path
+    fresh_db, worker: RenderActorClient, tiny_model: Path, tmp_path: Path
 ) -> None:
     project = projects.create_project(
         fresh_db, "Storm", writers_channel_id=1, width=180, height=320
@@ -93,6 +104,7 @@ async def test_the_schedulers_cancel_stops_the_worker_and_records_no_take(
         "Pilot", "", scenes=(plan.ScenePlan("Sea", "", (plan.ShotPlan("Waves", "wide", 1.0),)),)
     )
     episode = plan.save_episode_plan(fresh_db, project.id, draft)
+    pid = (await worker.health())["pid"]
     cancelled: list[str] = []
 
     def on_job(job: Job) -> None:
@@ -114,3 +126,6 @@ async def test_the_schedulers_cancel_stops_the_worker_and_records_no_take(
     assert final["status"] == "cancelled" and final["takes"] == []
     # it stopped mid-denoising, far from the end of its 100 steps
     assert final["stage"] == "keyframe" and final["progress"] < KEYFRAME_SHARE * 0.9
+    # told to stop, not killed: the same actor process, its model still loaded
+    health = await worker.health()
+    assert health["pid"] == pid and health["loaded_models"] == [str(tiny_model)]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from bot.settings import Settings
 from pipeline.ffmpeg import probe
+from pipeline.render.actors import RenderActorClient
 from pipeline.render.queue import EngineChoice, build_render_request, queue_episode_render
-from pipeline.render.worker_client import WorkerClient
 from pipeline.worker.requests import RenderRequest
 from storage import plan, projects
 
@@ -15,7 +15,7 @@ CAP = 100_000
 
 
 async def test_an_oversize_take_is_reencoded_to_fit_the_cap(
-    shared_worker: WorkerClient, tiny_model: Path, tmp_path: Path
+    shared_worker: RenderActorClient, tiny_model: Path, tmp_path: Path
 ) -> None:
     # the tiny model's keyframes are noise: with a camera move, a big clip
     request = RenderRequest(
@@ -38,7 +38,7 @@ async def test_an_oversize_take_is_reencoded_to_fit_the_cap(
     assert final["status"] == "done", final
     assert "encode" in {state["stage"] for state in states}
     for number, take in enumerate(final["takes"]):
-        path = await shared_worker.download(take["media"], tmp_path / f"take{number}.mp4")
+        path = await shared_worker.download("noisy1", take["media"], tmp_path / f"take{number}.mp4")
         assert path.stat().st_size <= CAP
         # it was too big before, and is still a playable clip of the same length
         assert take["parameters"]["draft_refit_from"] > CAP
@@ -48,7 +48,7 @@ async def test_an_oversize_take_is_reencoded_to_fit_the_cap(
 
 
 async def test_a_take_under_the_cap_is_returned_as_rendered(
-    shared_worker: WorkerClient, tmp_path: Path
+    shared_worker: RenderActorClient, tmp_path: Path
 ) -> None:
     request = RenderRequest(
         job_id="small1",
@@ -66,7 +66,7 @@ async def test_a_take_under_the_cap_is_returned_as_rendered(
     assert final["status"] == "done"
     (take,) = final["takes"]
     assert "draft_refit_from" not in take["parameters"]
-    path = await shared_worker.download(take["media"], tmp_path / "small.mp4")
+    path = await shared_worker.download("small1", take["media"], tmp_path / "small.mp4")
     assert probe(path).width == 180
 
 

@@ -1,5 +1,5 @@
-"""Keyframe-first review and continuity: a real worker subprocess with tiny SD and LTX models,
-the real scheduler and SQLite, real ffmpeg."""
+"""Keyframe-first review and continuity: a real render actor with tiny SD and LTX models, the
+real scheduler and SQLite, real ffmpeg."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from pipeline.ffmpeg import ffmpeg_binary, probe
+from pipeline.render.actors import RenderActorClient
 from pipeline.render.queue import (
     CLIP_PRIORITY,
     EngineChoice,
@@ -25,7 +26,6 @@ from pipeline.render.queue import (
     queue_episode_render,
 )
 from pipeline.render.scheduler import Scheduler, run_until_idle
-from pipeline.render.worker_client import WorkerClient
 from pipeline.worker.engines import create_engine
 from pipeline.worker.requests import RenderRequest
 from pipeline.workflow import queue_waiting_clips
@@ -88,9 +88,9 @@ def last_frame(path: str, width: int, height: int) -> np.ndarray:
     return frames[-1]
 
 
-@pytest.mark.slow  # a worker subprocess, two models, keyframes, a clip and a cut: ~30 s
+@pytest.mark.slow  # a render actor, two models, keyframes, a clip and a cut: ~30 s
 async def test_keyframe_review_approving_a_still_renders_its_clip(
-    fresh_db, models: tuple[str, str], worker: WorkerClient, tmp_path: Path
+    fresh_db, models: tuple[str, str], worker: RenderActorClient, tmp_path: Path
 ) -> None:
     keyframe_model, video_model = models
     episode = make_episode(fresh_db, "keyframes")
@@ -151,7 +151,7 @@ class Spy:
 async def test_continuous_shot_starts_from_the_previous_approved_last_frame(
     fresh_db,
     models: tuple[str, str],
-    worker: WorkerClient,
+    worker: RenderActorClient,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -264,7 +264,7 @@ def cli_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return str(keyframe), str(video)
 
 
-@pytest.mark.slow  # the whole bot, a worker subprocess, two models, a cut and a delivery
+@pytest.mark.slow  # the whole bot, a render actor, two models, a cut and a delivery
 async def test_discord_keyframe_vote_renders_the_clip_and_delivers(
     tmp_path: Path, cli_models: tuple[str, str]
 ) -> None:

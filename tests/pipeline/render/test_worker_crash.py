@@ -1,65 +1,41 @@
-"""Crashes: a worker killed mid-job, the bot restarted mid-render, a worker that answers garbage.
+"""Crashes: a render actor killed mid-job, the bot restarted mid-render, an engine that refuses
+a request, an actor whose GPU state is broken.
 
-Real worker subprocesses on loopback with the animatic engine; 360x640 clips of several seconds
-take a few seconds to render, long enough to kill a worker or the scheduler mid-job.
+Real render actors (Ray, this test run's local cluster) with the animatic engine; 360x640 clips
+of several seconds take a few seconds to render, long enough to kill an actor or the scheduler
+mid-job. A killed actor is restarted by Ray as a fresh process that knows no job.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sys
+import signal
+import stat
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import aiohttp
-import pytest
+import ray
 import sqlite_utils
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
-import pipeline.render.scheduler as scheduler_module
-from pipeline.processes import stop_process
+from pipeline.errors import WorkerGone
+from pipeline.ffmpeg import ffmpeg_binary
+from pipeline.render.actors import RenderActorClient, actor_options
+from pipeline.render.cluster import NAMESPACE
 from pipeline.render.queue import EngineChoice, queue_episode_render
 from pipeline.render.scheduler import Scheduler, run_until_idle
-from pipeline.render.worker_client import LocalWorker, WorkerClient
+from pipeline.worker.actor import RenderActor
 from pipeline.worker.engines.animatic import AnimaticEngine
 from pipeline.worker.requests import RenderRequest
-from pipeline.worker.service import WorkerService
-from pipeline.worker.settings import WorkerSettings
 from storage import events, jobs, plan, projects, takes
 from storage.models import Episode, Job, Shot
 from tests.builders import shot_in_review
+from tests.ray_cluster import cpu_worker_env, render_actors
 
 LONG = {"width": 360, "height": 640, "fps": 24}
 SMALL = {"width": 180, "height": 320, "fps": 12}
-
-
-@pytest.fixture(autouse=True)
-def short_cooldown(monkeypatch: pytest.MonkeyPatch) -> None:
-    # a dead worker comes out of its cooldown many times during one render: were it then
-    # given jobs again, it would burn their attempts
-    monkeypatch.setattr(scheduler_module, "WORKER_COOLDOWN", 0.5)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def two_workers(tmp_path: Path) -> AsyncIterator[list[LocalWorker]]:
-    pair = [LocalWorker(tmp_path / f"worker{number}") for number in (1, 2)]
-    try:
-        await asyncio.gather(*(worker.start() for worker in pair))
-        yield pair
-    finally:
-        await asyncio.gather(*(worker.stop() for worker in pair))
 
 
 def make_episode(
@@ -95,34 +71,38 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 60.0) -> Non
 
 
 def rendering(db: sqlite_utils.Database, job: Job) -> bool:
-    """The worker reported progress: it is mid-render (the first still is on its disk)."""
+    """The actor reported progress: it is mid-render (the first still is on its disk)."""
     return jobs.get_job(db, job.id).stage != ""
 
 
-async def kill(worker: LocalWorker) -> None:
-    assert worker.process is not None
-    worker.process.kill()  # SIGKILL: no cleanup, the progress stream is cut mid-way
-    await worker.process.wait()
+async def pid_of(client: RenderActorClient) -> int:
+    return int((await client.health())["pid"])
 
 
-async def start_worker_at(url: str, media_dir: Path) -> asyncio.subprocess.Process:
-    """A fresh worker process (it knows no job) listening at a given URL."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "pipeline.worker.service",
-        "--port",
-        str(urlsplit(url).port),
-        "--media-dir",
-        str(media_dir),
-        stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"},
-    )
-    assert process.stdout is not None
-    async with asyncio.timeout(60):
-        line = await process.stdout.readline()
-    assert line.decode().strip() == f"READY {url}"
-    return process
+async def kill(client: RenderActorClient) -> int:
+    """SIGKILL the actor's process (no cleanup: its calls in flight are cut); Ray restarts it.
+    Returns the pid it had."""
+    pid = await pid_of(client)
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+async def restarted(client: RenderActorClient, old_pid: int, timeout: float = 60.0) -> int:
+    """Wait until Ray has restarted the actor (a new process answers); its new pid."""
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                pid = await pid_of(client)
+            except WorkerGone:  # still restarting
+                pid = old_pid
+            if pid != old_pid:
+                return pid
+            await asyncio.sleep(0.2)
+
+
+async def media_dir_of(client: RenderActorClient) -> Path:
+    """The folder where the actor's process writes its jobs' files (same machine here)."""
+    return Path(await client.handle.__ray_call__.remote(lambda actor: actor.runner.media_dir))
 
 
 def assert_one_set_of_takes(db: sqlite_utils.Database, job: Job) -> None:
@@ -133,169 +113,120 @@ def assert_one_set_of_takes(db: sqlite_utils.Database, job: Job) -> None:
     assert all(Path(take.media_path).exists() for take in recorded)
 
 
-async def test_a_worker_killed_mid_job_is_avoided_and_the_job_retried_on_the_other(
-    fresh_db: sqlite_utils.Database,
-    two_workers: list[LocalWorker],
-    session: aiohttp.ClientSession,
-    tmp_path: Path,
+async def test_an_actor_killed_mid_job_is_restarted_and_the_job_retried_on_the_other(
+    fresh_db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
-    first, second = two_workers
-    episode, shots = make_episode(fresh_db, (6.0, 4.0, 1.0, 1.0), LONG)
-    _, queued = queue_episode_render(fresh_db, episode.id, EngineChoice(takes=2))
+    episode, _ = make_episode(fresh_db, (8.0, 1.0), LONG)
+    _, (killed, short) = queue_episode_render(fresh_db, episode.id, EngineChoice(takes=2))
     log = JobLog()
-    clients = [WorkerClient(first.url, session), WorkerClient(second.url, session)]
-    scheduler = Scheduler(fresh_db, clients, tmp_path / "media", listener=log)
+    async with render_actors(2) as (first, second):
+        scheduler = Scheduler(fresh_db, [first, second], tmp_path / "media", listener=log)
+        running = asyncio.create_task(run_until_idle(scheduler, timeout=120))
+        # the short job is done on the second actor while the long one renders on the first:
+        # when the first dies, both actors are free, and the retry goes to the one that lives
+        await eventually(
+            lambda: (
+                rendering(fresh_db, killed) and jobs.get_job(fresh_db, short.id).status == "done"
+            )
+        )
+        assert jobs.get_job(fresh_db, killed.id).worker == first.name
+        killed_pid = await kill(first)
+        await running
 
-    running = asyncio.create_task(run_until_idle(scheduler, timeout=90))
+        # the cut call counted as one attempt; the job was rendered again, once, elsewhere
+        (error,) = log.requeued(killed.id)
+        assert error is not None and error.startswith(f"render actor {first.name} stopped (")
+        done = [jobs.get_job(fresh_db, job.id) for job in (killed, short)]
+        assert [(job.status, job.worker) for job in done] == [("done", second.name)] * 2
+        assert [job.attempts for job in done] == [2, 1]
+        for job in done:
+            assert_one_set_of_takes(fresh_db, job)
+        assert {shot.status for shot in plan.list_shots(fresh_db, episode.id)} == {"review"}
+        assert [event.kind for event in events.pending_events(fresh_db)] == ["shot_ready"] * 2
+        # Ray restarted the killed actor: a new process, which the scheduler may use again
+        await restarted(first, killed_pid)
+
+
+async def test_a_restarting_actor_gets_no_job_until_it_is_back(
+    fresh_db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    episode, _ = make_episode(fresh_db, (8.0, 6.0, 1.0), LONG)
+    _, queued = queue_episode_render(fresh_db, episode.id, EngineChoice())
     killed = queued[0]
-    await eventually(lambda: rendering(fresh_db, killed))
-    assert jobs.get_job(fresh_db, killed.id).worker == first.url
-    await kill(first)
-    await running
+    log = JobLog()
+    async with render_actors(2) as (first, second):
+        scheduler = Scheduler(fresh_db, [first, second], tmp_path / "media", listener=log)
+        running = asyncio.create_task(run_until_idle(scheduler, timeout=120))
+        # both actors busy, a job waiting: when the first dies, no actor is free until Ray
+        # has restarted it or the second is done
+        await eventually(lambda: all(rendering(fresh_db, job) for job in queued[:2]))
+        await kill(first)
+        await running
 
-    # the cut stream counted as 'unreachable' (one attempt), and every job, the killed one
-    # included, then went to the live worker: the dead one got no job (and burnt no attempt)
-    assert log.requeued(killed.id) == [f"worker {first.url} is unreachable"]
+    # the killed job's one attempt was the cut one: no job burnt an attempt on the actor
+    # while Ray restarted it
+    assert len(log.requeued(killed.id)) == 1
     done = [jobs.get_job(fresh_db, job.id) for job in queued]
-    assert [(job.status, job.worker) for job in done] == [("done", second.url)] * 4
-    assert [job.attempts for job in done] == [2, 1, 1, 1]
+    assert [job.status for job in done] == ["done"] * 3
+    assert [job.attempts for job in done] == [2, 1, 1]
     for job in done:
         assert_one_set_of_takes(fresh_db, job)
-    assert {shot.status for shot in plan.list_shots(fresh_db, episode.id)} == {"review"}
-    assert [event.kind for event in events.pending_events(fresh_db)] == ["shot_ready"] * 4
-
-    # with no worker left, a job fails after its three attempts, with the reason
-    await kill(second)
-    takes.request_retake(fresh_db, shots[2].id)
-    _, (retake,) = queue_episode_render(fresh_db, episode.id, EngineChoice())
-    await run_until_idle(scheduler, timeout=30)
-    failed = jobs.get_job(fresh_db, retake.id)
-    assert (failed.status, failed.attempts) == ("failed", jobs.MAX_ATTEMPTS)
-    assert failed.error is not None and failed.error.endswith("is unreachable")
-    assert plan.get_shot(fresh_db, shots[2].id).status == "planned"
-    assert [event.kind for event in events.pending_events(fresh_db)][-1] == "job_failed"
 
 
 async def test_a_restarted_scheduler_reattaches_to_live_jobs_and_rerenders_lost_ones(
-    fresh_db: sqlite_utils.Database,
-    two_workers: list[LocalWorker],
-    session: aiohttp.ClientSession,
-    tmp_path: Path,
+    fresh_db: sqlite_utils.Database, tmp_path: Path
 ) -> None:
-    first, second = two_workers
     episode, shots = make_episode(fresh_db, (4.0, 15.0, 8.0), LONG)
     shot_in_review(fresh_db, shots[2].id)  # shot 3 was shot before: not rendered now
     _, (lost, live) = queue_episode_render(fresh_db, episode.id, EngineChoice())
-    old = Scheduler(
-        fresh_db,
-        [WorkerClient(first.url, session), WorkerClient(second.url, session)],
-        tmp_path / "media",
-    )
-    old_run = asyncio.create_task(old.run())
-    await eventually(lambda: rendering(fresh_db, lost) and rendering(fresh_db, live))
-    # a retake asked while both workers are busy: it is ahead of both jobs in the queue
-    takes.request_retake(fresh_db, shots[2].id)
-    _, (retake,) = queue_episode_render(fresh_db, episode.id, EngineChoice())
-    old.stop()  # the bot dies: its tasks end, and nothing is marked in the database
-    await old_run
-    assert [jobs.get_job(fresh_db, job.id).status for job in (lost, live)] == ["running"] * 2
+    async with render_actors(2) as (first, second):
+        old = Scheduler(fresh_db, [first, second], tmp_path / "media")
+        old_run = asyncio.create_task(old.run())
+        await eventually(lambda: rendering(fresh_db, lost) and rendering(fresh_db, live))
+        # a retake asked while both actors are busy: it is ahead of both jobs in the queue
+        takes.request_retake(fresh_db, shots[2].id)
+        _, (retake,) = queue_episode_render(fresh_db, episode.id, EngineChoice())
+        old.stop()  # the bot dies: its tasks end, and nothing is marked in the database
+        await old_run
+        assert [jobs.get_job(fresh_db, job.id).status for job in (lost, live)] == ["running"] * 2
+        assert [jobs.get_job(fresh_db, job.id).worker for job in (lost, live)] == [
+            first.name,
+            second.name,
+        ]
 
-    # meanwhile the first worker restarts at the same address, and forgets its job
-    await kill(first)
-    restarted = await start_worker_at(first.url, tmp_path / "worker1-restarted")
-    try:
-        still = second.media_dir / live.id / f"{live.id}_take1.png"
+        # meanwhile the first actor dies and Ray restarts it: it forgets its job
+        await restarted(first, await kill(first))
+        still = await media_dir_of(second) / live.id / f"{live.id}_take1.png"
         written = still.stat().st_mtime_ns
-        # the same URLs, listed the other way round: only the preference for a recovered
-        # job's own worker sends each job back where it was
-        new = Scheduler(
-            fresh_db,
-            [WorkerClient(second.url, session), WorkerClient(first.url, session)],
-            tmp_path / "media",
-        )
-        await run_until_idle(new, timeout=90)
-    finally:
-        await stop_process(restarted)
+        # the new bot finds the detached actors by name (new handles), listed the other way
+        # round: only the preference for a recovered job's own actor sends each job back
+        found = [
+            RenderActorClient(client.name, ray.get_actor(client.name, namespace=NAMESPACE))
+            for client in (second, first)
+        ]
+        new = Scheduler(fresh_db, found, tmp_path / "media")
+        await run_until_idle(new, timeout=120)
+        first_media = await media_dir_of(first)
 
     after = {job.id: jobs.get_job(fresh_db, job.id) for job in (lost, live, retake)}
     assert {job.status for job in after.values()} == {"done"}
     # reattached: the live job was rendered once, in one attempt
-    assert (after[live.id].worker, after[live.id].attempts) == (second.url, 1)
+    assert (after[live.id].worker, after[live.id].attempts) == (second.name, 1)
     assert still.stat().st_mtime_ns == written
-    assert (after[lost.id].worker, after[lost.id].attempts) == (first.url, 2)
-    assert (tmp_path / "worker1-restarted" / lost.id).is_dir()  # the lost job, rendered again
-    assert not (tmp_path / "worker1-restarted" / live.id).exists()
+    # the restarted actor rendered the lost job again, and not the live one
+    assert (after[lost.id].worker, after[lost.id].attempts) == (first.name, 2)
+    assert (first_media / lost.id).is_dir()
+    assert not (first_media / live.id).exists()
     for job in after.values():
         assert_one_set_of_takes(fresh_db, job)
     assert {shot.status for shot in plan.list_shots(fresh_db, episode.id)} == {"review"}
     assert [event.kind for event in events.pending_events(fresh_db)] == ["shot_ready"] * 3
 
 
-@asynccontextmanager
-async def broken_worker(body: bytes, status: int) -> AsyncIterator[tuple[str, list[str]]]:
-    """A fake worker answering every request with `body`; yields its URL and the requests."""
-    requests: list[str] = []
-
-    async def any_route(request: web.Request) -> web.Response:
-        requests.append(f"{request.method} {request.path}")
-        return web.Response(body=body, status=status, content_type="application/json")
-
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", any_route)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}", requests
-    finally:
-        await runner.cleanup()
-
-
-@pytest.mark.parametrize(
-    ("body", "status", "reason"),
-    [
-        (json.dumps({"error": "GPU on fire"}).encode(), 500, "worker refused the job: GPU on fire"),
-        (b'{"status": "ok"', 200, "answered HTTP 200 with non-JSON"),
-    ],
-)
-async def test_a_broken_worker_costs_one_attempt_and_the_good_worker_renders_everything(
-    fresh_db: sqlite_utils.Database,
-    session: aiohttp.ClientSession,
-    tmp_path: Path,
-    body: bytes,
-    status: int,
-    reason: str,
-) -> None:
-    good = LocalWorker(tmp_path / "good")
-    await good.start()
-    try:
-        async with broken_worker(body, status) as (broken_url, requests):
-            episode, _ = make_episode(fresh_db, (1.0, 1.0, 1.0), SMALL)
-            _, queued = queue_episode_render(fresh_db, episode.id, EngineChoice())
-            log = JobLog()
-            clients = [WorkerClient(broken_url, session), WorkerClient(good.url, session)]
-            scheduler = Scheduler(fresh_db, clients, tmp_path / "media", listener=log)
-            await run_until_idle(scheduler, timeout=60)
-    finally:
-        await good.stop()
-
-    # the first job went to the broken worker and failed there with a readable reason; from
-    # then on the broken worker only got health checks (which it failed), no job
-    (error,) = log.requeued(queued[0].id)
-    assert error is not None and reason in error
-    assert requests[0] == "POST /v1/jobs" and set(requests[1:]) == {"GET /v1/health"}
-    done = [jobs.get_job(fresh_db, job.id) for job in queued]
-    assert [(job.status, job.worker) for job in done] == [("done", good.url)] * 3
-    assert [job.attempts for job in done] == [2, 1, 1]
-    for job in done:
-        assert_one_set_of_takes(fresh_db, job)
-    assert [event.kind for event in events.pending_events(fresh_db)] == ["shot_ready"] * 3
-
-
 class LongShotsRefused(AnimaticEngine):
     """The real animatic engine, except that it refuses shots over 2.5 s when they are
-    submitted (HTTP 400), and finds shots over 1.5 s unrenderable only once it renders them
-    (as the video engine finds a hub model's rules once it has loaded it)."""
+    submitted, and finds shots over 1.5 s unrenderable only once it renders them (as the video
+    engine finds a hub model's rules once it has loaded it)."""
 
     def check_inputs(self, request: RenderRequest) -> None:
         super().check_inputs(request)
@@ -308,23 +239,37 @@ class LongShotsRefused(AnimaticEngine):
         return super().render(request, out_dir, progress)
 
 
-async def test_a_request_the_engine_refuses_fails_once_and_the_worker_goes_on(
-    fresh_db: sqlite_utils.Database, session: aiohttp.ClientSession, tmp_path: Path
-) -> None:
-    service = WorkerService(tmp_path / "worker-media")
-    service.engines["animatic"] = LongShotsRefused(WorkerSettings())
-    server = TestServer(service.app())
-    await server.start_server()
+class RefusingActor(RenderActor):
+    """A real render actor whose animatic engine is LongShotsRefused."""
+
+    def __init__(self, worker_env: dict[str, str], has_gpu: bool) -> None:
+        super().__init__(worker_env, has_gpu)
+        self.runner.engines["animatic"] = LongShotsRefused(self.runner.settings)
+
+
+@asynccontextmanager
+async def refusing_actor(name: str) -> AsyncIterator[RenderActorClient]:
+    handle = (
+        ray.remote(RefusingActor).options(**actor_options(name, 0)).remote(cpu_worker_env(), False)
+    )
     try:
-        episode, _ = make_episode(fresh_db, (2.0, 3.0, 1.0, 1.0), SMALL)
-        _, (refused, refused_at_once, *fine) = queue_episode_render(
-            fresh_db, episode.id, EngineChoice()
-        )
-        log = JobLog()
-        worker = WorkerClient(str(server.make_url("")).rstrip("/"), session)
-        await run_until_idle(Scheduler(fresh_db, [worker], tmp_path / "media", log), timeout=60)
+        yield RenderActorClient(name, handle)
     finally:
-        await server.close()
+        ray.kill(handle, no_restart=True)
+
+
+async def test_a_request_the_engine_refuses_fails_once_and_the_actor_goes_on(
+    fresh_db: sqlite_utils.Database, ray_cluster: None, tmp_path: Path
+) -> None:
+    episode, _ = make_episode(fresh_db, (2.0, 3.0, 1.0, 1.0), SMALL)
+    _, (refused, refused_at_once, *fine) = queue_episode_render(
+        fresh_db, episode.id, EngineChoice()
+    )
+    log = JobLog()
+    async with refusing_actor(f"test-refusing-{os.getpid()}") as worker:
+        pid = await pid_of(worker)
+        await run_until_idle(Scheduler(fresh_db, [worker], tmp_path / "media", log), timeout=60)
+        assert await pid_of(worker) == pid  # a refusal is no crash: the actor stayed up
 
     # retrying the same request cannot help: one attempt each, the engine's reason kept
     for job, reason in (
@@ -335,6 +280,82 @@ async def test_a_request_the_engine_refuses_fails_once_and_the_worker_goes_on(
         assert (failed.status, failed.attempts) == ("failed", 1)
         assert reason in (failed.error or "")
         assert log.requeued(job.id) == []
-    # the worker is not to blame: the other shots render on it right after
+    # the actor is not to blame: the other shots render on it right after
     assert [jobs.get_job(fresh_db, job.id).status for job in fine] == ["done", "done"]
     assert plan.get_shot(fresh_db, refused.shot_id).status == "planned"
+
+
+def ffmpeg_on_a_broken_gpu(folder: Path) -> Path:
+    """An ffmpeg whose first run fails as CUDA does once a kernel fault has poisoned the
+    context (as a hardware-accelerated ffmpeg would on that GPU); later runs are the real
+    ffmpeg. The first run is told apart by a folder it makes."""
+    script = folder / "ffmpeg"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"if mkdir '{folder / 'faulted'}' 2>/dev/null; then\n"
+        "  echo 'CUDA error: an illegal memory access was encountered' >&2\n"
+        "  exit 1\n"
+        "fi\n"
+        f"exec '{ffmpeg_binary()}' \"$@\"\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return script
+
+
+async def test_an_actor_whose_gpu_state_is_broken_exits_and_the_job_is_retried(
+    fresh_db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    episode, _ = make_episode(fresh_db, (1.0,), SMALL)
+    _, (job,) = queue_episode_render(fresh_db, episode.id, EngineChoice())
+    ffmpeg = ffmpeg_on_a_broken_gpu(tmp_path)
+    log = JobLog()
+    async with (
+        render_actors(1, FFMPEG_BINARY=str(ffmpeg)) as [broken],
+        render_actors(1) as [good],
+    ):
+        broken_pid = await pid_of(broken)
+        scheduler = Scheduler(fresh_db, [broken, good], tmp_path / "media", listener=log)
+        await run_until_idle(scheduler, timeout=60)
+
+        # the actor exited (no job can use that GPU any more): its job was cut like a crash's
+        # and went to the other actor
+        (error,) = log.requeued(job.id)
+        assert error is not None and error.startswith(f"render actor {broken.name} stopped (")
+        done = jobs.get_job(fresh_db, job.id)
+        assert (done.status, done.worker, done.attempts) == ("done", good.name, 2)
+        assert_one_set_of_takes(fresh_db, done)
+        assert [event.kind for event in events.pending_events(fresh_db)] == ["shot_ready"]
+
+        # Ray restarted it as a new process, with a working GPU again: it renders
+        await restarted(broken, broken_pid)
+        request = RenderRequest(
+            job_id="aftergpu", engine="animatic", prompt="x", seeds=(1,), duration=0.5, **SMALL
+        )
+        await broken.submit(request)
+        states = [state async for state in broken.follow(request.job_id)]
+    assert states[-1]["status"] == "done", states[-1]["error"]
+
+
+async def test_an_actor_killed_for_good_mid_job_is_started_again_and_renders_the_job(
+    fresh_db: sqlite_utils.Database, tmp_path: Path
+) -> None:
+    """`ray kill` (no restart by Ray): the only actor is started again under its name, and
+    the job it lost is rendered once on the new one, its lost attempt counted."""
+    episode, _ = make_episode(fresh_db, (8.0,), LONG)
+    _, (lost,) = queue_episode_render(fresh_db, episode.id, EngineChoice())
+    log = JobLog()
+    async with render_actors(1) as (only,):
+        old_pid = await pid_of(only)
+        scheduler = Scheduler(fresh_db, [only], tmp_path / "media", listener=log)
+        running = asyncio.create_task(run_until_idle(scheduler, timeout=120))
+        await eventually(lambda: rendering(fresh_db, lost))
+        ray.kill(only.handle, no_restart=True)
+        await running
+
+        (error,) = log.requeued(lost.id)
+        assert error is not None and error.startswith(f"render actor {only.name} stopped (")
+        done = jobs.get_job(fresh_db, lost.id)
+        assert (done.status, done.attempts, done.worker) == ("done", 2, only.name)
+        assert_one_set_of_takes(fresh_db, done)
+        assert await pid_of(only) != old_pid  # a new actor under the same name
+        assert ray.get_actor(only.name, namespace=NAMESPACE)._actor_id == only.handle._actor_id

@@ -1,26 +1,32 @@
-"""Dialogue drives timing: lines are spoken on the worker (a real subprocess) before the
+"""Dialogue drives timing: lines are spoken on a render actor (a real Ray actor) before the
 video renders, in the speaker's voice; a shot lasts at least its line plus LINE_PAD; a note
 asking for another reading has only that line spoken again; a worker that cannot speak a line
 retries it, marks it, and the rest goes on."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import aiohttp
 import pytest
+import ray
 
 from pipeline import workflow
 from pipeline.ffmpeg import probe
+from pipeline.render.actors import RenderActorClient, actor_options
 from pipeline.render.queue import EngineChoice
 from pipeline.render.scheduler import Scheduler, run_until_idle
-from pipeline.render.worker_client import LocalWorker, WorkerClient
 from pipeline.sound.analysis import median_pitch
 from pipeline.sound.mix import LINE_LEAD, LINE_PAD
 from pipeline.sound.speech_jobs import SPEECH, hold_line, queue_lines, shots_being_spoken
+from pipeline.worker.actor import RenderActor
 from pipeline.worker.engines.speech import why_no_speech
 from storage import characters, events, jobs, lines, plan, projects, takes, voices
 from tests.builders import make_project
+from tests.ray_cluster import cpu_worker_env, start_test_cluster
 
 pytestmark = pytest.mark.skipif(bool(why_no_speech()), reason=why_no_speech())
 LONG_LINE = "We have to reach the lighthouse before the tide turns tonight, all of us."
@@ -38,13 +44,30 @@ def episode_with_lines(db, *dialogue: tuple[str, tuple[str, ...]]):
     return project, plan.save_episode_plan(db, project.id, draft)
 
 
-async def render_all(db, episode_id: int, workers: list[WorkerClient], media: Path) -> None:
+@contextlib.asynccontextmanager
+async def actor_with_path(path: Path) -> AsyncIterator[RenderActorClient]:
+    """A render actor of the test's own whose process finds programs only in `path` (a worker
+    host where the others are not installed), killed afterwards."""
+    start_test_cluster()
+    name = f"test-path-{uuid.uuid4().hex[:8]}"
+    handle = (
+        ray.remote(RenderActor)
+        .options(**actor_options(name, 0), runtime_env={"env_vars": {"PATH": str(path)}})
+        .remote(cpu_worker_env(), False)
+    )
+    try:
+        yield RenderActorClient(name, handle)
+    finally:
+        ray.kill(handle, no_restart=True)
+
+
+async def render_all(db, episode_id: int, workers: list[RenderActorClient], media: Path) -> None:
     workflow.render_episode(db, episode_id, EngineChoice())
     await run_until_idle(Scheduler(db, workers, media), timeout=180)
 
 
 async def test_lines_are_spoken_first_in_the_speakers_voices_and_shots_hold_them(
-    fresh_db, worker, tmp_path
+    fresh_db, shared_worker: RenderActorClient, tmp_path: Path
 ):
     project, episode = episode_with_lines(
         fresh_db, (LONG_LINE, ("Mei",)), ("Nobody comes back from the sea.", ()), ("", ())
@@ -55,7 +78,7 @@ async def test_lines_are_spoken_first_in_the_speakers_voices_and_shots_hold_them
         for job in jobs.jobs_for_episode(fresh_db, episode.id, "render")
     }
     assert waiting == {1: True, 2: True, 3: False}  # a silent shot renders at once
-    await run_until_idle(Scheduler(fresh_db, [worker], tmp_path / "media"), timeout=180)
+    await run_until_idle(Scheduler(fresh_db, [shared_worker], tmp_path / "media"), timeout=180)
     first, second, silent = plan.list_shots(fresh_db, episode.id)
     mei, narrator = lines.current_line(fresh_db, first), lines.current_line(fresh_db, second)
     assert mei is not None and narrator is not None and lines.current_line(fresh_db, silent) is None
@@ -78,11 +101,11 @@ async def test_lines_are_spoken_first_in_the_speakers_voices_and_shots_hold_them
 
 
 async def test_a_note_asking_for_another_reading_speaks_only_that_line_again(
-    fresh_db, worker, tmp_path
+    fresh_db, shared_worker: RenderActorClient, tmp_path: Path
 ):
     _, episode = episode_with_lines(fresh_db, ("Give me back my boat.", ("Mei",)))
     media = tmp_path / "media"
-    await render_all(fresh_db, episode.id, [worker], media)
+    await render_all(fresh_db, episode.id, [shared_worker], media)
     shot = plan.list_shots(fresh_db, episode.id)[0]
     post = takes.takes_for_shot(fresh_db, shot.id)[0]
     takes.set_take_post(fresh_db, post.id, 5, 500)
@@ -96,7 +119,7 @@ async def test_a_note_asking_for_another_reading_speaks_only_that_line_again(
         choice=EngineChoice(), revise=revise,
     )  # fmt: skip
     assert isinstance(outcome, workflow.ReadingQueued) and outcome.reading == "angrier"
-    await run_until_idle(Scheduler(fresh_db, [worker], media), timeout=60)
+    await run_until_idle(Scheduler(fresh_db, [shared_worker], media), timeout=60)
     again = lines.current_line(fresh_db, plan.get_shot(fresh_db, shot.id))
     assert again is not None and again.id != first.id and again.reading == "angrier"
     assert again.voice.pitch > first.voice.pitch and again.voice.rate > first.voice.rate
@@ -112,17 +135,15 @@ async def test_a_line_the_worker_cannot_speak_is_retried_marked_and_the_rest_goe
     fresh_db, tmp_path
 ):
     # a worker host without espeak-ng: Piper still speaks English, nothing speaks Chinese
-    local = LocalWorker(tmp_path / "worker", env={"PATH": str(tmp_path / "empty-bin")})
     project, episode = episode_with_lines(
         fresh_db, ("潮水来了，快走！", ()), ("The tide is here, run!", ())
     )
-    url = await local.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            worker = WorkerClient(url, session)
-            await render_all(fresh_db, episode.id, [worker], tmp_path / "media")
-    finally:
-        await local.stop()
+    # its PATH holds bash alone: Ray starts an actor's process through it
+    bash_only = tmp_path / "bash-only"
+    bash_only.mkdir()
+    (bash_only / "bash").symlink_to(shutil.which("bash") or "/bin/bash")
+    async with actor_with_path(bash_only) as worker:
+        await render_all(fresh_db, episode.id, [worker], tmp_path / "media")
     chinese, english = plan.list_shots(fresh_db, episode.id)
     failed = lines.current_line(fresh_db, chinese)
     assert failed is not None and not failed.spoken and "espeak-ng is not installed" in failed.error

@@ -3,21 +3,20 @@ runs out of memory, the LRU of loaded models, and what the worker's health repor
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from PIL import Image, ImageChops
 
-from pipeline.render.worker_client import LocalWorker, WorkerClient
+from pipeline.render.actors import RenderActorClient
 from pipeline.worker.engines import create_engine, no_progress
 from pipeline.worker.requests import RenderRequest
-from pipeline.worker.service import WorkerJob, WorkerService
+from pipeline.worker.runner import JobRunner, WorkerJob
+from pipeline.worker.settings import WorkerSettings
 
 SEEDS = (5, 6, 7, 8)
 
@@ -201,15 +200,15 @@ class ModelEngine:
         return ["org/model"]
 
 
-async def test_health_reports_the_running_job_and_loaded_models(tmp_path: Path) -> None:
-    service = WorkerService(tmp_path)
-    service.engines = {"animatic": object(), "diffusers": ModelEngine()}
+def test_health_reports_the_running_job_and_loaded_models(tmp_path: Path) -> None:
+    runner = JobRunner(tmp_path, WorkerSettings())
+    runner.engines = {"animatic": object(), "diffusers": ModelEngine()}
     job = WorkerJob(make_request(Path("org/model"), job_id="run1"), status="running")
     job.progress, job.stage = 0.25, "keyframe"
-    service.jobs["run1"] = job
-    service.current = "run1"
+    runner.jobs["run1"] = job
+    runner.current = "run1"
 
-    health = json.loads((await service.health(None)).text)  # type: ignore[arg-type]
+    health = runner.health()
 
     assert health["loaded_models"] == ["org/model"]
     assert health["engines"] == ["animatic", "diffusers"]
@@ -223,21 +222,14 @@ async def test_health_reports_the_running_job_and_loaded_models(tmp_path: Path) 
     assert {"status", "device", "queued", "pid", "torch_threads"} <= set(health)
 
 
-async def test_worker_health_lists_the_model_it_rendered_with(
-    tiny_models: list[Path], tmp_path: Path
+async def test_actor_health_lists_the_model_it_rendered_with(
+    tiny_models: list[Path], worker: RenderActorClient
 ) -> None:
-    local = LocalWorker(tmp_path / "media", env={"SHOWRUNNER_TORCH_THREADS": "1"})
-    url = await local.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            worker = WorkerClient(url, session)
-            before = await worker.health()
-            request = make_request(tiny_models[1], job_id="tiny1", seeds=(3,), steps=1)
-            await worker.submit(request)
-            states = [state async for state in worker.follow("tiny1")]
-            health = await worker.health()
-    finally:
-        await local.stop()
+    before = await worker.health()
+    request = make_request(tiny_models[1], job_id="tiny1", seeds=(3,), steps=1)
+    await worker.submit(request)
+    states = [state async for state in worker.follow("tiny1")]
+    health = await worker.health()
 
     assert states[-1]["status"] == "done", states[-1]["error"]
     assert before["loaded_models"] == [] and before["torch_threads"] is None

@@ -7,14 +7,13 @@ from __future__ import annotations
 import wave
 from pathlib import Path
 
-import aiohttp
 import numpy as np
 import pytest
 
 from pipeline import workflow
+from pipeline.render.actors import RenderActorClient
 from pipeline.render.queue import EngineChoice
 from pipeline.render.scheduler import Scheduler, run_until_idle
-from pipeline.render.worker_client import LocalWorker, WorkerClient
 from pipeline.sound.analysis import read_mono
 from pipeline.sound.loudness import measure
 from pipeline.sound.model_score import SCORE_LUFS, score_from_pieces
@@ -143,29 +142,25 @@ def test_no_music_is_made_for_a_project_whose_music_bed_is_its_music(fresh_db, t
 
 
 async def test_an_episodes_cut_waits_for_the_models_music_and_plays_it(
-    fresh_db, tmp_path: Path, tiny_music_model: Path
+    fresh_db, tmp_path: Path, tiny_music_model: Path, shared_worker: RenderActorClient
 ):
     _, episode = two_mood_episode(fresh_db)
-    local = LocalWorker(tmp_path / "worker")
-    url = await local.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            scheduler = Scheduler(fresh_db, [WorkerClient(url, session)], tmp_path / "media")
-            workflow.render_episode(fresh_db, episode.id, EngineChoice())
-            await run_until_idle(scheduler, timeout=300)
-            # pieces still being made when the last approval queues the cut, which is ahead
-            # of them in the queue (a music model set while the team votes)
-            made = queue_score(fresh_db, episode.id, str(tiny_music_model))
-            cut = workflow.approve_first_takes(fresh_db, episode.id)
-            assert len(made) == 2 and cut is not None and cut.priority > made[0].priority
-            await run_until_idle(scheduler, timeout=300)
-    finally:
-        await local.stop()
+    # the music model is named by each request: the run's shared render actor makes it
+    scheduler = Scheduler(fresh_db, [shared_worker], tmp_path / "media")
+    workflow.render_episode(fresh_db, episode.id, EngineChoice())
+    await run_until_idle(scheduler, timeout=300)
+    # pieces still being made when the last approval queues the cut, which is ahead
+    # of them in the queue (a music model set while the team votes)
+    made = queue_score(fresh_db, episode.id, str(tiny_music_model))
+    cut = workflow.approve_first_takes(fresh_db, episode.id)
+    assert len(made) == 2 and cut is not None and cut.priority > made[0].priority
+    await run_until_idle(scheduler, timeout=300)
     pieces = music.episode_music(fresh_db, episode.id)
     assert sorted(pieces) == ["tender", "tense"]
     assert all(Path(piece.media_path).is_file() for piece in pieces.values())
     made = jobs.jobs_for_episode(fresh_db, episode.id, MUSIC)
     assert max(job.finished_at or "" for job in made) <= jobs.get_job(fresh_db, cut.id).started_at
+    assert [job.attempts for job in made] == [1, 1]  # each piece made on its first try
     cut_path = Path(episodes.get_episode(fresh_db, episode.id).cut_path)
     music_stem = cut_path.with_name(f"{cut_path.stem}.music.wav")
     stem, rate = read_mono(music_stem)

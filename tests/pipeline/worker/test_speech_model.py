@@ -11,11 +11,9 @@ import math
 import wave
 from pathlib import Path
 
-import aiohttp
 import numpy as np
 import pytest
 
-from pipeline.render.worker_client import LocalWorker, WorkerClient
 from pipeline.sound.clips import CLONE_SECONDS, clip_for_request, store_clip
 from pipeline.sound.mix import LINE_PAD
 from pipeline.worker.engines import no_progress
@@ -27,6 +25,7 @@ from storage import characters, lines, plan, voices
 from storage.models import Voice
 from tests.pipeline.sound.test_spoken_lines import episode_with_lines, render_all
 from tests.pipeline.sound.test_voice_clips import recording
+from tests.ray_cluster import render_actors
 
 LINE = "The storm is coming, and we have nowhere left to hide."
 CHINESE_LINE = "暴风雨要来了，我们无处可躲。"
@@ -140,15 +139,9 @@ async def test_a_cast_member_with_a_clip_is_heard_through_the_workers_model(
     cast = voices.cast_voice(fresh_db, mei.id)
     clip = await kept_clip(tmp_path, 4.0)
     voices.set_voice(fresh_db, mei, dataclasses.replace(cast, clip=clip), reason="voice clip")
-    local = LocalWorker(
-        tmp_path / "worker", env={"SHOWRUNNER_SPEECH_MODEL": str(tiny_speech_model)}
-    )
-    url = await local.start()
-    try:
-        async with aiohttp.ClientSession() as session:
-            await render_all(fresh_db, episode.id, [WorkerClient(url, session)], tmp_path / "m")
-    finally:
-        await local.stop()
+    # a render actor of its own: the speech model is one of its settings
+    async with render_actors(1, SHOWRUNNER_SPEECH_MODEL=str(tiny_speech_model)) as workers:
+        await render_all(fresh_db, episode.id, workers, tmp_path / "m")
     first, second = plan.list_shots(fresh_db, episode.id)
     cloned, narrated = lines.current_line(fresh_db, first), lines.current_line(fresh_db, second)
     assert cloned is not None and cloned.engine == str(tiny_speech_model)

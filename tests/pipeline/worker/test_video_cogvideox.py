@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.errors import WorkerError
-from pipeline.render.worker_client import WorkerClient
+from pipeline.errors import BadRequest
+from pipeline.render.actors import RenderActorClient
 from pipeline.worker.engines import Engine, create_engine
 from pipeline.worker.requests import RenderRequest
 from tests.pipeline.worker.video_helpers import assert_clip, spy_on, video_request
@@ -208,17 +208,17 @@ def test_the_rules_hold_for_a_model_whose_family_is_known_only_once_loaded(
     assert not list(tmp_path.iterdir())
 
 
-async def test_worker_answers_400_naming_the_bad_value(
-    models: Models, shared_worker: WorkerClient
+async def test_the_render_actor_refuses_a_bad_value_by_name(
+    models: Models, shared_worker: RenderActorClient
 ) -> None:
     bad = make_request(models, job_id="badcog", extra={"num_frames": 25})
-    with pytest.raises(WorkerError, match="num_frames 25"):
+    with pytest.raises(BadRequest, match="num_frames 25"):
         await shared_worker.submit(bad)
     assert await shared_worker.state("badcog") is None
+    # a keyframe model asked of a text-to-video model: the refusal names the model too
     text_only = make_request(models, job_id="badcog2", video_model=models.t2v)
-    async with shared_worker.session.post(
-        f"{shared_worker.base_url}/v1/jobs", json=text_only.to_json()
-    ) as response:
-        assert response.status == 400
-        error = (await response.json())["error"]
-        assert "CogVideoX text-to-video model" in error and models.t2v in error
+    with pytest.raises(BadRequest) as refused:
+        await shared_worker.submit(text_only)
+    assert "CogVideoX text-to-video model" in str(refused.value)
+    assert models.t2v in str(refused.value)
+    assert await shared_worker.state("badcog2") is None

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.errors import WorkerError
+from pipeline.errors import BadRequest
 from pipeline.ffmpeg import probe
-from pipeline.render.worker_client import WorkerClient
+from pipeline.render.actors import RenderActorClient
 from pipeline.worker.engines import Engine, create_engine
 from pipeline.worker.requests import RenderRequest
 from tests.pipeline.worker.video_helpers import frame_count, png_base64, spy_on, video_request
@@ -167,17 +167,14 @@ def test_check_inputs_names_the_bad_value(
         engine.check_inputs(make_request(models, **changes))
 
 
-async def test_worker_answers_400_naming_the_bad_value(
-    models: tuple[str, str], shared_worker: WorkerClient
+async def test_the_render_actor_refuses_a_bad_value_by_name(
+    models: tuple[str, str], shared_worker: RenderActorClient
 ) -> None:
     for number, (changes, named) in enumerate(BAD_REQUESTS[:3]):
         request = make_request(models, job_id=f"bad{number}", **changes)
-        with pytest.raises(WorkerError, match=named):
+        with pytest.raises(BadRequest, match=named):
             await shared_worker.submit(request)
         assert await shared_worker.state(f"bad{number}") is None
-    async with shared_worker.session.post(
-        f"{shared_worker.base_url}/v1/jobs",
-        json=make_request(models, job_id="bad9", extra={"num_frames": 12}).to_json(),
-    ) as response:
-        assert response.status == 400
-        assert "num_frames 12" in (await response.json())["error"]
+    with pytest.raises(BadRequest, match="num_frames 12"):
+        await shared_worker.submit(make_request(models, job_id="bad9", extra={"num_frames": 12}))
+    assert await shared_worker.state("bad9") is None

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from pipeline.errors import WorkerError
-from pipeline.render.worker_client import WorkerClient
+from pipeline.errors import BadRequest
+from pipeline.render.actors import RenderActorClient
 from pipeline.worker.engines import Engine, create_engine
 from pipeline.worker.requests import RenderRequest
 from tests.pipeline.worker.video_helpers import (
@@ -286,17 +286,14 @@ def test_in_half_precision_the_wan_vae_stays_in_float32(
     assert_clip(take.media_path, 96, 160, 1.5, 12)
 
 
-async def test_worker_answers_400_naming_the_bad_wan_value(
-    models: dict[str, str], shared_worker: WorkerClient
+async def test_the_render_actor_refuses_a_bad_wan_value_by_name(
+    models: dict[str, str], shared_worker: RenderActorClient
 ) -> None:
     request = make_request(models, extra={"video_width": 100, "video_height": 96})
-    with pytest.raises(WorkerError, match=r"video_width 100.*Wan"):
+    with pytest.raises(BadRequest, match=r"video_width 100.*Wan"):
         await shared_worker.submit(request)
     assert await shared_worker.state(request.job_id) is None
-    async with shared_worker.session.post(
-        f"{shared_worker.base_url}/v1/jobs",
-        json=make_request(models, job_id="wan2", extra={"num_frames": 10}).to_json(),
-    ) as response:
-        assert response.status == 400
-        error = (await response.json())["error"]
-        assert "num_frames 10" in error and "4k+1" in error
+    frames = make_request(models, job_id="wan2", extra={"num_frames": 10})
+    with pytest.raises(BadRequest, match=r"num_frames 10.*4k\+1"):
+        await shared_worker.submit(frames)
+    assert await shared_worker.state("wan2") is None
