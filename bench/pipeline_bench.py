@@ -42,6 +42,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -82,7 +83,7 @@ RENDER_TIMEOUT = 180.0
 WORKER_DONE = re.compile(r"job (\w+) done in ([0-9.]+)s")
 BATCH_TAKES = 4
 # the throughput batch: shots rendered on one actor, then on two (each on a node of its own)
-THROUGHPUT_SHOTS = 8
+THROUGHPUT_SHOTS = 16
 ACTOR_ENV = WorkerSettings(device="cpu", torch_threads=1).to_env()
 
 
@@ -798,12 +799,15 @@ class Bench:
             f"\n== throughput: {THROUGHPUT_SHOTS} shots on one actor vs two, a local two-node "
             "cluster (1 CPU + 1 logical GPU a node, one torch thread an actor)"
         )
+        bare_ratio = self._bare_throughput(steps)
         result = self.bot.ask("throughput", steps=steps, shots=THROUGHPUT_SHOTS)
         ratio = result["one_s"] / result["two_s"]
         say(
             f"  one actor {result['one_s']:.2f} s, two actors {result['two_s']:.2f} s "
-            f"({result['actor_pids']} processes): {ratio:.2f}x"
+            f"({result['actor_pids']} processes): {ratio:.2f}x, {ratio / bare_ratio:.0%} of "
+            "what two bare processes gain here"
         )
+        self.results.add("two bare processes / one (this machine)", f"{bare_ratio:.2f}x")
         self.results.add(
             "two actors / one (throughput)", f"{ratio:.2f}x", ">= 1.8x", yes_no(ratio >= 1.8)
         )
@@ -847,6 +851,37 @@ class Bench:
             target = ">= 1.5x" if scale == 1 else ""
             verdict = yes_no(speedup >= 1.5) if scale == 1 else ""
             self.results.add(f"{label} {size[0]}x{size[1]}", f"{speedup:.2f}x", target, verdict)
+
+    def _bare_throughput(self, steps: int) -> float:
+        """The machine's own ceiling: the same shots as plain pipeline calls in one bare
+        process, then split over two bare processes running at once."""
+        second = Child("bare", self.root / "bare2.log")
+        out_dir = str(self.root / "bare-media")
+
+        def shots(child: Child, count: int, tag: str) -> None:
+            for index in range(count):
+                child.ask(
+                    "shot", prompt=self.prompt, steps=steps, out_dir=out_dir, tag=f"{tag}{index}"
+                )
+
+        try:
+            second.ask("setup", model_dir=str(self.root / "tiny-model-2"))
+            started = time.perf_counter()
+            shots(self.bare, THROUGHPUT_SHOTS, "one")
+            one_s = time.perf_counter() - started
+            started = time.perf_counter()
+            with ThreadPoolExecutor(2) as pool:
+                halves = [
+                    pool.submit(shots, child, THROUGHPUT_SHOTS // 2, f"two{number}")
+                    for number, child in enumerate((self.bare, second))
+                ]
+                for half in halves:
+                    half.result()
+            two_s = time.perf_counter() - started
+        finally:
+            second.close()
+        say(f"  bare: one process {one_s:.2f} s, two processes {two_s:.2f} s: {one_s / two_s:.2f}x")
+        return one_s / two_s
 
     def bot_process(self) -> None:
         say("\n== bot process")

@@ -175,8 +175,6 @@ class JobRunner:
         raise FileNotFoundError(f"job {job_id} has no file {name!r}")
 
     def health(self) -> dict[str, Any]:
-        # only a model engine imports torch; health must not load it just to count threads
-        torch = sys.modules.get("torch")
         current = self.jobs.get(self.current) if self.current else None
         engines = dict(self.engines)  # a render thread may be adding one meanwhile
         return {
@@ -189,7 +187,7 @@ class JobRunner:
                 if hasattr(engine, "loaded_models")
                 for model in engine.loaded_models()
             ],
-            "torch_threads": torch.get_num_threads() if torch is not None else None,
+            "torch_threads": _torch_threads(),
             "current_job": None
             if current is None
             else {
@@ -279,6 +277,16 @@ class JobRunner:
             log.info("take %s: %d bytes re-encoded to %d", media.name, size, media.stat().st_size)
             fitted.append(replace(take, parameters={**take.parameters, "draft_refit_from": size}))
         return fitted
+
+
+def _torch_threads() -> int | None:
+    """Torch's CPU threads, None before an engine has imported it: health must not import it
+    just to count them, nor fail while a render thread is still importing it."""
+    torch = sys.modules.get("torch")
+    try:
+        return int(torch.get_num_threads()) if torch is not None else None
+    except (AttributeError, RuntimeError):  # torch half imported
+        return None
 
 
 # what CUDA says once a kernel fault has poisoned the context: every later call fails too, and
