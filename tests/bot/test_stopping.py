@@ -181,11 +181,16 @@ async def test_a_signal_stops_the_bot_in_order(tmp_path: Path, embedded_model, s
             cwd=tmp_path,
             stderr=asyncio.subprocess.PIPE,
         )
-        await world.emulator.wait_bot_ready(timeout=120)
-        children = helpers_of(bot.pid)
-        bot.send_signal(signum)
-        async with asyncio.timeout(30):
-            _, stderr = await bot.communicate()
+        try:
+            await world.emulator.wait_bot_ready(timeout=120)
+            children = helpers_of(bot.pid)
+            bot.send_signal(signum)
+            async with asyncio.timeout(30):
+                _, stderr = await bot.communicate()
+        finally:
+            if bot.returncode is None:  # the test failed first: no bot is left running
+                bot.kill()
+                await bot.wait()
         assert bot.returncode == 128 + signum
         assert f"stopped by {signal.Signals(signum).name}" in stderr.decode()
         await world.emulator.wait_bot_disconnected()
