@@ -87,9 +87,9 @@ class RenderActorClient:
         """A file the job produced, written to `destination` whole or not at all."""
         data = await self._call(self.handle.media.remote(job_id, name))
         destination.parent.mkdir(parents=True, exist_ok=True)
-        partial = destination.with_suffix(destination.suffix + ".part")
-        await asyncio.to_thread(partial.write_bytes, data)
-        os.replace(partial, destination)
+        part = destination.with_suffix(destination.suffix + ".part")
+        await asyncio.to_thread(part.write_bytes, data)
+        os.replace(part, destination)
         return destination
 
 
@@ -119,28 +119,29 @@ async def start_render_actors(
     clients = []
     for index in range(count):
         name = f"{prefix}-{index}"
-        found = remote.options(**actor_options(name, gpus), get_if_exists=True)
-        start = partial(found.remote, worker_env, bool(gpus))
-        client = RenderActorClient(name, start(), start)
+        options = actor_options(name, gpus)
+        found_or_new = partial(
+            remote.options(**options, get_if_exists=True).remote, worker_env, bool(gpus)
+        )
+        client = RenderActorClient(name, found_or_new(), found_or_new)
         if await _identity(client) != wanted:
             ray.kill(client.handle)  # an older version's (or other settings'): replaced
-            client.handle = await _new_actor(remote, actor_options(name, gpus), worker_env, gpus)
+            new = partial(remote.options(**options).remote, worker_env, bool(gpus))
+            client.handle = await _new_actor(new, name)
             if await _identity(client) != wanted:
                 raise WorkerError(f"render actor {name} runs other code than this bot: upgrade it")
         clients.append(client)
     return clients
 
 
-async def _new_actor(
-    remote: Any, options: dict[str, Any], worker_env: dict[str, str], gpus: int
-) -> Any:
-    # the name of a killed actor is free again a moment later
+async def _new_actor(new: Callable[[], Any], name: str) -> Any:
+    """A new actor under `name`, once the killed one has let go of it (a moment later)."""
     for _ in range(50):
         try:
-            return remote.options(**options).remote(worker_env, bool(gpus))
-        except ValueError:
+            return new()
+        except ValueError:  # the name is still taken
             await asyncio.sleep(0.1)
-    raise WorkerError(f"the name {options['name']} stays taken by a render actor that was killed")
+    raise WorkerError(f"the name {name} stays taken by a render actor that was killed")
 
 
 async def _identity(client: RenderActorClient) -> str:

@@ -272,7 +272,9 @@ class Scheduler:
             if worker.name not in self._gone:
                 self._gone.add(worker.name)
                 # not one of self._tasks: the queue can be idle while an actor is away
-                self._watchers.add(asyncio.create_task(self._until_back(worker)))
+                watcher = asyncio.create_task(self._until_back(worker))
+                self._watchers.add(watcher)
+                watcher.add_done_callback(self._watchers.discard)
             self._render_failed(job, str(error))
         except (TimeoutError, OSError, ShowrunnerError) as error:
             self._render_failed(job, f"{error}" or type(error).__name__)
@@ -295,7 +297,6 @@ class Scheduler:
                 worker.start_again()
                 await asyncio.sleep(ACTOR_BACK_POLL)
         self._gone.discard(worker.name)
-        self._watchers.discard(asyncio.current_task())  # type: ignore[arg-type]
         self._wake.set()
         log.info("render actor %s is back", worker.name)
 
