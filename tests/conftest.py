@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 import ray
 
-from pipeline.render.actors import RenderActorClient, actor_options
-from pipeline.worker.actor import RenderActor
-from tests.ray_cluster import cpu_worker_env, render_actors, start_test_cluster
+from pipeline.render.actors import RenderActorClient
+from tests.ray_cluster import cpu_actor, render_actors, start_test_cluster
 
 if TYPE_CHECKING:
     from tests.fake_openai import FakeOpenAI
@@ -55,13 +54,9 @@ def ray_cluster() -> None:
 def shared_worker(ray_cluster: None) -> Iterator[RenderActorClient]:
     """One render actor for the whole run, for tests that only submit uniquely named jobs and
     read their own results back (no cancelling, crashing or reconfiguring it)."""
-    handle = (
-        ray.remote(RenderActor)
-        .options(**actor_options("test-shared-0", 0))
-        .remote(cpu_worker_env(), False)
-    )
-    yield RenderActorClient("test-shared-0", handle)
-    ray.kill(handle, no_restart=True)
+    client = cpu_actor("test-shared-0")
+    yield client
+    ray.kill(client.handle, no_restart=True)
 
 
 @pytest.fixture

@@ -9,11 +9,13 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import ray
 
-from pipeline.render.actors import RenderActorClient, start_render_actors
+from pipeline.render.actors import RenderActorClient, actor_options, start_render_actors
 from pipeline.render.cluster import NAMESPACE
+from pipeline.worker.actor import RenderActor
 from pipeline.worker.settings import WorkerSettings
 
 LOGICAL_GPUS = 4
@@ -51,3 +53,22 @@ async def render_actors(count: int = 1, **variables: str) -> AsyncIterator[list[
     finally:
         for client in clients:
             ray.kill(client.handle, no_restart=True)
+
+
+def cpu_actor(
+    name: str, actor_class: type[RenderActor] = RenderActor, **options: Any
+) -> RenderActorClient:
+    """An actor of `actor_class` (RenderActor, or a test's subclass of it) under `name`,
+    asking for no GPU, with more of Ray's actor `options` (e.g. a runtime_env), started
+    directly rather than found by name; the caller kills it."""
+    handle = (
+        ray.remote(actor_class)
+        .options(**actor_options(name, 0), **options)
+        .remote(cpu_worker_env(), False)
+    )
+    return RenderActorClient(name, handle)
+
+
+async def pid_of(client: RenderActorClient) -> int:
+    """The pid of the actor's process (this host's)."""
+    return int((await client.health())["pid"])

@@ -10,10 +10,10 @@ import pytest
 import ray
 
 from pipeline.errors import WorkerError, WorkerGone
-from pipeline.render.actors import RenderActorClient, start_render_actors
+from pipeline.render.actors import start_render_actors
 from pipeline.worker import actor as actor_module
 from pipeline.worker.requests import RenderRequest
-from tests.ray_cluster import cpu_worker_env
+from tests.ray_cluster import cpu_worker_env, pid_of
 
 
 @pytest.fixture
@@ -23,10 +23,6 @@ def prefix(ray_cluster: None):
     for index in range(2):
         with contextlib.suppress(ValueError):  # never started, or already gone
             ray.kill(ray.get_actor(f"{name}-{index}"), no_restart=True)
-
-
-async def pid_of(client: RenderActorClient) -> int:
-    return int((await client.health())["pid"])
 
 
 async def test_a_restarted_bot_finds_the_same_actors_and_replaces_those_with_other_settings(

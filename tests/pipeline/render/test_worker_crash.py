@@ -22,7 +22,7 @@ import sqlite_utils
 
 from pipeline.errors import WorkerGone
 from pipeline.ffmpeg import ffmpeg_binary
-from pipeline.render.actors import RenderActorClient, actor_options
+from pipeline.render.actors import RenderActorClient
 from pipeline.render.cluster import NAMESPACE
 from pipeline.render.queue import EngineChoice, queue_episode_render
 from pipeline.render.scheduler import Scheduler, run_until_idle
@@ -32,7 +32,7 @@ from pipeline.worker.requests import RenderRequest
 from storage import events, jobs, plan, projects, takes
 from storage.models import Episode, Job, Shot
 from tests.builders import shot_in_review
-from tests.ray_cluster import cpu_worker_env, render_actors
+from tests.ray_cluster import cpu_actor, pid_of, render_actors
 
 LONG = {"width": 360, "height": 640, "fps": 24}
 SMALL = {"width": 180, "height": 320, "fps": 12}
@@ -73,10 +73,6 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 60.0) -> Non
 def rendering(db: sqlite_utils.Database, job: Job) -> bool:
     """The actor reported progress: it is mid-render (the first still is on its disk)."""
     return jobs.get_job(db, job.id).stage != ""
-
-
-async def pid_of(client: RenderActorClient) -> int:
-    return int((await client.health())["pid"])
 
 
 async def kill(client: RenderActorClient) -> int:
@@ -249,13 +245,11 @@ class RefusingActor(RenderActor):
 
 @asynccontextmanager
 async def refusing_actor(name: str) -> AsyncIterator[RenderActorClient]:
-    handle = (
-        ray.remote(RefusingActor).options(**actor_options(name, 0)).remote(cpu_worker_env(), False)
-    )
+    client = cpu_actor(name, RefusingActor)
     try:
-        yield RenderActorClient(name, handle)
+        yield client
     finally:
-        ray.kill(handle, no_restart=True)
+        ray.kill(client.handle, no_restart=True)
 
 
 async def test_a_request_the_engine_refuses_fails_once_and_the_actor_goes_on(

@@ -16,17 +16,16 @@ import ray
 
 from pipeline import workflow
 from pipeline.ffmpeg import probe
-from pipeline.render.actors import RenderActorClient, actor_options
+from pipeline.render.actors import RenderActorClient
 from pipeline.render.queue import EngineChoice
 from pipeline.render.scheduler import Scheduler, run_until_idle
 from pipeline.sound.analysis import median_pitch
 from pipeline.sound.mix import LINE_LEAD, LINE_PAD
 from pipeline.sound.speech_jobs import SPEECH, hold_line, queue_lines, shots_being_spoken
-from pipeline.worker.actor import RenderActor
 from pipeline.worker.engines.speech import why_no_speech
 from storage import characters, events, jobs, lines, plan, projects, takes, voices
 from tests.builders import make_project
-from tests.ray_cluster import cpu_worker_env, start_test_cluster
+from tests.ray_cluster import cpu_actor, start_test_cluster
 
 pytestmark = pytest.mark.skipif(bool(why_no_speech()), reason=why_no_speech())
 LONG_LINE = "We have to reach the lighthouse before the tide turns tonight, all of us."
@@ -50,15 +49,11 @@ async def actor_with_path(path: Path) -> AsyncIterator[RenderActorClient]:
     host where the others are not installed), killed afterwards."""
     start_test_cluster()
     name = f"test-path-{uuid.uuid4().hex[:8]}"
-    handle = (
-        ray.remote(RenderActor)
-        .options(**actor_options(name, 0), runtime_env={"env_vars": {"PATH": str(path)}})
-        .remote(cpu_worker_env(), False)
-    )
+    client = cpu_actor(name, runtime_env={"env_vars": {"PATH": str(path)}})
     try:
-        yield RenderActorClient(name, handle)
+        yield client
     finally:
-        ray.kill(handle, no_restart=True)
+        ray.kill(client.handle, no_restart=True)
 
 
 async def render_all(db, episode_id: int, workers: list[RenderActorClient], media: Path) -> None:
